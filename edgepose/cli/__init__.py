@@ -1,0 +1,79 @@
+"""The ``edgepose`` command: a thin click shell over the library.
+
+Subcommands live in their own modules and are imported only when used, so
+``edgepose predict`` on a Pi never pays for (or needs) the training stack.
+Any :class:`~edgepose.errors.EdgeposeError` becomes one line on stderr and a
+non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from edgepose import __version__
+from edgepose.errors import EdgeposeError
+
+# name -> "module:attribute"; each module holds one command or group.
+COMMANDS = {
+    "data": "edgepose.cli.data_cmd:data",
+    "train": "edgepose.cli.train_cmd:train",
+    "eval": "edgepose.cli.train_cmd:eval_command",
+    "keypoints": "edgepose.cli.keypoints_cmd:keypoints",
+    "convert": "edgepose.cli.convert_cmd:convert",
+    "predict": "edgepose.cli.predict_cmd:predict",
+    "bench": "edgepose.cli.bench_cmd:bench",
+    "serve": "edgepose.cli.serve_cmd:serve",
+    "service": "edgepose.cli.serve_cmd:service",
+    "arm": "edgepose.cli.arm_cmd:arm",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            module_name, attribute = COMMANDS[name].split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name and exc.name.startswith("edgepose.cli."):
+                    return None  # command not built yet
+                raise
+            return getattr(module, attribute)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EdgeposeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgepose")
+def main() -> None:
+    """Train small image and pose-keypoint classifiers, convert them to TFLite
+    with measured accuracy drift, and run them on a Raspberry Pi.
+
+    \b
+    Host side (needs `pip install edgepose[train]`):
+      edgepose data digits OUT/          write the bundled real digits dataset
+      edgepose train image DATA/         transfer-learn an image classifier
+      edgepose train keypoints DATA/     train an MLP on 2D pose keypoints
+      edgepose convert RUN_DIR           TFLite fp32/fp16/dynamic/int8 + drift report
+    Device side (plain `pip install edgepose`):
+      edgepose predict MODEL INPUT...    top-k labels for images or keypoint files
+      edgepose bench MODEL... --split test   latency, accuracy and drift
+      edgepose serve --model M --source S    the camera-classifier service
+    """

@@ -1,0 +1,37 @@
+"""Small helpers shared by the click commands (printing only, no logic)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from edgepose.fileio import _to_jsonable
+
+console = Console(stderr=False)
+
+
+def print_json(obj: Any) -> None:
+    """Print a result object (dataclass, dict, list) as JSON on stdout."""
+    click.echo(json.dumps(_to_jsonable(obj), indent=2))
+
+
+def print_table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """Print rows as a rich table."""
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)
+
+
+def parse_int_list(value: str) -> list[int]:
+    """'1,2,4' -> [1, 2, 4] with a clear error."""
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
