@@ -20,7 +20,7 @@ from edgepose.errors import EdgeposeError
 COMMANDS = {
     "data": "edgepose.cli.data_cmd:data",
     "train": "edgepose.cli.train_cmd:train",
-    "eval": "edgepose.cli.train_cmd:eval_command",
+    "eval": "edgepose.cli.eval_cmd:eval_command",
     "keypoints": "edgepose.cli.keypoints_cmd:keypoints",
     "convert": "edgepose.cli.convert_cmd:convert",
     "predict": "edgepose.cli.predict_cmd:predict",
@@ -32,14 +32,21 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """A click group that imports each subcommand's module on first use."""
+    """A click group that imports each subcommand's module on first use.
+
+    ``lazy_commands`` maps a subcommand name to ``"module:attribute"``.
+    """
+
+    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = lazy_commands or {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in COMMANDS:
-            module_name, attribute = COMMANDS[name].split(":")
+        if name in self.lazy_commands:
+            module_name, attribute = self.lazy_commands[name].split(":")
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as exc:
@@ -60,7 +67,8 @@ class LazyGroup(click.Group):
             sys.exit(130)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgepose")
 def main() -> None:
     """Train small image and pose-keypoint classifiers, convert them to TFLite
