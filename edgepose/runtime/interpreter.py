@@ -8,6 +8,7 @@ full TensorFlow happens to be installed). The device side never needs TensorFlow
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
