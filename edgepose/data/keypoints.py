@@ -1,0 +1,335 @@
+"""Keypoint datasets: JSON files in class folders, or CSV tables.
+
+JSON, one sample per file::
+
+    ROOT/<category>/<class folder>/*.json
+    {"keypoints": [x0, y0, x1, y1, ...], "label": 0, "category": "stance", "timestamp": ...}
+
+``ROOT/<class folder>/*.json`` (no category level) works too. ``label`` is
+optional: the folder decides it when the file has none. When files do carry
+labels, the folder -> label mapping is the one most files in each folder agree
+on (so both "0 = correct" and "1 = correct" datasets load as written) and every
+file that disagrees with its folder is reported; the folder wins.
+
+CSV, one row per sample, with a header: a ``label`` column (class index or
+name) and one column per number of the keypoint vector; ``category``,
+``timestamp``, ``path``, ``file``, ``image`` and ``id`` columns are ignored.
+A CSV sample's path is ``"file.csv#<row>"`` (row counted from 0 after the header).
+
+Broken files (not JSON, missing fields, wrong length for the layout, NaN/inf)
+are reported one line each and skipped; ``strict=True`` makes any problem an
+error. Device-safe: numpy only.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.data.layouts import KeypointLayout, get_layout
+from edgepose.data.splits import Sample, Splits, stratified_split
+from edgepose.errors import DataError
+
+CSV_META_COLUMNS = ("label", "category", "timestamp", "path", "file", "image", "id")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One file (or CSV row) that was skipped or relabelled, and why."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass
+class KeypointDatasetReport:
+    """The splits of a keypoint dataset and every problem found while reading it."""
+
+    splits: Splits
+    problems: list[Problem] = field(default_factory=list)
+    skipped: int = 0  # files/rows left out because they could not be read
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        return self.splits.counts()
+
+
+def _layout(layout: str | KeypointLayout) -> KeypointLayout:
+    return layout if isinstance(layout, KeypointLayout) else get_layout(layout)
+
+
+def _check_vector(values, layout: KeypointLayout, where: str | Path) -> np.ndarray:
+    """Validate a list of numbers against ``layout``; raise DataError with one clear line."""
+    if not isinstance(values, (list, tuple)):
+        raise DataError(f"'keypoints' must be a list of numbers, got {type(values).__name__}",
+                        where)
+    if len(values) != layout.size:
+        raise DataError(f"'keypoints' has {len(values)} numbers, layout {layout.name} needs "
+                        f"{layout.size} ({layout.num_joints} joints x {layout.num_channels})",
+                        where)
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise DataError(f"'keypoints'[{i}] is not a number ({v!r})", where)
+        if not math.isfinite(v):
+            raise DataError(f"'keypoints'[{i}] is {v} (NaN or infinite)", where)
+    return np.asarray(values, dtype=np.float32)
+
+
+def read_keypoint_json(path: str | Path, layout: str | KeypointLayout
+                       ) -> tuple[np.ndarray, int | None, str | None]:
+    """Read one JSON sample: ``(vector float32, label or None, category or None)``."""
+    layout = _layout(layout)
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError("file not found", path) from None
+    except UnicodeDecodeError:
+        raise DataError("not valid JSON (not UTF-8 text)", path) from None
+    if not text.strip():
+        raise DataError("empty file", path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc})", path) from None
+    if not isinstance(data, dict):
+        raise DataError(f"expected a JSON object with 'keypoints', got {type(data).__name__}",
+                        path)
+    if "keypoints" not in data:
+        raise DataError("missing field 'keypoints'", path)
+    vector = _check_vector(data["keypoints"], layout, path)
+    label = data.get("label")
+    if label is not None and (isinstance(label, bool) or not isinstance(label, int)
+                              or label < 0):
+        raise DataError(f"'label' must be a non-negative integer, got {label!r}", path)
+    category = data.get("category")
+    return vector, label, category if isinstance(category, str) else None
+
+
+@dataclass(frozen=True)
+class _CsvTable:
+    vectors: list[np.ndarray | None]
+    labels: list[str | None]
+    problems: list[Problem]
+
+
+@functools.lru_cache(maxsize=16)
+def _read_csv_cached(path: str, mtime_ns: int, layout_name: str) -> _CsvTable:
+    layout = get_layout(layout_name)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            rows = list(reader)
+    except UnicodeDecodeError:
+        raise DataError("not a CSV text file (not UTF-8)", path) from None
+    if not header:
+        raise DataError("empty CSV file (no header row)", path)
+    header = [h.strip() for h in header]
+    lower = [h.lower() for h in header]
+    label_col = lower.index("label") if "label" in lower else None
+    value_cols = [i for i, h in enumerate(lower) if h not in CSV_META_COLUMNS]
+    if len(value_cols) != layout.size:
+        raise DataError(f"CSV has {len(value_cols)} keypoint columns, layout {layout.name} needs "
+                        f"{layout.size}", path)
+    vectors: list[np.ndarray | None] = []
+    labels: list[str | None] = []
+    problems: list[Problem] = []
+    for row_index, row in enumerate(rows):
+        where = f"{path}#{row_index}"
+        if len(row) != len(header):
+            problems.append(Problem(where, f"row has {len(row)} fields, header has "
+                                           f"{len(header)}"))
+            vectors.append(None)
+            labels.append(None)
+            continue
+        try:
+            values = []
+            for i in value_cols:
+                try:
+                    values.append(float(row[i]))
+                except ValueError:
+                    raise DataError(f"column {header[i]!r} is not a number ({row[i]!r})",
+                                    where) from None
+            vectors.append(_check_vector(values, layout, where))
+        except DataError as exc:
+            problems.append(Problem(where, exc.message))
+            vectors.append(None)
+        labels.append(row[label_col].strip() if label_col is not None else None)
+    return _CsvTable(vectors, labels, problems)
+
+
+def _read_csv(path: Path, layout: KeypointLayout) -> _CsvTable:
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise DataError("file not found", path) from None
+    return _read_csv_cached(str(path), mtime, layout.name)
+
+
+def load_keypoint_vector(path: str | Path, layout: str | KeypointLayout) -> np.ndarray:
+    """The float32 keypoint vector of one sample: a ``.json`` file or ``"file.csv#<row>"``."""
+    layout = _layout(layout)
+    text = str(path)
+    if "#" in text and text.rsplit("#", 1)[0].lower().endswith(".csv"):
+        file_part, row_part = text.rsplit("#", 1)
+        table = _read_csv(Path(file_part), layout)
+        try:
+            row = int(row_part)
+            vector = table.vectors[row]
+        except (ValueError, IndexError):
+            raise DataError(f"no row {row_part!r} in the CSV", file_part) from None
+        if vector is None:
+            problem = next(p for p in table.problems if p.path == f"{file_part}#{row}")
+            raise DataError(problem.message, problem.path)
+        return vector
+    return read_keypoint_json(path, layout)[0]
+
+
+def _has_json(folder: Path) -> bool:
+    return any(folder.glob("*.json"))
+
+
+def _categories(root: Path) -> dict[str, Path]:
+    """Category name -> folder. A root whose subfolders hold JSON files is one category."""
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if any(_has_json(d) for d in subdirs) or any(root.glob("*.csv")):
+        return {root.name: root}
+    return {d.name: d for d in subdirs
+            if any(_has_json(c) for c in d.iterdir() if c.is_dir()) or any(d.glob("*.csv"))}
+
+
+@dataclass
+class _Entry:
+    path: str  # relative to the dataset root
+    class_name: str
+
+
+def _read_category(root: Path, folder: Path, category: str, layout: KeypointLayout,
+                   problems: list[Problem]) -> tuple[list[_Entry], list[str], int]:
+    """Entries of one category and its class names in label order."""
+    skipped = 0
+    # JSON in class folders
+    files: dict[str, list[tuple[Path, int | None]]] = {}
+    for class_dir in sorted(d for d in folder.iterdir() if d.is_dir()
+                            and not d.name.startswith(".")):
+        for path in sorted(class_dir.glob("*.json")):
+            try:
+                _, label, file_category = read_keypoint_json(path, layout)
+            except DataError as exc:
+                problems.append(Problem(str(path.relative_to(root)), exc.message))
+                skipped += 1
+                continue
+            if file_category is not None and file_category != category and folder != root:
+                problems.append(Problem(str(path.relative_to(root)),
+                                        f"file says category {file_category!r}, folder is "
+                                        f"{category!r}"))
+            files.setdefault(class_dir.name, []).append((path, label))
+    class_names = _class_order(files)
+    entries: list[_Entry] = []
+    for class_name, items in files.items():
+        expected = class_names.index(class_name)
+        for path, label in items:
+            rel = str(path.relative_to(root))
+            if label is not None and label != expected:
+                problems.append(Problem(rel, f"label {label} in the file disagrees with folder "
+                                             f"{class_name!r} (label {expected}); using the "
+                                             "folder"))
+            entries.append(_Entry(rel, class_name))
+    # CSV tables
+    for csv_path in sorted(folder.glob("*.csv")):
+        table = _read_csv(csv_path, layout)
+        rel = str(csv_path.relative_to(root))
+        for p in table.problems:
+            problems.append(Problem(rel + "#" + p.path.rsplit("#", 1)[1], p.message))
+        skipped += len(table.problems)
+        for row, (vector, label) in enumerate(zip(table.vectors, table.labels, strict=True)):
+            if vector is None:
+                continue
+            if not label:
+                problems.append(Problem(f"{rel}#{row}", "no label"))
+                skipped += 1
+                continue
+            if label.isdigit() and int(label) < len(class_names):
+                label = class_names[int(label)]
+            entries.append(_Entry(f"{rel}#{row}", label))
+            if label not in class_names:
+                class_names.append(label)
+    return entries, class_names, skipped
+
+
+def _class_order(files: dict[str, list[tuple[Path, int | None]]]) -> list[str]:
+    """Class folders in label order: the labels the files agree on, else sorted names."""
+    folders = sorted(files)
+    majority: dict[str, int] = {}
+    for name in folders:
+        labels = Counter(label for _, label in files[name] if label is not None)
+        if labels:
+            majority[name] = labels.most_common(1)[0][0]
+    if len(majority) == len(folders) and sorted(majority.values()) == list(range(len(folders))):
+        return sorted(folders, key=majority.__getitem__)
+    return folders
+
+
+def build_keypoint_splits(root: str | Path, *, layout: str, category: str | None = None,
+                          seed: int = 0,
+                          fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+                          strict: bool = False) -> KeypointDatasetReport:
+    """Read a keypoint dataset and split it train/val/test, stratified by label.
+
+    ``category`` picks one category folder (one model per category); ``None``
+    takes every category, with classes named ``"<category>/<class>"`` when
+    there is more than one.
+    """
+    layout_obj = get_layout(layout)
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError("keypoint dataset folder not found", root)
+    categories = _categories(root)
+    if not categories:
+        raise DataError("no keypoint files: expected ROOT/<category>/<class>/*.json, "
+                        "ROOT/<class>/*.json or *.csv", root)
+    if category is not None:
+        if category not in categories:
+            raise DataError(f"no category {category!r}; found {', '.join(sorted(categories))}",
+                            root)
+        categories = {category: categories[category]}
+    problems: list[Problem] = []
+    classes: list[str] = []
+    entries: list[_Entry] = []
+    skipped = 0
+    for name, folder in categories.items():
+        cat_entries, cat_classes, cat_skipped = _read_category(root, folder, name, layout_obj,
+                                                               problems)
+        skipped += cat_skipped
+        prefix = f"{name}/" if len(categories) > 1 else ""
+        classes.extend(prefix + c for c in cat_classes)
+        entries.extend(_Entry(e.path, prefix + e.class_name) for e in cat_entries)
+    if strict and problems:
+        raise DataError(f"{len(problems)} problem(s) in the dataset (strict mode); first: "
+                        f"{problems[0]}", root)
+    if not entries:
+        raise DataError("no readable keypoint samples", root)
+    used = [c for c in classes if any(e.class_name == c for e in entries)]
+    if len(used) < 2:
+        raise DataError(f"need at least 2 classes with samples, found {used}", root)
+    labels = [used.index(e.class_name) for e in entries]
+    assignment = stratified_split(labels, fractions, seed)
+    items = [Sample(e.path, label, split)
+             for e, label, split in zip(entries, labels, assignment, strict=True)]
+    splits = Splits(task="keypoints", root=str(root.resolve()), classes=used, items=items,
+                    seed=seed, fractions=tuple(fractions),
+                    extra={"layout": layout_obj.name,
+                           "category": category if category is not None else
+                           (next(iter(categories)) if len(categories) == 1 else None)})
+    return KeypointDatasetReport(splits, problems, skipped)
