@@ -3,20 +3,35 @@
 The one object the Pi uses: quantize the input if the model wants integers,
 invoke, dequantize the output, softmax only when the model emits logits, and
 return the top-k labels with scores.
+
+Labels come from, in order: an explicit labels file, the manifest
+(``model_<mode>.json`` next to the model), a ``labels.txt``-style file packed
+into the model by the TFLite Metadata writer, else ``"0".."N-1"``.
+
+The hot path (:meth:`Classifier.predict` on a prepared sample) allocates
+nothing but the small returned probability vector: the input is quantized
+into a preallocated buffer (a lookup table for uint8 images), the output is
+read through a view of the interpreter's tensor and dequantized into a
+preallocated array. Image resizing is Pillow's, which makes its own buffer.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from edgepose.errors import DataError, ModelError
+from edgepose.runtime.delegation import DelegationReport, delegation_report
 from edgepose.runtime.interpreter import InterpreterBackend, load_interpreter
 from edgepose.runtime.manifest import Manifest
-from edgepose.runtime.preprocess import ImagePreprocessing, image_to_array
-from edgepose.runtime.quantization import dequantize, quantize
+from edgepose.runtime.preprocess import IMAGE_SUFFIXES, ImagePreprocessing, image_to_array
+from edgepose.runtime.quantization import InputQuantizer, dequantize
+from edgepose.runtime.tflite_file import embedded_labels, read_model_info
+
+# Ops whose output is already a probability: no softmax on top of them.
+_PROBABILITY_OPS = ("SOFTMAX", "LOGISTIC")
 
 
 class Classification(NamedTuple):
@@ -28,6 +43,7 @@ class Classification(NamedTuple):
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis."""
     z = x - np.max(x, axis=-1, keepdims=True)
     e = np.exp(z)
     return e / np.sum(e, axis=-1, keepdims=True)
@@ -41,80 +57,130 @@ def read_labels(path: str | Path) -> list[str]:
                 if line.strip()]
     except FileNotFoundError:
         raise DataError("labels file not found", path) from None
+    except UnicodeDecodeError:
+        raise DataError("labels file is not UTF-8 text", path) from None
+
+
+def output_producer(interpreter, tensor_index: int) -> str | None:
+    """Name of the original graph op that writes ``tensor_index`` (delegates looked through)."""
+    for op in interpreter._get_ops_details():
+        if op["op_name"] != "DELEGATE" and tensor_index in set(int(t) for t in op["outputs"]):
+            return op["op_name"]
+    return None
 
 
 class Classifier:
     """Run a classification ``.tflite`` model on single samples.
 
-    Build with :meth:`from_file`. ``manifest`` is None for a third-party model,
-    in which case labels are ``"0".."N-1"`` unless a labels file is given.
+    Build with :meth:`from_file`. ``manifest`` is None for a third-party model;
+    then preprocessing is a plain resize to the input size, and softmax is applied
+    only if the graph's output is not produced by a SOFTMAX/LOGISTIC op.
     """
 
     def __init__(self, interpreter, backend: InterpreterBackend, model_path: Path,
-                 manifest: Manifest | None, labels: list[str]):
+                 manifest: Manifest | None, labels: list[str], labels_source: str = "none",
+                 use_xnnpack: bool = True, num_threads: int | None = None):
         self.interpreter = interpreter
         self.backend = backend
         self.model_path = model_path
         self.manifest = manifest
+        self.use_xnnpack = use_xnnpack
+        self.num_threads = num_threads
         self._input = interpreter.get_input_details()[0]
-        self._output = interpreter.get_output_details()[0]
+        self.outputs = interpreter.get_output_details()
+        self._output = self.outputs[0]
         self.input_shape = tuple(int(d) for d in self._input["shape"])
         self.input_dtype = np.dtype(self._input["dtype"])
         self.num_classes = int(np.prod(self._output["shape"][1:]))
         if not labels:
-            labels = [str(i) for i in range(self.num_classes)]
+            labels, labels_source = [str(i) for i in range(self.num_classes)], "index"
         if len(labels) != self.num_classes:
-            raise ModelError(f"model has {self.num_classes} outputs but {len(labels)} labels",
-                             model_path)
+            raise ModelError(f"model has {self.num_classes} outputs but {len(labels)} labels "
+                             f"(from {labels_source})", model_path)
         self.labels = labels
-        self.outputs_logits = manifest is not None and manifest.output_kind == "logits"
+        self.labels_source = labels_source
+        if manifest is not None:
+            self.outputs_logits = manifest.output_kind == "logits"
+        else:
+            producer = output_producer(interpreter, int(self._output["index"]))
+            self.outputs_logits = producer not in _PROBABILITY_OPS
         self._input_buffer = np.zeros(self.input_shape, dtype=self.input_dtype)
+        self._quantizer = InputQuantizer(self._input, self.input_shape[1:])
+        self._scores = np.zeros(self.num_classes, dtype=np.float32)
         self.preprocessing: ImagePreprocessing | None = None
         if manifest is not None and manifest.preprocessing:
             self.preprocessing = ImagePreprocessing.from_dict(manifest.preprocessing)
-        elif len(self.input_shape) == 4 and self.input_shape[-1] == 3:
+        elif self.task == "image" and len(self.input_shape) == 4 and self.input_shape[-1] == 3:
             self.preprocessing = ImagePreprocessing(self.input_shape[1], self.input_shape[2])
+        if self.preprocessing is not None and (
+                (self.preprocessing.height, self.preprocessing.width) != self.input_shape[1:3]):
+            raise ModelError(f"manifest preprocessing is {self.preprocessing.height}x"
+                             f"{self.preprocessing.width} but the model input is "
+                             f"{self.input_shape}", model_path)
         self._image_buffer = (np.zeros((self.preprocessing.height, self.preprocessing.width, 3),
                                        dtype=np.uint8) if self.preprocessing else None)
+        self._delegation: DelegationReport | None = None
 
     @classmethod
     def from_file(cls, model_path: str | Path, manifest_path: str | Path | None = None,
                   labels_path: str | Path | None = None, num_threads: int | None = None,
-                  use_xnnpack: bool = True) -> Classifier:
+                  use_xnnpack: bool = True, prefer: str | None = None) -> Classifier:
         """Load a model; its manifest is found next to it (``model_x.json``) when present."""
         model_path = Path(model_path)
+        info = read_model_info(model_path)
+        if manifest_path is not None and not Path(manifest_path).is_file():
+            raise ModelError("manifest not found", manifest_path)
         manifest_path = Path(manifest_path) if manifest_path else Manifest.path_for(model_path)
         manifest = Manifest.load(manifest_path) if manifest_path.is_file() else None
-        labels = read_labels(labels_path) if labels_path else (manifest.labels if manifest else [])
-        interpreter, backend = load_interpreter(model_path, num_threads, use_xnnpack)
-        return cls(interpreter, backend, model_path, manifest, labels)
+        if labels_path:
+            labels, source = read_labels(labels_path), str(labels_path)
+        elif manifest is not None and manifest.labels:
+            labels, source = list(manifest.labels), str(manifest_path)
+        else:
+            labels, source = embedded_labels(model_path, info), "labels embedded in the model"
+        interpreter, backend = load_interpreter(model_path, num_threads, use_xnnpack, prefer)
+        return cls(interpreter, backend, model_path, manifest, labels, source,
+                   use_xnnpack=use_xnnpack, num_threads=num_threads)
 
     @property
     def task(self) -> str:
+        """``"image"``, ``"keypoints"`` or ``"unknown"`` (third-party, non-image input)."""
         if self.manifest is not None:
             return self.manifest.task
-        return "image" if self.preprocessing is not None else "unknown"
+        shape = self.input_shape
+        return "image" if len(shape) == 4 and shape[-1] == 3 else "unknown"
+
+    @property
+    def delegation(self) -> DelegationReport:
+        """Which ops XNNPACK runs (computed once)."""
+        if self._delegation is None:
+            self._delegation = delegation_report(self.interpreter, self.use_xnnpack)
+        return self._delegation
 
     def set_input(self, sample: np.ndarray) -> None:
         """Write one sample (real values, without the batch axis) into the input tensor."""
         sample = np.asarray(sample)
         if sample.shape != self.input_shape[1:]:
-            raise DataError(f"input has shape {sample.shape}, model expects "
-                            f"{self.input_shape[1:]}")
-        quantize(sample, self._input, out=self._input_buffer[0])
+            if sample.shape == self.input_shape:
+                sample = sample[0]
+            else:
+                raise DataError(f"input has shape {sample.shape}, model {self.model_path.name} "
+                                f"expects {self.input_shape[1:]}")
+        self._quantizer(sample, self._input_buffer[0])
         self.interpreter.set_tensor(self._input["index"], self._input_buffer)
 
     def invoke(self) -> None:
         self.interpreter.invoke()
 
     def scores(self) -> np.ndarray:
-        """Class probabilities of the last invoke, float32, summing to ~1."""
-        raw = self.interpreter.get_tensor(self._output["index"])
-        values = dequantize(raw, self._output).reshape(-1)
-        return softmax(values) if self.outputs_logits else values
+        """Class probabilities of the last invoke, float32 (a new small array)."""
+        raw = self.interpreter.tensor(self._output["index"])()  # view, no copy
+        dequantize(raw.reshape(-1), self._output, out=self._scores)
+        del raw  # the interpreter refuses to invoke while views are alive
+        return softmax(self._scores) if self.outputs_logits else self._scores.copy()
 
     def predict(self, sample: np.ndarray) -> np.ndarray:
-        """Probabilities for one preprocessed sample (image uint8 HxWx3 or keypoint vector)."""
+        """Probabilities for one prepared sample (image uint8 HxWx3 or keypoint vector)."""
         self.set_input(sample)
         self.invoke()
         return self.scores()
@@ -122,12 +188,51 @@ class Classifier:
     def prepare_image(self, image) -> np.ndarray:
         """Path, PIL image or array -> the model's uint8 input array (reused buffer)."""
         if self.preprocessing is None:
-            raise DataError("this model does not take images")
+            raise DataError(f"model {self.model_path.name} does not take images "
+                            f"(input shape {self.input_shape})")
         return image_to_array(image, self.preprocessing, out=self._image_buffer)
 
+    def prepare_keypoints(self, sample) -> np.ndarray:
+        """Keypoint file (JSON, or ``file.csv#row``) or vector -> float32 model input."""
+        if isinstance(sample, (str, Path)):
+            from edgepose.data.keypoints import load_keypoint_vector
+
+            layout = self.manifest.keypoint_layout if self.manifest else None
+            if layout is None:
+                from edgepose.data.layouts import layout_for_length
+
+                found = layout_for_length(int(np.prod(self.input_shape[1:])))
+                if found is None:
+                    raise ModelError("no keypoint layout in the manifest and none fits the "
+                                     f"input shape {self.input_shape}", self.model_path)
+                layout = found.name
+            sample = load_keypoint_vector(sample, layout)
+        return np.asarray(sample, dtype=np.float32).reshape(self.input_shape[1:])
+
+    def prepare(self, sample: Any) -> np.ndarray:
+        """Any accepted input (image path/PIL/array, keypoint file/vector) -> model input."""
+        if self.task == "keypoints":
+            return self.prepare_keypoints(sample)
+        if isinstance(sample, (str, Path)) and Path(sample).suffix.lower() in IMAGE_SUFFIXES:
+            return self.prepare_image(sample)
+        if isinstance(sample, (str, Path)):
+            raise DataError(f"not an image file (expected one of {', '.join(IMAGE_SUFFIXES)})",
+                            sample)
+        if self.preprocessing is not None and not isinstance(sample, np.ndarray):
+            return self.prepare_image(sample)  # a PIL image
+        if (self.preprocessing is not None and isinstance(sample, np.ndarray)
+                and sample.ndim == 3 and sample.shape != self.input_shape[1:]):
+            return self.prepare_image(sample)  # an image array of another size
+        return np.asarray(sample)
+
     def top_k(self, probabilities: np.ndarray, k: int = 3) -> list[Classification]:
+        """The ``k`` best classes, highest score first (ties keep class order)."""
         order = np.argsort(-probabilities, kind="stable")[:k]
         return [Classification(int(i), self.labels[i], float(probabilities[i])) for i in order]
+
+    def classify(self, sample: Any, k: int = 3) -> list[Classification]:
+        """Top-k labels for one sample of any accepted kind."""
+        return self.top_k(self.predict(self.prepare(sample)), k)
 
     def classify_image(self, image, k: int = 3) -> list[Classification]:
         """Top-k labels for one image (path, PIL image or array)."""
