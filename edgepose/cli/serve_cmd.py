@@ -1,0 +1,116 @@
+"""`edgepose serve` (the camera-classifier service) and `edgepose service install`."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from edgepose.cli.common import print_json, print_table
+
+_PATH = click.Path(dir_okay=False, path_type=Path)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@click.command()
+@click.option("--model", required=True, type=_PATH, help="The .tflite classifier (its manifest "
+              "model_x.json next to it gives labels and preprocessing).")
+@click.option("--source", required=True, help="picamera2[:N], opencv:0, opencv:/dev/videoN, "
+              "video:FILE, dir:FOLDER or test.")
+@click.option("--pose-model", type=_PATH, help="Pose landmark model (keypoint classifiers).")
+@click.option("--pose-detector", type=_PATH, help="Pose detector model (optional).")
+@click.option("--labels", type=_PATH, help="Labels file, one per line (overrides the manifest).")
+@click.option("--threads", "num_threads", type=int, help="Interpreter threads.")
+@click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--smoothing", type=click.Choice(["none", "majority", "ema"]), default="none",
+              show_default=True, help="Temporal smoothing over the last --window frames.")
+@click.option("--window", default=5, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--threshold", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Below this score the label is 'unknown'.")
+@click.option("--events", "events_only", is_flag=True, help="Emit only when the label changes.")
+@click.option("--stdout/--no-stdout", default=None,
+              help="Print each result (default: on unless --jsonl or --mqtt is given).")
+@click.option("--jsonl", type=_PATH, help="Append results to this JSON Lines file.")
+@click.option("--jsonl-max-mb", default=10.0, show_default=True, type=float,
+              help="Rotate the JSONL file at this size.")
+@click.option("--jsonl-backups", default=3, show_default=True, type=click.IntRange(0, 100))
+@click.option("--http", default="127.0.0.1:8080", show_default=True,
+              help="HOST:PORT for the HTTP interface (port 0: any free port).")
+@click.option("--no-http", is_flag=True, help="Do not start the HTTP interface.")
+@click.option("--mqtt", help="Publish results to host:port/topic (needs paho-mqtt).")
+@click.option("--loop", is_flag=True, help="Start a video file or folder over at its end.")
+@click.option("--fps", type=float, help="Pace file/folder/test sources (0: as fast as possible).")
+@click.option("--hflip", is_flag=True, help="Mirror the Pi camera horizontally.")
+@click.option("--vflip", is_flag=True, help="Flip the Pi camera vertically.")
+@click.option("--max-frames", type=click.IntRange(1), help="Stop after this many results.")
+@click.option("--duration", "duration_s", type=float, help="Stop after this many seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def serve(as_json: bool, verbose: bool, jsonl_max_mb: float, no_http: bool, **options) -> None:
+    """Classify camera frames continuously; report to stdout, JSONL, HTTP and MQTT.
+
+    Stops cleanly on SIGTERM (exit code 0). Under systemd (Type=notify) it reports
+    READY=1, pings the watchdog and shows fps in `systemctl status`.
+    """
+    from edgepose.service.serve import ServeConfig, run_service
+
+    _setup_logging(verbose)
+    if no_http:
+        options["http"] = None
+    config = ServeConfig(**options, jsonl_max_bytes=int(jsonl_max_mb * 1e6))
+    summary = run_service(config)
+    if as_json:
+        print_json(summary)
+    else:
+        print_table("edgepose serve", ["field", "value"],
+                    [[k, v] for k, v in asdict(summary).items()])
+
+
+@click.group()
+def service() -> None:
+    """Run `edgepose serve` as a systemd service."""
+
+
+@service.command()
+@click.option("--model", required=True, type=_PATH, help="The .tflite classifier.")
+@click.option("--source", required=True, help="As for `edgepose serve`.")
+@click.option("--pose-model", type=_PATH)
+@click.option("--pose-detector", type=_PATH)
+@click.option("--name", default="edgepose", show_default=True, help="Unit name.")
+@click.option("--user", "user_unit", is_flag=True, help="Install a user unit (systemctl --user).")
+@click.option("--service-user", default="edgepose", show_default=True,
+              help="System user the service runs as (created if missing).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The only writable directory (default /var/lib/NAME).")
+@click.option("--http", default="127.0.0.1:8080", show_default=True)
+@click.option("--watchdog-sec", default=30, show_default=True, type=int)
+@click.option("--serve-args", default="", help="More `edgepose serve` options, quoted as one "
+              "string, e.g. '--smoothing majority --events'.")
+@click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the unit here instead of the systemd directory.")
+@click.option("--print", "print_only", is_flag=True, help="Only print the unit.")
+@click.option("--json", "as_json", is_flag=True)
+def install(serve_args: str, unit_dir: Path | None, print_only: bool, as_json: bool,
+            **options) -> None:
+    """Write a hardened systemd unit for `edgepose serve`."""
+    from edgepose.service.unit import UnitOptions, install_unit, render_unit
+
+    unit = UnitOptions(**options, extra_args=shlex.split(serve_args))
+    if print_only:
+        click.echo(render_unit(unit), nl=False)
+        return
+    result = install_unit(unit, unit_dir=unit_dir)
+    if as_json:
+        print_json(result)
+        return
+    click.echo(f"wrote {result.unit_path}")
+    click.echo("next:")
+    for step in result.next_steps:
+        click.echo(f"  {step}")

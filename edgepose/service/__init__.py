@@ -1,0 +1,7 @@
+"""The camera-classifier service behind ``edgepose serve`` (device side: no TensorFlow).
+
+sources (frames in) -> pipeline (newest frame, inference, watchdog) -> results
+(smoothing, threshold, events) -> sinks (stdout, JSONL, MQTT) and http_server;
+sdnotify talks to systemd, unit writes the systemd unit. ``serve.run_service``
+wires it all together.
+"""

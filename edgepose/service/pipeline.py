@@ -1,0 +1,378 @@
+"""The capture thread, the newest-frame hand-off, and the inference loop.
+
+Capture runs in its own thread and puts each frame into a one-slot mailbox;
+a frame that inference has not taken yet is replaced by the newer one (and
+counted as dropped), so latency never builds up behind a slow model and
+nothing queues without bound. The inference loop takes the newest frame,
+classifies it, applies the result policy, and hands the result to the sinks
+and to the HTTP state. It also pings the systemd watchdog: if the loop hangs,
+the pings stop and systemd restarts the service.
+
+Faults: a frame that cannot be decoded is logged and skipped; a source that
+fails is closed and reopened with exponential backoff while ``/healthz``
+reports it; a sink that fails is counted and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgepose.errors import ConfigError, DataError, EdgeposeError, RuntimeNotAvailable
+from edgepose.service.engine import Engine
+from edgepose.service.metrics import Metrics
+from edgepose.service.results import FrameResult, ResultPolicy
+from edgepose.service.sdnotify import SdNotifier
+from edgepose.service.sinks import SinkSet
+from edgepose.service.sources import BadFrame, FrameSource
+
+log = logging.getLogger(__name__)
+
+
+class _RateLimitedLog:
+    """Log a recurring problem the first time and then at most every ``every_s`` seconds."""
+
+    def __init__(self, every_s: float = 30.0):
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+
+    def warning(self, key: str, message: str, *args) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) >= self.every_s:
+            self._last[key] = now
+            log.warning(message, *args)
+
+
+def check_frame(frame: object) -> np.ndarray:
+    """Return ``frame`` as an ``H x W x 3`` uint8 array, or raise BadFrame."""
+    if not isinstance(frame, np.ndarray):
+        raise BadFrame(f"frame is {type(frame).__name__}, not a numpy array")
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4) or frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise BadFrame(f"frame has shape {frame.shape}, expected HxWx3")
+    if frame.dtype != np.uint8:
+        raise BadFrame(f"frame has dtype {frame.dtype}, expected uint8")
+    return frame[..., :3] if frame.shape[2] == 4 else frame
+
+
+@dataclass
+class CapturedFrame:
+    image: np.ndarray
+    number: int
+    captured_at: float  # time.monotonic()
+    wall_time: float  # time.time()
+
+
+class LatestFrame:
+    """A one-slot mailbox between capture and inference.
+
+    :meth:`put` replaces a frame nobody took (returns True: one frame dropped);
+    :meth:`take` waits for a frame. :meth:`finish` marks the end of the source.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: CapturedFrame | None = None
+        self.finished = False
+
+    def put(self, frame: CapturedFrame) -> bool:
+        with self._cond:
+            dropped = self._frame is not None
+            self._frame = frame
+            self._cond.notify()
+            return dropped
+
+    def take(self, timeout: float) -> CapturedFrame | None:
+        with self._cond:
+            if self._frame is None and not self.finished:
+                self._cond.wait(timeout)
+            frame, self._frame = self._frame, None
+            return frame
+
+    def finish(self) -> None:
+        with self._cond:
+            self.finished = True
+            self._cond.notify_all()
+
+
+class Health:
+    """Whether the source delivers frames; the reason when it does not."""
+
+    def __init__(self, stale_after_s: float = 10.0):
+        self._lock = threading.Lock()
+        self.ok = False
+        self.reason = "starting: waiting for the first frame"
+        self.last_frame_at: float | None = None
+        self.stale_after_s = stale_after_s
+
+    def set(self, ok: bool, reason: str = "") -> None:
+        with self._lock:
+            self.ok, self.reason = ok, reason
+
+    def frame_arrived(self) -> None:
+        with self._lock:
+            self.last_frame_at = time.monotonic()
+            if not self.ok:
+                self.ok, self.reason = True, ""
+
+    def status(self) -> tuple[bool, str]:
+        """``(healthy, reason)``; a source silent for ``stale_after_s`` is unhealthy."""
+        with self._lock:
+            ok, reason, last = self.ok, self.reason, self.last_frame_at
+        if ok and last is not None and time.monotonic() - last > self.stale_after_s:
+            return False, f"no frame for {time.monotonic() - last:.0f} s"
+        return ok, reason
+
+
+class ServiceState:
+    """What the HTTP server shows: the newest result and frame, health and metrics."""
+
+    def __init__(self, engine: Engine, policy: ResultPolicy, metrics: Metrics, health: Health,
+                 info: dict | None = None):
+        self.engine, self.policy, self.metrics, self.health = engine, policy, metrics, health
+        self.info = info or {}
+        self._lock = threading.Lock()
+        self.latest: FrameResult | None = None
+        self.latest_frame: np.ndarray | None = None
+
+    def publish(self, result: FrameResult, frame: np.ndarray) -> None:
+        with self._lock:
+            self.latest, self.latest_frame = result, frame
+
+    def snapshot(self) -> tuple[FrameResult | None, np.ndarray | None]:
+        with self._lock:
+            return self.latest, self.latest_frame
+
+    def classify(self, rgb: np.ndarray) -> FrameResult:
+        """Classify one uploaded image with the service's model (no smoothing)."""
+        start = time.perf_counter()
+        out = self.engine.infer(check_frame(rgb))
+        latency = (time.perf_counter() - start) * 1e3
+        result = self.policy.single(out.probabilities, latency_ms=latency, person=out.person)
+        result.extra = out.extra
+        return result
+
+
+# Errors that no retry can fix: a missing file, a missing package, a bad option.
+_FATAL = (DataError, RuntimeNotAvailable, ConfigError)
+
+
+@dataclass
+class PipelineSummary:
+    """How a run ended."""
+
+    frames_captured: int
+    frames_classified: int
+    frames_dropped: int
+    bad_frames: int
+    source_failures: int
+    inference_errors: int
+    sink_errors: int
+    seconds: float
+    stopped_by: str  # "signal", "end of source", "max frames", "duration"
+
+
+class Pipeline:
+    """Capture thread + inference loop around one engine, policy and set of sinks."""
+
+    def __init__(self, open_source: Callable[[], FrameSource], engine: Engine,
+                 policy: ResultPolicy, sinks: SinkSet, metrics: Metrics | None = None,
+                 notifier: SdNotifier | None = None, watchdog_s: float | None = None,
+                 backoff: tuple[float, float] = (0.5, 30.0), flush_every_s: float = 1.0,
+                 status_every_s: float = 5.0, stale_after_s: float = 10.0):
+        self.open_source, self.engine, self.policy, self.sinks = open_source, engine, policy, sinks
+        self.metrics = metrics or Metrics()
+        self.notifier = notifier or SdNotifier("")
+        self.watchdog_s = watchdog_s
+        self.backoff_min, self.backoff_max = backoff
+        self.flush_every_s, self.status_every_s = flush_every_s, status_every_s
+        self.health = Health(stale_after_s)
+        self.state = ServiceState(engine, policy, self.metrics, self.health)
+        self.mailbox = LatestFrame()
+        self.stop_event = threading.Event()
+        self.ready_event = threading.Event()
+        self.fatal: BaseException | None = None
+        self._source: FrameSource | None = None
+        self._source_lock = threading.Lock()
+        self._capture_thread: threading.Thread | None = None
+        self._log = _RateLimitedLog()
+        self.stopped_by = "signal"
+
+    # -- capture -----------------------------------------------------------------------------
+
+    def _close_source(self) -> None:
+        with self._source_lock:
+            source, self._source = self._source, None
+        if source is not None:
+            try:
+                source.close()
+            except Exception as exc:  # a dying device may fail to close, too
+                log.debug("closing the source failed: %s", exc)
+
+    def _open_with_backoff(self) -> FrameSource | None:
+        delay = self.backoff_min
+        while not self.stop_event.is_set():
+            try:
+                source = self.open_source()
+            except _FATAL as exc:
+                self.fatal = exc
+                return None
+            except Exception as exc:
+                self.metrics.count("source_failures")
+                reason = f"source failed to open: {exc}; retrying in {delay:.1f} s"
+                self.health.set(False, reason)
+                self._log.warning("open", "%s", reason)
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            with self._source_lock:
+                self._source = source
+            return source
+        return None
+
+    def _capture_loop(self) -> None:
+        number = 0
+        delay = self.backoff_min
+        try:
+            while not self.stop_event.is_set():
+                source = self._open_with_backoff()
+                if source is None:
+                    return
+                while not self.stop_event.is_set():
+                    try:
+                        image = check_frame(source.read())
+                    except StopIteration:
+                        self.stopped_by = "end of source"
+                        return
+                    except BadFrame as exc:
+                        self.metrics.count("bad_frames")
+                        self._log.warning("bad", "skipping a bad frame: %s", exc)
+                        continue
+                    except Exception as exc:
+                        self.metrics.count("source_failures")
+                        reason = f"source failed: {exc}; reopening in {delay:.1f} s"
+                        self.health.set(False, reason)
+                        self._log.warning("failed", "%s", reason)
+                        self._close_source()
+                        self.stop_event.wait(delay)
+                        delay = min(delay * 2, self.backoff_max)
+                        break
+                    delay = self.backoff_min
+                    number += 1
+                    self.health.frame_arrived()
+                    self.metrics.count("frames_captured")
+                    if self.mailbox.put(CapturedFrame(image, number, time.monotonic(),
+                                                      time.time())):
+                        self.metrics.count("frames_dropped")
+        except BaseException as exc:  # never let the thread die silently
+            self.fatal = exc
+        finally:
+            self._close_source()
+            self.mailbox.finish()
+
+    # -- inference ---------------------------------------------------------------------------
+
+    def process(self, frame: CapturedFrame) -> FrameResult | None:
+        """Classify one captured frame, update state and sinks; None if inference failed."""
+        start = time.perf_counter()
+        try:
+            out = self.engine.infer(frame.image)
+        except Exception as exc:
+            self.metrics.count("inference_errors")
+            self._log.warning("infer", "inference failed on frame %d: %s", frame.number, exc)
+            return None
+        latency = time.perf_counter() - start
+        age = time.monotonic() - frame.captured_at
+        if out.probabilities is None:
+            self.metrics.count("no_person")
+        result = self.policy.apply(out.probabilities, latency_ms=latency * 1e3,
+                                   age_ms=age * 1e3, frame=frame.number,
+                                   timestamp=frame.wall_time, person=out.person)
+        result.extra = out.extra
+        self.metrics.classified(latency, age)
+        self.state.publish(result, frame.image)
+        if self.policy.should_emit(result):
+            self.sinks.emit(result)
+        return result
+
+    def start(self) -> None:
+        """Start the capture thread (the loop runs in :meth:`run`)."""
+        self._capture_thread = threading.Thread(target=self._capture_loop, name="capture",
+                                                daemon=True)
+        self._capture_thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop and the capture thread to stop (safe from a signal handler)."""
+        self.stop_event.set()
+        self.mailbox.finish()
+
+    def run(self, max_frames: int | None = None, duration_s: float | None = None,
+            on_ready: Callable[[], None] | None = None) -> PipelineSummary:
+        """Run the inference loop in this thread until stopped, then clean up.
+
+        ``on_ready`` is called once, after the first frame is classified (the
+        model and the camera both work). Raises the source's fatal error, if any.
+        """
+        if self._capture_thread is None:
+            self.start()
+        started = time.monotonic()
+        last_ping = last_flush = last_status = 0.0
+        classified = 0
+        try:
+            while not self.stop_event.is_set():
+                now = time.monotonic()
+                if self.watchdog_s and now - last_ping >= self.watchdog_s:
+                    self.notifier.watchdog()
+                    last_ping = now
+                if now - last_flush >= self.flush_every_s:
+                    self.sinks.flush()
+                    last_flush = now
+                if self.notifier.enabled and now - last_status >= self.status_every_s:
+                    self.notifier.status(self.status_line())
+                    last_status = now
+                if duration_s is not None and now - started >= duration_s:
+                    self.stopped_by = "duration"
+                    break
+                wait = 0.2 if not self.watchdog_s else min(0.2, self.watchdog_s / 2)
+                frame = self.mailbox.take(timeout=wait)
+                if frame is None:
+                    if self.mailbox.finished:
+                        break
+                    continue
+                if self.process(frame) is not None:
+                    classified += 1
+                    if not self.ready_event.is_set():
+                        self.ready_event.set()
+                        if on_ready is not None:
+                            on_ready()
+                if max_frames is not None and classified >= max_frames:
+                    self.stopped_by = "max frames"
+                    break
+        finally:
+            self.stop_event.set()
+            self.mailbox.finish()
+            # The capture thread closes its own source: closing a device from another
+            # thread in the middle of a read is not safe with every driver.
+            if self._capture_thread is not None:
+                self._capture_thread.join(timeout=5.0)
+            self.sinks.close()
+        if self.fatal is not None:
+            if isinstance(self.fatal, EdgeposeError):
+                raise self.fatal
+            raise RuntimeError(f"capture thread failed: {self.fatal}") from self.fatal
+        snap = self.metrics.snapshot()
+        return PipelineSummary(snap.frames_captured, snap.frames_classified, snap.frames_dropped,
+                               snap.bad_frames, snap.source_failures, snap.inference_errors,
+                               sum(snap.sink_errors.values()), time.monotonic() - started,
+                               self.stopped_by)
+
+    def status_line(self) -> str:
+        latest, _ = self.state.snapshot()
+        ok, reason = self.health.status()
+        label = latest.label if latest else "-"
+        text = f"{self.metrics.fps():.1f} fps, last label {label}"
+        return text if ok else f"{text}; {reason}"
