@@ -1,0 +1,221 @@
+"""The fit loop shared by the image and keypoint trainers.
+
+- :class:`BatchSequence` feeds batches (in memory, or loaded per batch for big datasets);
+- :func:`seed_everything` and :func:`make_strategy` set up a reproducible run;
+- :func:`fit_stages` compiles and fits a model through one or more stages
+  (feature extraction, then fine-tuning) with EarlyStopping, a best-model
+  checkpoint, TensorBoard and a live CSV log in the run directory;
+- :func:`unfreeze_backbone` picks the layers stage 2 trains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from edgepose.errors import ConfigError
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+class BatchSequence(keras.utils.PyDataset):
+    """``(x float32, y, sample_weight)`` batches, reshuffled each epoch with a fixed seed.
+
+    ``inputs`` is an in-memory array (N x ...) or a callable ``load(indices) -> array``
+    that reads just one batch, for datasets too big for memory.
+    """
+
+    def __init__(self, inputs: np.ndarray | Callable[[np.ndarray], np.ndarray],
+                 labels: np.ndarray, batch_size: int, *, shuffle: bool = False, seed: int = 0,
+                 class_weight: dict[int, float] | None = None):
+        super().__init__()
+        self.inputs = inputs
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self._rng = np.random.default_rng(seed)
+        self._order = np.arange(len(self.labels))
+        if shuffle:
+            self._rng.shuffle(self._order)
+        weights = np.ones(max(int(self.labels.max(initial=0)) + 1, 1), dtype=np.float32)
+        for label, weight in (class_weight or {}).items():
+            if label < len(weights):
+                weights[label] = weight
+        self._sample_weights = weights[self.labels]
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        x = self.inputs(idx) if callable(self.inputs) else self.inputs[idx]
+        return (np.asarray(x, dtype=np.float32), self.labels[idx], self._sample_weights[idx])
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self._rng.shuffle(self._order)
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and TensorFlow; make TF ops deterministic when asked.
+
+    On CPU op determinism costs little (the benchmark measures it); it stays on
+    for the rest of the process, as TensorFlow offers no public way back.
+    """
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def make_strategy(name: str = "default") -> tf.distribute.Strategy:
+    """``default``: one device. ``mirrored``: MirroredStrategy over every visible GPU
+    (falls back to the default strategy with fewer than two GPUs)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        if len(gpus) < 2:
+            return tf.distribute.get_strategy()
+        return tf.distribute.MirroredStrategy([g.name for g in gpus])
+    raise ConfigError(f"unknown strategy {name!r}; expected default or mirrored")
+
+
+@dataclass
+class Stage:
+    """One fit: how long, how fast, and what to change on the model before it starts."""
+
+    name: str
+    epochs: int
+    lr: float
+    prepare: Callable[[], None] | None = None  # e.g. unfreeze part of the backbone
+
+
+@dataclass
+class TrainingHistory:
+    """Per-epoch records of all stages, and how the fit went."""
+
+    rows: list[dict] = field(default_factory=list)  # stage, epoch, lr, loss, accuracy, val_*
+    seconds: float = 0.0
+    train_samples_seen: int = 0
+    stopped_early: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.rows)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.train_samples_seen / self.seconds if self.seconds else 0.0
+
+    def best(self, key: str = "val_loss") -> dict | None:
+        rows = [r for r in self.rows if r.get(key) is not None]
+        if not rows:
+            return None
+        pick = min if "loss" in key else max
+        return pick(rows, key=lambda r: r[key])
+
+
+def make_callbacks(run_dir: Path, stage: str, patience: int, has_val: bool
+                   ) -> list[keras.callbacks.Callback]:
+    """EarlyStopping (restores the best weights), best checkpoint, TensorBoard, live CSV.
+
+    Files go under ``run_dir/checkpoints`` and ``run_dir/logs``. TensorBoard logs
+    are skipped when the tensorboard package is missing (tensorflow-cpu lacks it).
+    """
+    logs = run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    monitor = "val_loss" if has_val else "loss"
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / f"best_{stage}.weights.h5"),
+                                        monitor=monitor, save_best_only=True,
+                                        save_weights_only=True),
+        keras.callbacks.CSVLogger(str(logs / "training_log.csv"), append=True),
+    ]
+    if importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logs / "tensorboard" / stage)))
+    if patience > 0:
+        callbacks.insert(0, keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=patience, restore_best_weights=True))
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    return callbacks
+
+
+def compile_model(model: keras.Model, lr: float) -> None:
+    """Adam + sparse categorical cross-entropy on softmax outputs, accuracy metric."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+def fit_stages(model: keras.Model, train: BatchSequence, val: BatchSequence | None,
+               stages: Sequence[Stage], run_dir: str | Path, *, patience: int = 5,
+               strategy: tf.distribute.Strategy | None = None, verbose: int = 1,
+               ) -> TrainingHistory:
+    """Fit ``model`` through ``stages`` in order, recompiling at each stage's learning rate.
+
+    Epoch numbers continue across stages. Returns every epoch's metrics.
+    """
+    run_dir = Path(run_dir)
+    history = TrainingHistory()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    start_epoch = 0
+    for stage in stages:
+        if stage.epochs <= 0:
+            continue
+        if stage.prepare is not None:
+            stage.prepare()
+        with scope:
+            compile_model(model, stage.lr)
+        callbacks = make_callbacks(run_dir, stage.name, patience, val is not None)
+        started = time.perf_counter()
+        fit = model.fit(train, validation_data=val, epochs=start_epoch + stage.epochs,
+                        initial_epoch=start_epoch, callbacks=callbacks, verbose=verbose)
+        history.seconds += time.perf_counter() - started
+        ran = len(fit.history.get("loss", []))
+        history.train_samples_seen += ran * len(train.labels)
+        history.stopped_early[stage.name] = ran < stage.epochs
+        for i in range(ran):
+            row = {"stage": stage.name, "epoch": start_epoch + i + 1, "lr": stage.lr}
+            for key in HISTORY_KEYS:
+                values = fit.history.get(key)
+                row[key] = float(values[i]) if values is not None and i < len(values) else None
+            history.rows.append(row)
+        start_epoch += ran
+    return history
+
+
+def unfreeze_backbone(backbone: keras.Model, *, top: int | None = None,
+                      from_index: int | None = None) -> list[str]:
+    """Make the top ``top`` layers (or every layer from index ``from_index``) trainable.
+
+    With neither, the whole backbone is unfrozen. BatchNormalization layers stay
+    frozen: together with calling the backbone with ``training=False`` this keeps
+    them in inference mode, so fine-tuning does not wreck their ImageNet statistics.
+    Returns the names of the layers that became trainable.
+    """
+    layers = backbone.layers
+    if top is not None:
+        start = max(len(layers) - top, 0)
+    elif from_index is not None:
+        if from_index > len(layers):
+            raise ConfigError(f"--freeze-until {from_index} is beyond the {len(layers)} layers "
+                              f"of {backbone.name}")
+        start = from_index
+    else:
+        start = 0
+    backbone.trainable = True
+    unfrozen = []
+    for index, layer in enumerate(layers):
+        train_it = index >= start and not isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = train_it
+        if train_it and layer.weights:
+            unfrozen.append(layer.name)
+    return unfrozen
