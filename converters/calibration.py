@@ -1,0 +1,117 @@
+"""Representative data for calibrated modes: never the test split.
+
+By default a class-stratified, seeded sample of the run's TRAIN split, loaded
+exactly as the device loads inputs (:func:`edgepose.rundir.load_inputs`).
+``--calib-data`` points at other data instead: a folder of images (flat or
+class folders), a folder of keypoint JSON files, or a ``.npy`` array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepose.data.splits import Sample, Splits
+from edgepose.errors import ConversionError, DataError
+from edgepose.rundir import load_inputs
+from edgepose.runtime.preprocess import IMAGE_SUFFIXES, ImagePreprocessing, image_to_array
+
+
+@dataclass
+class CalibrationSet:
+    """Model inputs used to calibrate activation ranges, and where they came from."""
+
+    x: np.ndarray  # N x <model input shape without batch>
+    source: str  # "train split of <run>" or the folder given
+    paths: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def representative_dataset(self, limit: int | None = None):
+        """A callable for ``TFLiteConverter.representative_dataset`` (batches of one)."""
+        x = self.x[:limit] if limit else self.x
+
+        def generate():
+            for i in range(x.shape[0]):
+                yield [x[i:i + 1].astype(np.float32)]
+
+        return generate
+
+    def check_shape(self, input_shape: tuple[int, ...], model_path: str | Path) -> None:
+        """Raise ConversionError when the samples do not fit the model's input."""
+        if tuple(self.x.shape[1:]) != tuple(input_shape):
+            raise ConversionError(
+                f"calibration data from {self.source} has sample shape {tuple(self.x.shape[1:])}"
+                f" but the model expects {tuple(input_shape)}", model_path)
+
+
+def stratified_sample(samples: list[Sample], n: int, seed: int = 0) -> list[Sample]:
+    """Up to ``n`` samples with every class represented in proportion, deterministically."""
+    if n >= len(samples):
+        return list(samples)
+    rng = np.random.default_rng(seed)
+    by_class: dict[int, list[Sample]] = {}
+    for sample in samples:
+        by_class.setdefault(sample.label, []).append(sample)
+    quotas = {label: max(1, round(n * len(items) / len(samples)))
+              for label, items in by_class.items()}
+    chosen: list[Sample] = []
+    for label in sorted(by_class):
+        items = by_class[label]
+        order = rng.permutation(len(items))[:quotas[label]]
+        chosen.extend(items[i] for i in sorted(order))
+    return chosen[:n] if len(chosen) > n else chosen
+
+
+def from_run(splits: Splits, config: dict[str, Any], n: int = 200, seed: int = 0
+             ) -> CalibrationSet:
+    """A stratified sample of the TRAIN split, preprocessed as on the device."""
+    train = splits.samples("train")
+    if not train:
+        raise DataError("the run's train split is empty; pass --calib-data",
+                        Path(splits.root))
+    chosen = stratified_sample(train, n, seed)
+    x, _ = load_inputs(splits, chosen, config)
+    return CalibrationSet(x, f"train split (stratified, {len(train)} available)",
+                          [s.path for s in chosen])
+
+
+def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: int = 0
+                ) -> CalibrationSet:
+    """Calibration samples from a folder (images or keypoint JSON, flat or in class folders)
+    or a ``.npy`` array of model inputs."""
+    folder = Path(folder)
+    if folder.is_file() and folder.suffix == ".npy":
+        try:
+            x = np.load(folder, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"not a readable .npy array ({exc})", folder) from None
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise DataError(f"expected an N x ... array of samples, got shape {x.shape}", folder)
+        return CalibrationSet(x[:n], str(folder))
+    if not folder.is_dir():
+        raise DataError("calibration data not found (expected a folder or a .npy file)", folder)
+    task = config["task"]
+    suffixes = IMAGE_SUFFIXES if task == "image" else (".json",)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    if not files:
+        kind = "images" if task == "image" else "keypoint .json files"
+        raise DataError(f"no {kind} in the calibration folder", folder)
+    rng = np.random.default_rng(seed)
+    if len(files) > n:
+        files = [files[i] for i in sorted(rng.choice(len(files), size=n, replace=False))]
+    if task == "image":
+        spec = ImagePreprocessing.from_dict(config["preprocessing"])
+        x = np.zeros((len(files), spec.height, spec.width, 3), dtype=np.uint8)
+        for i, path in enumerate(files):
+            image_to_array(path, spec, out=x[i])
+    else:
+        from edgepose.data.keypoints import load_keypoint_vector
+
+        x = np.stack([load_keypoint_vector(p, config["keypoint_layout"]) for p in files])
+    return CalibrationSet(x, str(folder), [str(p.relative_to(folder)) for p in files])

@@ -1,0 +1,321 @@
+"""``convert_run``: a run directory (or a .keras file) -> TFLite models, manifests, drift report.
+
+One export per conversion (two when the hard-swish rewrite is on: float modes
+keep the original graph, integer modes get the rewritten one), then every mode
+converts from that SavedModel, is written atomically with its manifest, run on
+the held-out test split with the device-side :class:`Classifier`, and compared
+with the Keras outputs on the same inputs.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converters import calibration as calib
+from converters.debugger import layer_errors, plot_layer_errors
+from converters.drift import keras_probabilities, median_latency_ms, tflite_probabilities
+from converters.export import export_saved_model, input_shape, load_keras_model
+from converters.fallback import auto_fallback
+from converters.hardswish import count_hard_swish, rewrite_hard_swish
+from converters.manifest import build_manifest, versions
+from converters.modes import DEFAULT_MODES, FALLBACK_MODE, IO_TYPES, MODES, get_mode
+from converters.report import ConversionReport, ModeResult
+from converters.tflite import COMPAT_TARGETS, calibrate, convert_mode
+from edgepose.data.splits import Splits
+from edgepose.drift import compare_outputs
+from edgepose.errors import ConfigError, DriftExceeded, ModelError
+from edgepose.fileio import atomic_path, read_json, sha256_file, write_bytes
+from edgepose.rundir import RunDir, load_inputs
+from edgepose.runtime.classifier import read_labels
+from edgepose.runtime.preprocess import ImagePreprocessing
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Source:
+    """What is being converted and where its data and outputs live."""
+
+    model_path: Path
+    out_dir: Path
+    config: dict[str, Any]
+    labels: list[str] | None
+    splits: Splits | None
+
+    @property
+    def stem(self) -> str:
+        return self.model_path.stem
+
+    def output(self, mode: str, suffix: str = ".tflite") -> Path:
+        return self.out_dir / f"{self.stem}_{mode}{suffix}"
+
+
+def resolve_source(path: str | Path) -> Source:
+    """A run directory, a model inside one, or a bare ``.keras`` file."""
+    path = Path(path)
+    if path.is_dir():
+        run = RunDir.open(path)
+        return Source(run.model_path, run.path, run.config, run.labels, run.splits)
+    if not path.exists():
+        raise ModelError("no such run directory or model file", path)
+    parent = path.parent
+    if (parent / "config.json").is_file() and (parent / "splits.json").is_file():
+        run = RunDir.open(parent)
+        labels = run.labels if (parent / "labels.txt").is_file() else None
+        return Source(path, parent, run.config, labels, run.splits)
+    labels_file = parent / "labels.txt"
+    labels = read_labels(labels_file) if labels_file.is_file() else None
+    config = read_json(parent / "config.json") if (parent / "config.json").is_file() else {}
+    return Source(path, parent, config, labels, None)
+
+
+def _infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
+    """Fill ``task``/``preprocessing``/``keypoint_layout`` for a bare model from its input."""
+    config = dict(config)
+    if "task" not in config:
+        config["task"] = "image" if len(shape) == 3 and shape[-1] == 3 else "keypoints"
+    if config["task"] == "image" and "preprocessing" not in config:
+        config["preprocessing"] = ImagePreprocessing(shape[0], shape[1]).to_dict()
+    if config["task"] == "keypoints" and "keypoint_layout" not in config:
+        from edgepose.data.layouts import layout_for_length
+
+        layout = layout_for_length(int(np.prod(shape)))
+        config["keypoint_layout"] = layout.name if layout else None
+    return config
+
+
+def _float_weight_bytes(model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.weights) * 4)
+
+
+@dataclass
+class _Context:
+    source: Source
+    model: Any
+    labels: list[str]
+    sha256: str
+    x_test: np.ndarray
+    y_test: np.ndarray
+    keras_test: np.ndarray
+    settings: dict[str, Any]
+    weight_bytes: int
+    progress: Progress
+    files: list[str] = field(default_factory=list)
+
+
+def _write_mode(ctx: _Context, mode: str, data: bytes, seconds: float,
+                settings: dict[str, Any], float_layers: Sequence[str] = ()) -> ModeResult:
+    """Write model + manifest atomically, then measure them as the device will run them."""
+    from edgepose.runtime.delegation import inspect_model
+
+    model_path, manifest_path = ctx.source.output(mode), ctx.source.output(mode, ".json")
+    config = ctx.source.config
+    with atomic_path(model_path) as tmp_model, atomic_path(manifest_path) as tmp_manifest:
+        tmp_model.write_bytes(data)
+        manifest = build_manifest(
+            tmp_model, mode, task=config["task"], labels=ctx.labels,
+            preprocessing=config.get("preprocessing") if config["task"] == "image" else None,
+            keypoint_layout=config.get("keypoint_layout"), source_model=ctx.source.model_path,
+            source_sha256=ctx.sha256, settings=settings)
+        manifest.save(tmp_manifest)
+        drift = None
+        if len(ctx.x_test):
+            probs = tflite_probabilities(tmp_model, ctx.x_test, tmp_manifest)
+            drift = compare_outputs(ctx.keras_test, probs, ctx.y_test, ctx.labels)
+        sample = ctx.x_test[0] if len(ctx.x_test) else np.zeros(
+            manifest.input.shape[1:], dtype=np.float32)
+        latency = median_latency_ms(tmp_model, sample, tmp_manifest)
+        delegation = inspect_model(tmp_model, num_threads=1, use_xnnpack=True)
+    ctx.files += [str(model_path), str(manifest_path)]
+    result = ModeResult(
+        mode=mode, path=str(model_path), size_bytes=len(data),
+        size_ratio=round(len(data) / max(ctx.weight_bytes, 1), 4),
+        conversion_seconds=round(seconds, 2), input_dtype=manifest.input.dtype,
+        output_dtype=manifest.output.dtype, drift=drift, latency_ms=round(latency, 3),
+        partitions=delegation.partitions, delegated_nodes=delegation.delegated_nodes,
+        total_nodes=delegation.total_nodes, ops_outside=dict(delegation.ops_outside),
+        delegation=delegation.summary(), float_layers=list(float_layers))
+    ctx.progress(f"{mode}: {len(data) / 1024:.0f} KB, "
+                 + (f"accuracy {100 * drift.accuracy:.2f}%, " if drift else "")
+                 + f"{result.delegation}")
+    return result
+
+
+def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
+                io: str = "int8", compat: str | None = None, calib_samples: int = 200,
+                calib_data: str | Path | None = None, seed: int = 0,
+                max_drop: float | None = None, debug_layers: bool = False,
+                auto_fallback_enabled: bool = False, hardswish_rewrite: str = "auto",
+                progress: Progress | None = None) -> ConversionReport:
+    """Convert ``source`` (run directory or .keras file) in ``modes`` and report the drift.
+
+    Writes ``<stem>_<mode>.tflite`` + ``<stem>_<mode>.json`` next to the model,
+    ``reference_outputs.npz`` (Keras test outputs), ``conversion_report.json/.md``
+    and, with ``debug_layers``, ``quant_debug.png``. Raises :class:`DriftExceeded`
+    (after writing everything) when a mode loses more than ``max_drop`` accuracy
+    points on the test split.
+    """
+    progress = progress or (lambda message: None)
+    modes = list(dict.fromkeys(modes))
+    for name in modes:
+        get_mode(name)
+    if io not in IO_TYPES:
+        raise ConfigError(f"--io must be one of {', '.join(IO_TYPES)}, not {io!r}")
+    if compat is not None and compat not in COMPAT_TARGETS:
+        raise ConfigError(f"--compat must be one of {', '.join(COMPAT_TARGETS)}, not {compat!r}")
+    if hardswish_rewrite not in ("auto", "on", "off"):
+        raise ConfigError(f"--hardswish-rewrite must be auto, on or off, not {hardswish_rewrite!r}")
+    if auto_fallback_enabled and max_drop is None:
+        raise ConfigError("--auto-fallback needs --max-drop (the accuracy budget to meet)")
+    if auto_fallback_enabled and "int8" not in modes:
+        modes.append("int8")
+    if calib_samples < 1:
+        raise ConfigError(f"--calib-samples must be at least 1, not {calib_samples}")
+
+    src = resolve_source(source)
+    progress(f"loading {src.model_path}")
+    model = load_keras_model(src.model_path)
+    shape = input_shape(model)
+    src.config = _infer_config(src.config, shape)
+    num_outputs = int(model.outputs[0].shape[-1])
+    labels = src.labels or [str(i) for i in range(num_outputs)]
+    if len(labels) != num_outputs:
+        raise ModelError(f"model has {num_outputs} outputs but {len(labels)} labels",
+                         src.model_path)
+
+    x_test = np.zeros((0, *shape), dtype=np.float32)
+    y_test = np.zeros((0,), dtype=np.int64)
+    test_paths: list[str] = []
+    if src.splits is not None and src.splits.samples("test"):
+        test = src.splits.samples("test")
+        x_test, y_test = load_inputs(src.splits, test, src.config)
+        test_paths = [s.path for s in test]
+    keras_test = keras_probabilities(model, x_test)
+    if len(x_test):
+        buffer = _io.BytesIO()
+        np.savez(buffer, paths=np.array(test_paths), probabilities=keras_test, labels=y_test)
+        write_bytes(src.out_dir / "reference_outputs.npz", buffer.getvalue())
+
+    calibration = None
+    needs_calibration = any(MODES[m].calibrated for m in modes) or debug_layers
+    if needs_calibration:
+        if calib_data is not None:
+            calibration = calib.from_folder(calib_data, src.config, calib_samples, seed)
+        elif src.splits is not None:
+            calibration = calib.from_run(src.splits, src.config, calib_samples, seed)
+        else:
+            raise ConfigError(f"{src.model_path} is not in a run directory: pass --calib-data "
+                              "for calibrated modes")
+        calibration.check_shape(shape, src.model_path)
+        progress(f"calibration: {len(calibration)} samples from {calibration.source}")
+
+    hard_swish = count_hard_swish(model)
+    rewrite = hardswish_rewrite == "on" or (hardswish_rewrite == "auto" and hard_swish > 0)
+    settings = {"io": io, "compat": compat, "seed": seed, "max_drop": max_drop,
+                "hardswish_layers": hard_swish, "hardswish_rewrite": rewrite,
+                "calib_samples": calib_samples}
+    ctx = _Context(src, model, labels, sha256_file(src.model_path), x_test, y_test, keras_test,
+                   settings, _float_weight_bytes(model), progress)
+    calibration_info = ({"source": calibration.source, "samples": len(calibration),
+                         "seed": seed} if calibration else {})
+    report = ConversionReport(
+        source=str(src.model_path), source_sha256=ctx.sha256, task=src.config["task"],
+        test_samples=int(len(x_test)),
+        keras_accuracy=float(np.mean(keras_test.argmax(1) == y_test)) if len(x_test) else None,
+        calibration=calibration_info, settings=settings, versions=versions())
+
+    with tempfile.TemporaryDirectory(prefix="edgepose-convert-") as tmp:
+        exports: dict[bool, Path] = {}
+
+        def exported(integer: bool) -> Path:
+            key = integer and rewrite
+            if key not in exports:
+                progress("exporting fixed-batch SavedModel"
+                         + (" (hard-swish rewritten for XNNPACK int8)" if key else ""))
+                graph = rewrite_hard_swish(model) if key else model
+                exports[key] = export_saved_model(graph, Path(tmp) / f"saved_{int(key)}")
+            return exports[key]
+
+        for name in modes:
+            mode = MODES[name]
+            progress(f"converting {name}")
+            start = time.perf_counter()
+            data = convert_mode(exported(mode.calibrated), mode, calibration, io, compat,
+                                source=src.model_path)
+            seconds = time.perf_counter() - start
+            mode_settings = dict(settings, mode=name,
+                                 io=io if mode.full_integer and not mode.int16_activations
+                                 else "float",
+                                 calibration=calibration_info if mode.calibrated else None,
+                                 hardswish_rewrite=rewrite and mode.calibrated)
+            report.modes.append(_write_mode(ctx, name, data, seconds, mode_settings))
+
+        if debug_layers or auto_fallback_enabled:
+            progress("per-layer quantization debugging")
+            report.layer_errors = layer_errors(exported(True), calibration, compat,
+                                               source=src.model_path)
+            if debug_layers:
+                ctx.files.append(str(plot_layer_errors(report.layer_errors,
+                                                       src.out_dir / "quant_debug.png")))
+
+        if auto_fallback_enabled and report.mode("int8").drop_pct is not None \
+                and report.mode("int8").drop_pct > max_drop:
+            report.fallback = _run_fallback(ctx, report, exported(True), calibration, io,
+                                            compat, max_drop)
+
+    report.files = ctx.files + [str(src.out_dir / "conversion_report.json"),
+                                str(src.out_dir / "conversion_report.md")]
+    if max_drop is not None:
+        report.failed_modes = [m.mode for m in report.modes
+                               if m.drop_pct is not None and m.drop_pct > max_drop]
+        if report.fallback is not None and report.fallback.within_budget \
+                and "int8" in report.failed_modes:
+            report.failed_modes.remove("int8")  # replaced by int8-fallback, which fits
+    report.save(src.out_dir)
+    if report.failed_modes:
+        worst = max((report.mode(m) for m in report.failed_modes), key=lambda m: m.drop_pct)
+        raise DriftExceeded(f"{', '.join(report.failed_modes)} lost more than {max_drop} "
+                            f"accuracy points on the test split ({worst.mode}: "
+                            f"{worst.drop_pct:.2f})", src.out_dir / "conversion_report.md")
+    return report
+
+
+def _run_fallback(ctx: _Context, report: ConversionReport, saved_model: Path, calibration,
+                  io: str, compat: str | None, max_drop: float):
+    """int8 over budget: keep the worst layers float until the validation drop fits."""
+    src = ctx.source
+    val = src.splits.samples("val") if src.splits is not None else []
+    if val:
+        x_val, y_val = load_inputs(src.splits, val, src.config)
+    else:  # no validation split: choose on the test split and say so in the report
+        x_val, y_val = ctx.x_test, ctx.y_test
+    report.settings["fallback_selection_split"] = "val" if val else "test"
+    keras_val_acc = float(np.mean(keras_probabilities(ctx.model, x_val).argmax(1) == y_val))
+
+    def val_drop(data: bytes) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "candidate.tflite"
+            path.write_bytes(data)
+            probs = tflite_probabilities(path, x_val)
+        return 100.0 * (keras_val_acc - float(np.mean(probs.argmax(1) == y_val)))
+
+    ctx.progress(f"auto-fallback: int8 lost {report.mode('int8').drop_pct:.2f} points, "
+                 f"budget {max_drop}")
+    start = time.perf_counter()
+    calibrated = calibrate(saved_model, calibration, compat, source=src.model_path)
+    result, data = auto_fallback(calibrated, report.layer_errors, val_drop, max_drop, io,
+                                 compat, source=str(src.model_path))
+    seconds = time.perf_counter() - start
+    settings = dict(ctx.settings, mode=FALLBACK_MODE, io=io,
+                    calibration=report.calibration, float_layers=result.float_layers)
+    report.modes.append(_write_mode(ctx, FALLBACK_MODE, data, seconds, settings,
+                                    result.float_layers))
+    return result

@@ -1,0 +1,109 @@
+"""Which layers lose the most to int8: TensorFlow's QuantizationDebugger, per layer.
+
+The debugger compares each quantized op with the same op run in float on the
+same (dequantized) inputs, so an error is the layer's own, not accumulated.
+It needs float input/output, so it debugs the float-I/O variant of the int8
+model; the ranking is the same for int8 I/O. ``rmse/scale`` is the RMS error in
+units of the output's quantization step: ~0.29 is ideal rounding, above ~1 the
+layer is a candidate to keep in float.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from converters.calibration import CalibrationSet
+from converters.modes import MODES
+from converters.tflite import captured_output, explain_failure, make_converter
+from edgepose.errors import ConversionError
+from edgepose.fileio import atomic_path
+
+
+@dataclass
+class LayerError:
+    """Quantization error of one op's output tensor."""
+
+    tensor: str  # output tensor name (what a denylist names)
+    op: str
+    rmse_over_scale: float
+    cosine: float  # cosine similarity of float vs dequantized int8 outputs (1 = same)
+    mean_abs_error: float
+    scale: float
+
+
+def _cosine(float_tensors, quant_tensors, scale, zero_point) -> float:
+    f = np.concatenate([np.ravel(t) for t in float_tensors]).astype(np.float64)
+    q = (np.concatenate([np.ravel(t) for t in quant_tensors]).astype(np.float64)
+         - zero_point) * scale
+    denom = np.linalg.norm(f) * np.linalg.norm(q)
+    return float(np.dot(f, q) / denom) if denom > 0 else 1.0
+
+
+def layer_errors(saved_model_dir: str | Path, calibration: CalibrationSet,
+                 compat: str | None = None, samples: int = 50,
+                 source: str | Path | None = None) -> list[LayerError]:
+    """Per-layer int8 error, worst first (by rmse/scale)."""
+    import tensorflow as tf
+
+    converter = make_converter(saved_model_dir, MODES["int8"], calibration, "float", compat)
+    options = tf.lite.experimental.QuantizationDebugOptions(
+        layer_debug_metrics={"mean_abs_error": lambda diff: float(np.mean(np.abs(diff)))},
+        layer_direct_compare_metrics={"cosine": _cosine})
+    with captured_output() as log:
+        try:
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=calibration.representative_dataset(samples),
+                debug_options=options)
+            debugger.run()
+            buffer = io.StringIO()
+            debugger.layer_statistics_dump(buffer)
+            error = None
+        except Exception as exc:
+            error = exc
+    if error is not None:
+        raise ConversionError(explain_failure(f"{error}\n{log.text}", "quantization debugger"),
+                              source or saved_model_dir) from None
+    rows = []
+    for row in csv.DictReader(io.StringIO(buffer.getvalue())):
+        scale = float(row["scale"])
+        mse = float(row["mean_squared_error"])
+        rows.append(LayerError(tensor=row["tensor_name"], op=row["op_name"],
+                               rmse_over_scale=float(np.sqrt(mse) / scale) if scale else 0.0,
+                               cosine=float(row["cosine"]),
+                               mean_abs_error=float(row["mean_abs_error"]), scale=scale))
+    rows.sort(key=lambda r: r.rmse_over_scale, reverse=True)
+    return rows
+
+
+def plot_layer_errors(errors: list[LayerError], path: str | Path, top: int = 25) -> Path:
+    """Bar chart of the worst layers (rmse/scale, with cosine similarity) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    worst = errors[:top][::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.32 * max(len(worst), 4) + 1.2))
+    names = [f"{e.op} {_short(e.tensor)}" for e in worst]
+    bars = ax.barh(range(len(worst)), [e.rmse_over_scale for e in worst], color="#c0504d")
+    for bar, e in zip(bars, worst, strict=True):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" cos {e.cosine:.3f}",
+                va="center", fontsize=7)
+    ax.set_yticks(range(len(worst)), names, fontsize=7)
+    ax.axvline(0.29, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("RMSE / quantization step (0.29 = ideal rounding)")
+    ax.set_title("int8 per-layer quantization error (worst first)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def _short(name: str, width: int = 48) -> str:
+    return name if len(name) <= width else "..." + name[-(width - 3):]

@@ -1,0 +1,181 @@
+"""Convert one mode: a fixed-batch SavedModel + a :class:`Mode` -> ``.tflite`` bytes.
+
+The converter talks a lot (absl, MLIR diagnostics and C++ logs on file
+descriptors 1 and 2); its output is captured and shown only when it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from converters.calibration import CalibrationSet
+from converters.modes import Mode
+from edgepose.errors import ConversionError
+
+COMPAT_TARGETS = ("tflite-runtime",)
+
+
+@dataclass
+class CapturedLog:
+    text: str = ""
+
+
+@contextlib.contextmanager
+def captured_output() -> Iterator[CapturedLog]:
+    """Send everything written to fds 1 and 2 (Python and C++) to a buffer."""
+    log = CapturedLog()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield log
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            sink.seek(0)
+            log.text = sink.read().decode("utf-8", "replace")
+
+
+def _io_dtype(io: str):
+    import tensorflow as tf
+
+    return {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[io]
+
+
+def make_converter(saved_model_dir: str | Path, mode: Mode,
+                   calibration: CalibrationSet | None = None, io: str = "int8",
+                   compat: str | None = None):
+    """A ``TFLiteConverter`` configured for ``mode`` (the one place modes become flags)."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    if mode.optimize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode.float16_weights:
+        converter.target_spec.supported_types = [tf.float16]
+    if mode.calibrated:
+        if calibration is None:
+            raise ConversionError(f"mode {mode.name} needs calibration data", saved_model_dir)
+        converter.representative_dataset = calibration.representative_dataset()
+    if mode.int16_activations:
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    elif mode.full_integer:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = _io_dtype(io)
+        converter.inference_output_type = _io_dtype(io)
+    if compat == "tflite-runtime":
+        # TF 2.21 writes per-channel dense layers as FULLY_CONNECTED v12, which
+        # tflite-runtime 2.14 refuses; per-tensor dense weights keep it at v9.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    return converter
+
+
+def run_converter(converter, source: str | Path, what: str) -> bytes:
+    """``converter.convert()`` with its logs captured; failures become ConversionError."""
+    with captured_output() as log:
+        try:
+            result = converter.convert()
+            error = None
+        except Exception as exc:  # the converter raises ConverterError, ValueError, ...
+            result, error = None, exc
+    if error is not None:
+        raise ConversionError(explain_failure(f"{error}\n{log.text}", what), source) from None
+    return result
+
+
+def convert_mode(saved_model_dir: str | Path, mode: Mode,
+                 calibration: CalibrationSet | None = None, io: str = "int8",
+                 compat: str | None = None, source: str | Path | None = None) -> bytes:
+    """Convert the SavedModel in one mode and return the ``.tflite`` flatbuffer."""
+    converter = make_converter(saved_model_dir, mode, calibration, io, compat)
+    return run_converter(converter, source or saved_model_dir, mode.name)
+
+
+def calibrate(saved_model_dir: str | Path, calibration: CalibrationSet,
+              compat: str | None = None, source: str | Path | None = None) -> bytes:
+    """A float model carrying calibrated ranges, to quantize later with a denylist."""
+    from converters.modes import MODES
+
+    converter = make_converter(saved_model_dir, MODES["int8"], calibration, "float", compat)
+    converter.experimental_new_quantizer = True
+    converter._experimental_calibrate_only = True
+    return run_converter(converter, source or saved_model_dir, "calibration")
+
+
+def quantize_calibrated(calibrated: bytes, io: str = "int8",
+                        float_nodes: Sequence[str] = (), compat: str | None = None,
+                        source: str | Path = "model") -> bytes:
+    """Full-integer quantization of a calibrated model, keeping ``float_nodes`` in float.
+
+    ``float_nodes`` are output tensor names (as the QuantizationDebugger reports
+    them); those ops stay float32 with quantize/dequantize around them.
+    """
+    from tensorflow.lite.python import convert as tf_convert
+
+    with captured_output() as log:
+        try:
+            result = tf_convert.mlir_quantize(
+                calibrated, fully_quantize=True, input_data_type=_io_dtype(io),
+                output_data_type=_io_dtype(io), denylisted_nodes=list(float_nodes) or None,
+                disable_per_channel_for_dense_layers=compat == "tflite-runtime")
+            error = None
+        except Exception as exc:
+            result, error = None, exc
+    if error is not None:
+        raise ConversionError(explain_failure(f"{error}\n{log.text}", "int8-fallback"),
+                              source) from None
+    return result
+
+
+_UNSUPPORTED = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+_LOCATION = re.compile(r'loc\((?:fused\[)?(?:callsite\()?"([^"]+)"')
+
+
+def explain_failure(text: str, what: str) -> str:
+    """One line: the unsupported ops and the layers they come from, or the first error."""
+    ops: list[str] = []
+    layers: list[str] = []
+    for line in text.splitlines():
+        match = _UNSUPPORTED.search(line)
+        if match:
+            if match.group(1) not in ops:
+                ops.append(match.group(1))
+            where = _LOCATION.search(line)
+            if where:
+                layer = _layer_from_location(where.group(1))
+                if layer and layer not in layers:
+                    layers.append(layer)
+    if ops:
+        found = f" in layer {', '.join(layers)}" if layers else ""
+        return (f"{what} conversion failed: TensorFlow op(s) {', '.join(ops)}{found} have no "
+                "TFLite builtin kernel; replace the layer or use a supported activation")
+    for line in text.splitlines():
+        line = line.strip()
+        if re.search(r"error|Error|Exception", line) and "WARNING" not in line:
+            return f"{what} conversion failed: {line[:300]}"
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "unknown error")
+    return f"{what} conversion failed: {first[:300]}"
+
+
+def _layer_from_location(location: str) -> str:
+    # e.g. "functional_1/my_layer/Lgamma@__inference_serving_default_123" -> "my_layer"
+    path = location.split("@", 1)[0]
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2:
+        return parts[-2]
+    return parts[0] if parts else ""

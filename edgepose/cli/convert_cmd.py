@@ -1,0 +1,80 @@
+"""`edgepose convert`: Keras -> TFLite in every mode, with a drift report (host side)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from edgepose.cli.common import console, print_json, print_table
+
+_MODE_FLAGS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=False))
+@click.option("--fp32", "fp32", is_flag=True, help="float32.")
+@click.option("--fp16", "fp16", is_flag=True, help="float16 weights.")
+@click.option("--dynamic", "dynamic", is_flag=True,
+              help="dynamic range: int8 weights, float activations.")
+@click.option("--int8", "int8", is_flag=True, help="full integer int8, calibrated.")
+@click.option("--int16x8", "int16x8", is_flag=True,
+              help="int16 activations, int8 weights, calibrated.")
+@click.option("--all", "all_modes", is_flag=True,
+              help="fp32, fp16, dynamic and int8 (the default without a mode flag).")
+@click.option("--io", type=click.Choice(["int8", "uint8", "float"]), default="int8",
+              show_default=True, help="input/output type of the int8 model.")
+@click.option("--compat", type=click.Choice(["tflite-runtime"]), default=None,
+              help="keep op versions loadable by tflite-runtime 2.14.")
+@click.option("--calib-samples", type=int, default=200, show_default=True,
+              help="representative samples (stratified from the train split).")
+@click.option("--calib-data", type=click.Path(), default=None,
+              help="calibrate on this folder (images or keypoint JSON) or .npy instead.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-drop", type=float, default=None,
+              help="fail (exit 3) when a mode loses more accuracy points than this.")
+@click.option("--debug-layers", is_flag=True,
+              help="per-layer int8 error (QuantizationDebugger) + quant_debug.png.")
+@click.option("--auto-fallback", is_flag=True,
+              help="int8 over --max-drop: keep the worst layers float (int8-fallback).")
+@click.option("--hardswish-rewrite", type=click.Choice(["auto", "on", "off"]), default="auto",
+              show_default=True, help="rewrite hard-swish so XNNPACK runs it in int8.")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON.")
+def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int16x8: bool,
+            all_modes: bool, io: str, compat: str | None, calib_samples: int,
+            calib_data: str | None, seed: int, max_drop: float | None, debug_layers: bool,
+            auto_fallback: bool, hardswish_rewrite: str, as_json: bool) -> None:
+    """Convert RUN_DIR (or MODEL.keras) to TFLite and report accuracy drift per mode."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from converters import DEFAULT_MODES, convert_run
+
+    chosen = [name for name, flag in zip(_MODE_FLAGS, (fp32, fp16, dynamic, int8, int16x8),
+                                                   strict=True)
+              if flag]
+    if all_modes or not chosen:
+        chosen = list(DEFAULT_MODES) + [m for m in chosen if m not in DEFAULT_MODES]
+
+    def progress(message: str) -> None:
+        if not as_json:
+            console.print(f"[dim]{message}[/dim]")
+
+    report = convert_run(source, chosen, io=io, compat=compat, calib_samples=calib_samples,
+                         calib_data=calib_data, seed=seed, max_drop=max_drop,
+                         debug_layers=debug_layers, auto_fallback_enabled=auto_fallback,
+                         hardswish_rewrite=hardswish_rewrite, progress=progress)
+    if as_json:
+        print_json(report)
+        return
+    columns, rows = report.table(compact=True)
+    keras = "n/a" if report.keras_accuracy is None else f"{100 * report.keras_accuracy:.2f}%"
+    print_table(f"{report.source}: Keras accuracy {keras} on {report.test_samples} test samples",
+                columns, rows)
+    for mode in report.modes:
+        if mode.ops_outside:
+            outside = ", ".join(f"{op} x{n}" for op, n in sorted(mode.ops_outside.items()))
+            console.print(f"{mode.mode}: outside XNNPACK: {outside}")
+    if report.fallback is not None:
+        console.print(f"int8-fallback kept {len(report.fallback.float_layers)} layer(s) float; "
+                      f"within budget: {report.fallback.within_budget}")
+    console.print(f"wrote {len(report.files)} files, report: "
+                  f"{report.files[-1] if report.files else ''}")
