@@ -1,0 +1,20 @@
+"""Device side: latency, accuracy and drift of .tflite models (no TensorFlow).
+
+``run_bench`` (harness) measures; ``report`` writes tables/CSV/Markdown/plots;
+``baseline`` compares with a stored result; ``device`` says what machine ran it.
+"""
+
+from edgepose.bench.device import DeviceInfo, device_info, machine_slug
+from edgepose.bench.harness import BenchResult, BenchRow, run_bench
+from edgepose.bench.stats import LatencyStats, latency_stats
+
+__all__ = [
+    "BenchResult",
+    "BenchRow",
+    "DeviceInfo",
+    "LatencyStats",
+    "device_info",
+    "latency_stats",
+    "machine_slug",
+    "run_bench",
+]

@@ -1,0 +1,328 @@
+"""Measure latency, accuracy and drift of ``.tflite`` models on this device.
+
+For every model x XNNPACK setting x thread count, one :class:`BenchRow`:
+
+- *invoke*: ``interpreter.invoke()`` alone, on an input already in the tensor;
+- *end to end*: decode + preprocess + quantize + invoke + dequantize + top-k,
+  i.e. :meth:`Classifier.classify` on a file (or on an in-memory array when no
+  data is given: then there is no decode);
+- model load time, file size, peak RSS, and which ops XNNPACK took.
+
+With labelled data (``--data DIR`` or ``--split test``), every sample is also
+classified once per model and XNNPACK setting for accuracy and drift against a
+reference: the Keras outputs saved at conversion (``reference_outputs.npz``)
+when they cover the samples, else the float32 TFLite model next to the model.
+Warm-up runs are excluded from every statistic. Any classification ``.tflite``
+works without a manifest (random inputs of the model's shape and dtype); a
+multi-output model is benchmarkable for latency.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.bench.device import (
+    DeviceInfo,
+    conditions,
+    current_rss_mb,
+    device_info,
+    peak_rss_mb,
+)
+from edgepose.bench.stats import Clock, LatencyStats, latency_stats, time_calls
+from edgepose.drift import DriftStats, compare_outputs
+from edgepose.errors import ConfigError, DataError
+from edgepose.runtime.classifier import Classifier
+from edgepose.runtime.preprocess import IMAGE_SUFFIXES
+
+REFERENCE_FILE = "reference_outputs.npz"
+FP32_MODEL = "model_fp32.tflite"
+
+
+@dataclass
+class BenchRow:
+    """One model run with one XNNPACK setting and thread count."""
+
+    model: str
+    mode: str  # manifest mode, else guessed from the file name, else "?"
+    size_bytes: int
+    threads: int | None
+    xnnpack: bool
+    delegation: str
+    load_ms: float
+    invoke: LatencyStats
+    end_to_end: LatencyStats
+    end_to_end_input: str  # "files" (decode included) or "arrays" (no decode)
+    peak_rss_mb: float  # process peak so far (monotonic over the rows of one run)
+    load_rss_mb: float | None  # RSS growth while loading this model
+    outputs: int  # number of output tensors
+    accuracy: float | None = None
+    drift: DriftStats | None = None
+    reference: str | None = None  # what the drift is measured against
+    invoke_ms: list[float] = field(default_factory=list, repr=False)
+    end_to_end_ms: list[float] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class BenchSettings:
+    """How the benchmark was run."""
+
+    warmup: int
+    runs: int
+    threads: list[int | None]
+    xnnpack: list[bool]
+    data: str | None  # class-folder directory, or "<run>/splits.json:test"
+    samples: int  # labelled samples used for accuracy (0 = latency only)
+    clock: str = "time.perf_counter_ns"
+
+
+@dataclass
+class BenchResult:
+    """Everything one ``edgepose bench`` call measured, and where."""
+
+    device: DeviceInfo
+    settings: BenchSettings
+    rows: list[BenchRow]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LabelledData:
+    """Files with class names, and the sample paths reference outputs are keyed by."""
+
+    files: list[Path]
+    class_names: list[str]  # class name of each file
+    keys: list[str]  # paths relative to the dataset root
+    source: str
+    run_dir: Path | None = None
+
+
+def _mode_of(classifier: Classifier) -> str:
+    if classifier.manifest is not None:
+        return classifier.manifest.mode
+    stem = classifier.model_path.stem
+    return stem.split("model_", 1)[1] if stem.startswith("model_") else "?"
+
+
+def folder_data(root: str | Path) -> LabelledData:
+    """A class-folder directory: ``root/<class>/<file>`` (images or keypoint JSON)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError("data directory not found", root)
+    files, names, keys = [], [], []
+    suffixes = (*IMAGE_SUFFIXES, ".json")
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix.lower() in suffixes:
+                files.append(path)
+                names.append(folder.name)
+                keys.append(path.relative_to(root).as_posix())
+    if not files:
+        raise DataError("no class folders with images or keypoint files", root)
+    return LabelledData(files, names, keys, str(root))
+
+
+def split_data(model_path: str | Path, split: str) -> LabelledData:
+    """The ``split`` samples of the run directory the model sits in."""
+    from edgepose.rundir import RunDir
+
+    run = RunDir.open(Path(model_path).parent)
+    splits = run.splits
+    samples = splits.samples(split)
+    if not samples:
+        raise DataError(f"the {split} split is empty", run.path / "splits.json")
+    return LabelledData([splits.absolute(s) for s in samples],
+                        [splits.classes[s.label] for s in samples], [s.path for s in samples],
+                        f"{run.path / 'splits.json'}:{split}", run.path)
+
+
+def _label_indices(classifier: Classifier, data: LabelledData) -> np.ndarray:
+    index = {name: i for i, name in enumerate(classifier.labels)}
+    missing = sorted(set(data.class_names) - set(index))
+    if missing:
+        raise DataError(f"classes {missing} of the data are not labels of "
+                        f"{classifier.model_path.name} ({classifier.labels})", data.source)
+    return np.array([index[name] for name in data.class_names], dtype=np.int64)
+
+
+def _random_input(classifier: Classifier, rng: np.random.Generator) -> np.ndarray:
+    """A sample of the model's shape in real units: 0..255 pixels, or N(0, 1) features."""
+    shape = classifier.input_shape[1:]
+    if classifier.preprocessing is not None:
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _all_probabilities(classifier: Classifier, files: Sequence[Path]) -> np.ndarray:
+    return np.stack([classifier.predict(classifier.prepare(f)) for f in files])
+
+
+class _References:
+    """Reference outputs per model folder, computed or loaded once per bench call."""
+
+    def __init__(self, data: LabelledData, choice: str):
+        self.data = data
+        self.choice = choice
+        self._cache: dict[Path, tuple[np.ndarray, str] | None] = {}
+
+    def _saved(self, folder: Path) -> tuple[np.ndarray, str] | None:
+        path = (self.data.run_dir or folder) / REFERENCE_FILE
+        if not path.is_file():
+            path = folder / REFERENCE_FILE
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                paths = [str(p) for p in saved["paths"]]
+                probs = np.asarray(saved["probabilities"], dtype=np.float32)
+        except (KeyError, ValueError, OSError) as exc:
+            raise DataError(f"not a reference outputs file ({exc})", path) from None
+        row = {p: i for i, p in enumerate(paths)}
+        if not all(k in row for k in self.data.keys):
+            return None
+        return probs[[row[k] for k in self.data.keys]], f"keras ({path.name})"
+
+    def _fp32(self, folder: Path) -> tuple[np.ndarray, str] | None:
+        path = folder / FP32_MODEL
+        if not path.is_file():
+            return None
+        reference = Classifier.from_file(path, num_threads=1)
+        return _all_probabilities(reference, self.data.files), FP32_MODEL
+
+    def get(self, model_path: Path) -> tuple[np.ndarray, str] | None:
+        folder = model_path.parent
+        if folder not in self._cache:
+            found = None
+            if self.choice in ("auto", "keras"):
+                found = self._saved(folder)
+            if found is None and self.choice in ("auto", "fp32"):
+                found = self._fp32(folder)
+            if found is None and self.choice != "auto":
+                raise DataError(f"no {self.choice} reference for the data next to the model",
+                                folder)
+            self._cache[folder] = found
+        return self._cache[folder]
+
+
+def _bench_one(model: Path, threads: int | None, xnnpack: bool, warmup: int, runs: int,
+               clock: Clock, data: LabelledData | None, rng: np.random.Generator,
+               k: int) -> tuple[BenchRow, Classifier]:
+    rss_before = current_rss_mb()
+    start = clock()
+    classifier = Classifier.from_file(model, num_threads=threads, use_xnnpack=xnnpack)
+    load_ms = (clock() - start) / 1e6
+    rss_after = current_rss_mb()
+    k = min(k, classifier.num_classes)
+
+    if data is not None:
+        first = classifier.prepare(data.files[0]).copy()
+        e2e_inputs: list = list(data.files)
+        e2e_kind = "files"
+    else:
+        first = _random_input(classifier, rng)
+        e2e_inputs = [_random_input(classifier, rng) for _ in range(8)]
+        e2e_kind = "arrays"
+    classifier.set_input(first)
+    invoke_ns = time_calls(lambda i: classifier.invoke(), runs, warmup, clock)
+    e2e_ns = time_calls(lambda i: classifier.classify(e2e_inputs[i % len(e2e_inputs)], k),
+                        runs, warmup, clock)
+    row = BenchRow(
+        model=str(model), mode=_mode_of(classifier), size_bytes=model.stat().st_size,
+        threads=threads, xnnpack=xnnpack,
+        delegation=classifier.delegation.summary() if xnnpack else "off",
+        load_ms=load_ms, invoke=latency_stats(invoke_ns), end_to_end=latency_stats(e2e_ns),
+        end_to_end_input=e2e_kind, peak_rss_mb=peak_rss_mb(),
+        load_rss_mb=(rss_after - rss_before) if rss_before and rss_after else None,
+        outputs=len(classifier.outputs),
+        invoke_ms=[t / 1e6 for t in invoke_ns], end_to_end_ms=[t / 1e6 for t in e2e_ns])
+    return row, classifier
+
+
+def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
+              split: str | None = None, threads: Sequence[int | None] = (None,),
+              xnnpack: Sequence[bool] = (True,), warmup: int = 20, runs: int = 200,
+              reference: str = "auto", max_samples: int | None = None, k: int = 1,
+              clock: Clock = time.perf_counter_ns, seed: int = 0) -> BenchResult:
+    """Benchmark each model for each thread count and XNNPACK setting (see module docstring).
+
+    ``data`` is a class-folder directory, ``split`` a split name of the run
+    directory each model sits in (they are exclusive). ``reference`` is
+    ``"auto"``, ``"keras"`` (reference_outputs.npz), ``"fp32"`` or ``"none"``.
+    ``clock`` returns integer nanoseconds; inject a fake one in tests.
+    """
+    if not models:
+        raise ConfigError("no model given")
+    if data is not None and split is not None:
+        raise ConfigError("give either --data or --split, not both")
+    if runs < 1 or warmup < 0:
+        raise ConfigError(f"runs must be >= 1 and warmup >= 0 (got {runs}, {warmup})")
+    if reference not in ("auto", "keras", "fp32", "none"):
+        raise ConfigError(f"reference must be auto, keras, fp32 or none, not {reference!r}")
+    models = [Path(m) for m in models]
+    threads = list(threads) or [None]
+    xnnpack = list(xnnpack) or [True]
+
+    before = conditions()
+    rows: list[BenchRow] = []
+    runtime = None
+    used_samples = 0
+    datasets: dict[Path, LabelledData | None] = {}
+    references: dict[str, _References] = {}
+    for model in models:
+        labelled = None
+        if data is not None:
+            labelled = datasets.setdefault(Path(data), folder_data(data))
+        elif split is not None:
+            labelled = datasets.setdefault(model.parent, split_data(model, split))
+        if labelled is not None and max_samples:
+            labelled = LabelledData(labelled.files[:max_samples],
+                                    labelled.class_names[:max_samples],
+                                    labelled.keys[:max_samples], labelled.source,
+                                    labelled.run_dir)
+        for use_xnnpack in xnnpack:
+            accuracy_done: tuple[float | None, DriftStats | None, str | None] | None = None
+            for n in threads:
+                rng = np.random.default_rng(seed)
+                row, classifier = _bench_one(model, n, use_xnnpack, warmup, runs, clock,
+                                             labelled, rng, k)
+                runtime = str(classifier.backend)
+                if labelled is not None:
+                    if accuracy_done is None:
+                        accuracy_done = _accuracy(classifier, labelled, reference, references)
+                        used_samples = max(used_samples, len(labelled.files))
+                    row.accuracy, row.drift, row.reference = accuracy_done
+                rows.append(row)
+                del classifier
+    after = conditions()
+    device = device_info(runtime, before, after)
+    settings = BenchSettings(warmup=warmup, runs=runs, threads=threads, xnnpack=xnnpack,
+                             data=None if data is None and split is None else
+                             (str(data) if data is not None else f"split:{split}"),
+                             samples=used_samples,
+                             clock=getattr(clock, "__qualname__", type(clock).__name__))
+    return BenchResult(device=device, settings=settings, rows=rows,
+                       warnings=list(device.warnings))
+
+
+def _accuracy(classifier: Classifier, data: LabelledData, reference: str,
+              references: dict[str, _References]
+              ) -> tuple[float | None, DriftStats | None, str | None]:
+    labels = _label_indices(classifier, data)
+    probabilities = _all_probabilities(classifier, data.files)
+    accuracy = float(np.mean(probabilities.argmax(1) == labels))
+    if reference == "none":
+        return accuracy, None, None
+    refs = references.setdefault(data.source, _References(data, reference))
+    found = refs.get(classifier.model_path)
+    if found is None:
+        return accuracy, None, None
+    ref_probs, name = found
+    if ref_probs.shape != probabilities.shape:
+        raise DataError(f"reference outputs have shape {ref_probs.shape}, the model gives "
+                        f"{probabilities.shape}", classifier.model_path)
+    drift = compare_outputs(ref_probs, probabilities, labels, classifier.labels)
+    return accuracy, drift, name

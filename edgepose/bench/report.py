@@ -1,0 +1,167 @@
+"""Bench results as a comparison table, CSV, Markdown, JSON and latency plots.
+
+Every format is built from the same :func:`table` (one row per model x
+XNNPACK setting x thread count), so the terminal, the CSV and the Markdown
+always agree. JSON is the full :class:`BenchResult` via ``fileio.write_json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from edgepose.bench.harness import BenchResult, BenchRow
+from edgepose.errors import ConfigError
+from edgepose.fileio import atomic_path, write_json, write_text
+
+COLUMNS = ["model", "mode", "size KB", "threads", "xnnpack", "load ms", "invoke p50 ms",
+           "invoke p90 ms", "e2e p50 ms", "e2e p90 ms", "e2e per s", "accuracy",
+           "top-1 agree", "mean |dp|", "max |dp|", "KL", "reference"]
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def row_values(row: BenchRow) -> list[str]:
+    """The table cells of one row, as printed and written to CSV/Markdown."""
+    drift = row.drift
+    return [
+        Path(row.model).name, row.mode, f"{row.size_bytes / 1024:.1f}",
+        "default" if row.threads is None else str(row.threads),
+        "on" if row.xnnpack else "off", _fmt(row.load_ms, 1),
+        _fmt(row.invoke.p50_ms), _fmt(row.invoke.p90_ms),
+        _fmt(row.end_to_end.p50_ms), _fmt(row.end_to_end.p90_ms),
+        _fmt(row.end_to_end.throughput_per_s, 1), _fmt(row.accuracy, 4),
+        _fmt(drift.top1_agreement, 4) if drift else "",
+        _fmt(drift.mean_abs_diff, 5) if drift else "",
+        _fmt(drift.max_abs_diff, 4) if drift else "",
+        _fmt(drift.mean_kl, 5) if drift else "", row.reference or "",
+    ]
+
+
+def table(result: BenchResult) -> tuple[list[str], list[list[str]]]:
+    """``(columns, rows)`` of the comparison table."""
+    return list(COLUMNS), [row_values(row) for row in result.rows]
+
+
+TERMINAL_COLUMNS = ["model", "KB", "thr", "xnn", "inv p50", "inv p90", "e2e p50", "e2e p90",
+                    "acc", "agree", "max|dp|", "KL"]
+
+
+def _short_name(row: BenchRow, rows: list[BenchRow]) -> str:
+    # The mode is shortest; fall back to the file name when modes repeat across files.
+    files_per_mode = {Path(r.model).name for r in rows if r.mode == row.mode}
+    return row.mode if row.mode != "?" and len(files_per_mode) == 1 else Path(row.model).name
+
+
+def terminal_table(result: BenchResult) -> tuple[list[str], list[list[str]]]:
+    """A narrower table for the terminal, latencies in ms (full columns go to CSV/Markdown)."""
+    rows = []
+    for row in result.rows:
+        drift = row.drift
+        rows.append([
+            _short_name(row, result.rows), f"{row.size_bytes / 1024:.0f}",
+            "-" if row.threads is None else str(row.threads), "on" if row.xnnpack else "off",
+            _fmt(row.invoke.p50_ms), _fmt(row.invoke.p90_ms),
+            _fmt(row.end_to_end.p50_ms), _fmt(row.end_to_end.p90_ms),
+            _fmt(row.accuracy, 3), _fmt(drift.top1_agreement, 3) if drift else "",
+            _fmt(drift.max_abs_diff, 3) if drift else "", _fmt(drift.mean_kl, 4) if drift else "",
+        ])
+    return list(TERMINAL_COLUMNS), rows
+
+
+def device_line(result: BenchResult) -> str:
+    """One line naming the device, runtime and settings."""
+    d, s = result.device, result.settings
+    where = d.board or d.cpu_model
+    temps = ""
+    if d.before and d.after and d.before.temperature_c is not None:
+        temps = f", SoC {d.before.temperature_c:.1f} -> {d.after.temperature_c:.1f} C"
+    return (f"{where} ({d.machine}, {d.cores} cores, governor {d.governor or 'unknown'}{temps}); "
+            f"Python {d.python}, {d.runtime}; warmup {s.warmup}, runs {s.runs}; "
+            f"end-to-end input: {', '.join(sorted({r.end_to_end_input for r in result.rows}))}")
+
+
+def to_csv(result: BenchResult) -> str:
+    """The table as CSV text, with a machine column for merging files from several devices."""
+    columns, rows = table(result)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["machine", *columns])
+    for row in rows:
+        writer.writerow([result.device.slug, *row])
+    return buffer.getvalue()
+
+
+def to_markdown(result: BenchResult) -> str:
+    """The table as a Markdown document with the device facts and warnings."""
+    columns, rows = table(result)
+    lines = [f"# edgepose bench on {result.device.slug}", "", device_line(result), ""]
+    lines += [f"> warning: {w}" for w in result.warnings]
+    if result.warnings:
+        lines.append("")
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "---|" * len(columns))
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    delegations = sorted({(Path(r.model).name, r.delegation) for r in result.rows if r.xnnpack})
+    if delegations:
+        lines += ["", "XNNPACK delegation:", ""]
+        lines += [f"- {name}: {text}" for name, text in delegations]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(result: BenchResult, json_path: str | Path | None = None,
+                  csv_path: str | Path | None = None, md_path: str | Path | None = None,
+                  plot_path: str | Path | None = None) -> list[Path]:
+    """Write the requested files atomically; return their paths."""
+    written = []
+    if json_path:
+        written.append(write_json(json_path, result))
+    if csv_path:
+        written.append(write_text(csv_path, to_csv(result)))
+    if md_path:
+        written.append(write_text(md_path, to_markdown(result)))
+    if plot_path:
+        written.append(plot_latency(result, plot_path))
+    return written
+
+
+def plot_latency(result: BenchResult, path: str | Path) -> Path:
+    """Histogram and CDF of the end-to-end and invoke latency of every row, as one image."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib: pip install matplotlib") from None
+    import numpy as np
+
+    fig, (hist_ax, cdf_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for row in result.rows:
+        threads = "default" if row.threads is None else row.threads
+        name = f"{Path(row.model).name} t={threads}{'' if row.xnnpack else ' no-xnnpack'}"
+        for kind, values, style in (("e2e", row.end_to_end_ms, "-"),
+                                    ("invoke", row.invoke_ms, ":")):
+            if not values:
+                continue
+            data = np.sort(np.asarray(values))
+            hist_ax.hist(data, bins=40, histtype="step", label=f"{name} {kind}")
+            cdf_ax.plot(data, np.arange(1, data.size + 1) / data.size, style,
+                        label=f"{name} {kind}")
+    hist_ax.set_xlabel("latency (ms)")
+    hist_ax.set_ylabel("samples")
+    hist_ax.set_title("latency histogram")
+    cdf_ax.set_xlabel("latency (ms)")
+    cdf_ax.set_ylabel("fraction of samples")
+    cdf_ax.set_title("latency CDF")
+    cdf_ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"edgepose bench on {result.device.slug}", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return path

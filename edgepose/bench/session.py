@@ -1,0 +1,46 @@
+"""One ``edgepose bench`` call: measure, write the requested files, compare with a baseline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgepose.bench.baseline import BaselineComparison, compare_with_baseline
+from edgepose.bench.harness import BenchResult, run_bench
+from edgepose.bench.report import write_outputs
+from edgepose.bench.stats import Clock
+
+
+@dataclass
+class BenchReport:
+    """The measurement, what was written, and the baseline comparison (if asked for)."""
+
+    result: BenchResult
+    baseline: BaselineComparison | None = None
+    written: list[Path] = field(default_factory=list)
+
+
+def bench(models: Sequence[str | Path], *, data: str | Path | None = None,
+          split: str | None = None, threads: Sequence[int | None] = (None,),
+          xnnpack: Sequence[bool] = (True,), warmup: int = 20, runs: int = 200,
+          reference: str = "auto", max_samples: int | None = None,
+          json_path: str | Path | None = None, csv_path: str | Path | None = None,
+          md_path: str | Path | None = None, plot_path: str | Path | None = None,
+          baseline: str | Path | None = None, tolerance: float = 0.10,
+          clock: Clock = time.perf_counter_ns) -> BenchReport:
+    """Run :func:`run_bench`, write the outputs, and compare with ``baseline``.
+
+    A regression does not raise here: call ``report.baseline.raise_on_regression()``
+    after showing the result (the CLI does).
+    """
+    result = run_bench(models, data=data, split=split, threads=threads, xnnpack=xnnpack,
+                       warmup=warmup, runs=runs, reference=reference,
+                       max_samples=max_samples, clock=clock)
+    comparison = None
+    if baseline is not None:
+        comparison = compare_with_baseline(result, baseline, tolerance)
+        result.warnings.extend(comparison.warnings)
+    written = write_outputs(result, json_path, csv_path, md_path, plot_path)
+    return BenchReport(result, comparison, written)

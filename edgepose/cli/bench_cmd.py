@@ -1,0 +1,84 @@
+"""`edgepose bench MODEL...`: latency, accuracy and drift on this device (device side)."""
+
+from __future__ import annotations
+
+import click
+
+from edgepose.cli.common import console, parse_int_list, print_table
+from edgepose.cli.common import print_json as show_json
+
+
+def print_bench(report) -> None:
+    """The comparison table, the device line, warnings, files written, baseline deltas."""
+    from edgepose.bench.report import device_line, terminal_table
+
+    result = report.result
+    columns, rows = terminal_table(result)
+    print_table("edgepose bench", columns, rows)
+    console.print(device_line(result), highlight=False)
+    for reference in sorted({r.reference for r in result.rows if r.reference}):
+        console.print(f"drift reference: {reference}", highlight=False)
+    for name, text in sorted({(r.model, r.delegation) for r in result.rows if r.xnnpack}):
+        console.print(f"XNNPACK {name}: {text}", highlight=False)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    for path in report.written:
+        console.print(f"wrote {path}", highlight=False)
+    if report.baseline is not None:
+        base = report.baseline
+        print_table(f"baseline {base.baseline} (tolerance {base.tolerance:.0%})",
+                    ["row", "metric", "baseline", "current", "ratio", "regressed"],
+                    [[d.row, d.metric, f"{d.baseline:.4g}", f"{d.current:.4g}",
+                      f"{d.ratio:.3f}", "YES" if d.regressed else ""] for d in base.deltas])
+        for key in base.unmatched:
+            console.print(f"no baseline for {key}", highlight=False)
+
+
+@click.command()
+@click.argument("models", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=str))
+@click.option("--data", type=click.Path(file_okay=False, path_type=str),
+              help="Class-folder directory of labelled images or keypoint JSON files.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]),
+              help="Use this split of the run directory each model sits in.")
+@click.option("--threads", default="1", show_default=True,
+              help="Comma-separated interpreter thread counts, e.g. 1,2,4.")
+@click.option("--xnnpack", "xnnpack_mode", type=click.Choice(["on", "off", "both"]),
+              default="on", show_default=True, help="XNNPACK delegate setting(s) to measure.")
+@click.option("--no-xnnpack", is_flag=True, help="Same as --xnnpack off.")
+@click.option("--warmup", default=20, show_default=True, type=click.IntRange(min=0))
+@click.option("--runs", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--reference", type=click.Choice(["auto", "keras", "fp32", "none"]),
+              default="auto", show_default=True,
+              help="Drift reference: reference_outputs.npz (keras) or model_fp32.tflite.")
+@click.option("--max-samples", type=click.IntRange(min=1), help="Use at most N labelled samples.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write JSON here.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write CSV here.")
+@click.option("--md", "md_path", type=click.Path(dir_okay=False), help="Write Markdown here.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Write a latency histogram/CDF image here (needs matplotlib).")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=str),
+              help="A previous --json result to compare with; exit 3 on a regression.")
+@click.option("--tolerance", default="10%", show_default=True,
+              help="Allowed latency increase over the baseline.")
+@click.option("--print-json", is_flag=True, help="Print the result as JSON instead of a table.")
+def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, reference,
+          max_samples, json_path, csv_path, md_path, plot_path, baseline, tolerance,
+          print_json) -> None:
+    """Measure latency (invoke only and end to end), accuracy and drift of MODELs."""
+    from edgepose.bench.baseline import parse_tolerance
+    from edgepose.bench.session import bench as run
+
+    xnnpack = {"on": [True], "off": [False], "both": [True, False]}[
+        "off" if no_xnnpack else xnnpack_mode]
+    report = run(models, data=data, split=split, threads=parse_int_list(threads),
+                 xnnpack=xnnpack, warmup=warmup, runs=runs, reference=reference,
+                 max_samples=max_samples, json_path=json_path, csv_path=csv_path,
+                 md_path=md_path, plot_path=plot_path, baseline=baseline,
+                 tolerance=parse_tolerance(tolerance))
+    if print_json:
+        show_json(report)
+    else:
+        print_bench(report)
+    if report.baseline is not None:
+        report.baseline.raise_on_regression()

@@ -1,0 +1,48 @@
+"""`edgepose predict MODEL INPUT...`: top-k labels for images or keypoint files (device side)."""
+
+from __future__ import annotations
+
+import click
+
+from edgepose.cli.common import console, print_json, print_table
+
+
+def print_predictions(result) -> None:
+    """One row per input: the top-k labels with scores, then how the model ran."""
+    rows = [[p.input, ", ".join(f"{t.label} {t.score:.3f}" for t in p.top), f"{p.latency_ms:.2f}"]
+            for p in result.predictions]
+    print_table(f"{result.model} ({result.task})", ["input", "top-k", "ms"], rows)
+    threads = result.threads if result.threads is not None else "default"
+    xnnpack = result.delegation if result.xnnpack else "off"
+    console.print(f"runtime {result.runtime}, threads {threads}, XNNPACK: {xnnpack}; "
+                  f"labels: {result.labels_source}")
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-k", "--top-k", "k", default=3, show_default=True, type=click.IntRange(min=1),
+              help="How many labels to show per input.")
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=str),
+              help="Manifest JSON (default: MODEL with .json next to it, if present).")
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=str),
+              help="Labels file, one per line (overrides manifest and embedded labels).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Interpreter threads (default: the runtime's choice).")
+@click.option("--no-xnnpack", is_flag=True, help="Run on the builtin kernels, for comparison.")
+@click.option("--runtime", "prefer", type=click.Choice(["ai_edge_litert", "tflite_runtime",
+                                                        "tensorflow"]),
+              help="Force an interpreter package (default: first one installed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def predict(model: str, inputs: tuple[str, ...], k: int, manifest: str | None,
+            labels: str | None, threads: int | None, no_xnnpack: bool, prefer: str | None,
+            as_json: bool) -> None:
+    """Print the top-k labels of MODEL for each INPUT (image or keypoint JSON file)."""
+    from edgepose.runtime.predict import predict_files
+
+    result = predict_files(model, inputs, k=k, manifest=manifest, labels=labels,
+                           num_threads=threads, use_xnnpack=not no_xnnpack, prefer=prefer)
+    if as_json:
+        print_json(result)
+    else:
+        print_predictions(result)
