@@ -1,0 +1,260 @@
+"""Run models on an emulated Pi CPU and on this x86 host, and compare.
+
+:func:`run_emulated` writes the inputs to a job folder, runs
+:mod:`edgepose.arm.guest` in-process on x86 and under ``qemu-aarch64 -cpu
+cortex-a72|a76`` on the rig's aarch64 Python, and reports per model and kernel
+set: whether ARM and x86 outputs agree (bit-identical is expected for integer
+outputs with XNNPACK; float outputs differ in the last bits), accuracy on ARM,
+whether XNNPACK really ran (delegated nodes), and the instructions per invoke
+counted by the QEMU plugin.
+
+Emulated wall time is *emulator* time and says nothing about a Pi; the Pi
+latency figure is an estimate from the instruction count (docs/arm.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.arm.cpus import pi_cpu
+from edgepose.arm.rig import Rig, require_rig, sync_device_code, write_views
+from edgepose.errors import ConfigError, DataError, ModelError, RuntimeNotAvailable
+
+SAMPLE_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "colorwheel")
+
+
+@dataclass
+class ModelRun:
+    """One model with one kernel set, on the emulated Pi and on x86."""
+
+    model: str
+    mode: str
+    kernels: str  # "xnnpack" | "reference"
+    xnnpack_active: bool
+    delegated_nodes: int
+    total_nodes: int
+    samples: int
+    integer_output: bool
+    identical: bool  # ARM raw outputs bit-identical to x86
+    max_abs_diff: float  # in raw output units (quantization steps for integer outputs)
+    top1_agreement: float
+    accuracy_arm: float | None
+    accuracy_x86: float | None
+    instructions_per_invoke: int | None  # median of the counted invokes
+    instruction_counts: list[int] = field(default_factory=list)
+    emulated_ms_per_invoke: float = 0.0  # emulator wall time: NOT a Pi latency
+    pi_estimate_ms: list[float] | None = None  # [fastest, slowest] from instructions
+
+
+@dataclass
+class EmulatedResult:
+    """Everything :func:`run_emulated` measured."""
+
+    pi: int
+    core: str
+    qemu_cpu: str
+    guest_python: str
+    distro: str
+    backend: str
+    qemu: str
+    runs: list[ModelRun]
+    emulator_seconds: float
+    ipc_assumed: list[float]
+    clock_ghz: list[float]
+
+    @property
+    def integer_runs_identical(self) -> bool:
+        """True when every integer-output run matched x86 bit for bit."""
+        return all(r.identical for r in self.runs if r.integer_output)
+
+
+def default_inputs(model: Path, count: int = 6) -> np.ndarray:
+    """Real photographs (scikit-image's sample images) prepared for an image model."""
+    from edgepose.runtime.classifier import Classifier
+
+    classifier = Classifier.from_file(model, num_threads=1)
+    if classifier.preprocessing is None:
+        raise ConfigError("the model does not take images: pass inputs explicitly", model)
+    try:
+        import skimage.data
+    except ImportError:
+        raise ConfigError("no inputs given and scikit-image is not installed for the sample "
+                          "images: pass inputs", model) from None
+    rows = []
+    for name in SAMPLE_IMAGES[:count]:
+        image = getattr(skimage.data, name)()[..., :3]
+        rows.append(np.array(classifier.prepare_image(image)))
+    return np.stack(rows)
+
+
+def _mode_of(model: Path, facts: dict) -> str:
+    if facts.get("mode"):
+        return facts["mode"]
+    match = re.search(r"_(fp32|fp16|dynamic|int8|int16x8|uint8)$", model.stem)
+    if match:
+        return match.group(1)
+    return "int8" if "int" in facts["input_dtype"] else "float"
+
+
+def _write_job(folder: Path, models: list[Path], inputs: list[Path], kernels: tuple[str, ...],
+               count: dict | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs = zip(models, inputs, strict=True)
+    job = {"models": [{"path": str(m), "inputs": str(i)} for m, i in pairs],
+           "kernels": list(kernels), "count": count}
+    (folder / "job.json").write_text(json.dumps(job, indent=2))
+
+
+def qemu_version() -> str:
+    """First line of ``qemu-aarch64 --version``."""
+    out = subprocess.run(["qemu-aarch64", "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else "unknown"
+
+
+def emulator_command(rig: Rig, pi: int, args: list[str], plugin: Path | None = None,
+                     counts: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run guest Python with ``args`` on Pi ``pi``."""
+    cpu = pi_cpu(pi)
+    cmd = ["qemu-aarch64", "-cpu", cpu.qemu_cpu, "-L", str(rig.view(pi))]
+    if plugin is not None:
+        cmd += ["-plugin", f"{plugin},out={counts}"]
+    cmd += [str(rig.interpreter(pi)), *args]
+    if shutil.which("setarch"):
+        # No address randomisation: the same run takes the same code path every time.
+        cmd = ["setarch", platform.machine(), "-R", *cmd]
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
+           "PYTHONPATH": rig.pythonpath, "PYTHONHASHSEED": "0", "PYTHONNOUSERSITE": "1"}
+    return cmd, env
+
+
+def run_emulated(models: list[Path], pi: int = 5, inputs: np.ndarray | None = None,
+                 labels: np.ndarray | None = None, *, python: str | None = None,
+                 cache_dir: str | Path | None = None,
+                 kernels: tuple[str, ...] = ("xnnpack", "reference"),
+                 count_instructions: bool = True, warmup: int = 1, repeats: int = 3,
+                 timeout: float = 1800.0) -> EmulatedResult:
+    """Run ``models`` on emulated Pi ``pi`` and on x86 with the same inputs; compare.
+
+    ``inputs``: real-valued samples without the batch axis (raw RGB 0..255 for
+    image models), used for every model; None takes scikit-image's sample
+    photographs for image models. ``labels`` (one class index per input) adds
+    accuracy. Instruction counts need the plugin (built on first use).
+    """
+    cpu = pi_cpu(pi)
+    rig = require_rig(cpu.pi, python, cache_dir)
+    unknown = set(kernels) - {"xnnpack", "reference"}
+    if unknown or not kernels:
+        raise ConfigError(f"kernels must be xnnpack and/or reference, got {sorted(kernels)}")
+    models = [Path(m).resolve() for m in models]
+    if not models:
+        raise ConfigError("no models given")
+    for model in models:
+        if not model.is_file():
+            raise ModelError("model file not found", model)
+    if labels is not None:
+        if inputs is None:
+            raise ConfigError("labels need explicit inputs")
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(inputs):
+            raise DataError(f"{len(labels)} labels for {len(inputs)} inputs")
+    sync_device_code(rig)
+    write_views(rig)
+    plugin = None
+    if count_instructions:
+        from edgepose.arm.plugin import build_plugin
+
+        plugin = build_plugin(rig.cache_dir)
+    count = {"warmup": warmup, "repeats": repeats} if count_instructions else None
+
+    jobs = rig.cache_dir / "jobs"
+    jobs.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="job-", dir=jobs))
+    try:
+        input_files = []
+        for i, model in enumerate(models):
+            data = inputs if inputs is not None else default_inputs(model)
+            path = folder / f"inputs_{i}.npy"
+            np.save(path, np.ascontiguousarray(data))
+            input_files.append(path)
+        # x86 first, in-process: a bad model or input fails here in seconds, not in the emulator.
+        from edgepose.arm.guest import run_job
+
+        _write_job(folder / "x86", models, input_files, kernels, None)
+        x86 = run_job(folder / "x86")
+        _write_job(folder / "arm", models, input_files, kernels, count)
+        counts_file = folder / "counts.txt"
+        cmd, env = emulator_command(rig, cpu.pi, ["-m", "edgepose.arm.guest",
+                                                  str(folder / "arm")], plugin, counts_file)
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeNotAvailable(f"emulated run took longer than {timeout:.0f} s") from None
+        emulator_seconds = time.monotonic() - started
+        if proc.returncode != 0 or not (folder / "arm" / "result.json").is_file():
+            tail = " | ".join(proc.stderr.strip().splitlines()[-4:])
+            raise RuntimeNotAvailable(f"emulated run failed (exit {proc.returncode}): {tail}")
+        arm = json.loads((folder / "arm" / "result.json").read_text())
+        counts = ([int(line) for line in counts_file.read_text().split()]
+                  if count_instructions else [])
+        runs = _compare(models, kernels, x86, arm, folder, counts, repeats, labels, cpu)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return EmulatedResult(
+        pi=cpu.pi, core=cpu.core, qemu_cpu=cpu.qemu_cpu, guest_python=arm["python"],
+        distro=rig.distro, backend=arm["runs"][0]["backend"], qemu=qemu_version(), runs=runs,
+        emulator_seconds=round(emulator_seconds, 1), ipc_assumed=list(cpu.ipc),
+        clock_ghz=list(cpu.clock_ghz))
+
+
+def _compare(models, kernels, x86: dict, arm: dict, folder: Path, counts: list[int],
+             repeats: int, labels, cpu) -> list[ModelRun]:
+    expected = len(models) * len(kernels) * repeats
+    if counts and len(counts) != expected:
+        raise RuntimeNotAvailable(f"plugin reported {len(counts)} counts, expected {expected}")
+    x86_out = np.load(folder / "x86" / "outputs.npz")
+    arm_out = np.load(folder / "arm" / "outputs.npz")
+    runs = []
+    k = 0
+    for i, model in enumerate(models):
+        for kernels_name in kernels:
+            key = f"{i}_{kernels_name}"
+            a, b = arm_out[key], x86_out[key]
+            facts = arm["runs"][k]
+            integer = np.issubdtype(a.dtype, np.integer)
+            diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+            top_a, top_b = a.argmax(axis=1), b.argmax(axis=1)
+            mine = counts[k * repeats:(k + 1) * repeats] if counts else []
+            per_invoke = int(np.median(mine)) if mine else None
+            runs.append(ModelRun(
+                model=str(model), mode=_mode_of(model, facts), kernels=kernels_name,
+                xnnpack_active=facts["delegated_nodes"] > 0,
+                delegated_nodes=facts["delegated_nodes"], total_nodes=facts["total_nodes"],
+                samples=len(a), integer_output=bool(integer),
+                identical=bool(a.dtype == b.dtype and np.array_equal(a, b)),
+                max_abs_diff=diff, top1_agreement=float(np.mean(top_a == top_b)),
+                accuracy_arm=float(np.mean(top_a == labels)) if labels is not None else None,
+                accuracy_x86=float(np.mean(top_b == labels)) if labels is not None else None,
+                instructions_per_invoke=per_invoke, instruction_counts=mine,
+                emulated_ms_per_invoke=round(facts["seconds_per_invoke"] * 1e3, 2),
+                pi_estimate_ms=([round(v, 2) for v in cpu.estimate_ms(per_invoke)]
+                                if per_invoke else None)))
+            k += 1
+    return runs
+
+
+def environment_summary() -> dict[str, str]:
+    """Host facts recorded next to benchmark results."""
+    return {"host_machine": platform.machine(), "host_cpu_count": str(os.cpu_count()),
+            "qemu": qemu_version()}
