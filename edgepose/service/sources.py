@@ -92,7 +92,7 @@ class _Pacer:
             time.sleep(self._next - now)
             now = self._next
         # Never try to "catch up" after a stall: a camera would not either.
-        self._next = max(self._next + self.period, now)
+        self._next = max(self._next, now) + self.period
 
 
 class TestPatternSource(FrameSource):
