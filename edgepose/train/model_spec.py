@@ -87,6 +87,7 @@ def set_imagenet_normalization(model) -> None:
             shape = [v.shape for v in layer.get_weights()]
             layer.set_weights([mean.reshape(shape[0]), variance.reshape(shape[1])]
                               + layer.get_weights()[2:])
+            layer.finalize_state()  # the layer computes with mean/variance copied from these
             return
 
 

@@ -165,14 +165,13 @@ def fit_stages(model: keras.Model, train: BatchSequence, val: BatchSequence | No
     """
     run_dir = Path(run_dir)
     history = TrainingHistory()
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     start_epoch = 0
     for stage in stages:
         if stage.epochs <= 0:
             continue
         if stage.prepare is not None:
             stage.prepare()
-        with scope:
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
             compile_model(model, stage.lr)
         callbacks = make_callbacks(run_dir, stage.name, patience, val is not None)
         started = time.perf_counter()

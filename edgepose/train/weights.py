@@ -98,10 +98,13 @@ def load_backbone_weights(backbone, path: str | Path) -> WeightsReport:
             continue
         layer.set_weights(arrays)
         report.loaded_layers += 1
+    if report.mismatched:
+        raise ModelError(f"{len(report.mismatched)} {backbone.name} layers have the right names "
+                         f"but other shapes (e.g. {report.mismatched[0]}): check --backbone "
+                         "and --alpha", path)
     if report.loaded_layers == 0:
-        hint = (f"{len(report.mismatched)} layers had the right names but other shapes: check "
-                "--backbone and --alpha" if report.mismatched else "no layer names in common")
-        raise ModelError(f"no {backbone.name} layer could be loaded ({hint})", path)
+        raise ModelError(f"no layer of {backbone.name} found in the file (no layer names in "
+                         "common)", path)
     return report
 
 
