@@ -37,7 +37,7 @@ def row_values(row: BenchRow) -> list[str]:
         _fmt(drift.top1_agreement, 4) if drift else "",
         _fmt(drift.mean_abs_diff, 5) if drift else "",
         _fmt(drift.max_abs_diff, 4) if drift else "",
-        _fmt(drift.mean_kl, 5) if drift else "", row.reference or "",
+        _fmt(max(drift.mean_kl, 0.0), 5) if drift else "", row.reference or "",
     ]
 
 
@@ -46,28 +46,36 @@ def table(result: BenchResult) -> tuple[list[str], list[list[str]]]:
     return list(COLUMNS), [row_values(row) for row in result.rows]
 
 
-TERMINAL_COLUMNS = ["model", "KB", "thr", "xnn", "inv p50", "inv p90", "e2e p50", "e2e p90",
-                    "acc", "agree", "max|dp|", "KL"]
+TERMINAL_COLUMNS = ["model", "KB", "inv p50", "inv p90", "e2e p50", "e2e p90", "acc", "agree",
+                    "KL"]
 
 
 def _short_name(row: BenchRow, rows: list[BenchRow]) -> str:
     # The mode is shortest; fall back to the file name when modes repeat across files.
     files_per_mode = {Path(r.model).name for r in rows if r.mode == row.mode}
-    return row.mode if row.mode != "?" and len(files_per_mode) == 1 else Path(row.model).name
+    name = row.mode if row.mode != "?" and len(files_per_mode) == 1 else Path(row.model).name
+    threads = "" if row.threads is None else f" t{row.threads}"
+    return name + threads + ("" if row.xnnpack else " noxnn")
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
 def terminal_table(result: BenchResult) -> tuple[list[str], list[list[str]]]:
-    """A narrower table for the terminal, latencies in ms (full columns go to CSV/Markdown)."""
+    """A narrower table for the terminal, latencies in ms (full columns go to CSV/Markdown).
+
+    ``model`` is the mode (or file name) with ``t<threads>`` and ``noxnn`` when XNNPACK is off.
+    """
     rows = []
     for row in result.rows:
         drift = row.drift
         rows.append([
             _short_name(row, result.rows), f"{row.size_bytes / 1024:.0f}",
-            "-" if row.threads is None else str(row.threads), "on" if row.xnnpack else "off",
-            _fmt(row.invoke.p50_ms), _fmt(row.invoke.p90_ms),
-            _fmt(row.end_to_end.p50_ms), _fmt(row.end_to_end.p90_ms),
+            _ms(row.invoke.p50_ms), _ms(row.invoke.p90_ms),
+            _ms(row.end_to_end.p50_ms), _ms(row.end_to_end.p90_ms),
             _fmt(row.accuracy, 3), _fmt(drift.top1_agreement, 3) if drift else "",
-            _fmt(drift.max_abs_diff, 3) if drift else "", _fmt(drift.mean_kl, 4) if drift else "",
+            _fmt(max(drift.mean_kl, 0.0), 4) if drift else "",  # clipping can give -1e-9
         ])
     return list(TERMINAL_COLUMNS), rows
 
