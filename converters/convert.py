@@ -92,6 +92,15 @@ def _infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, A
     return config
 
 
+def _layer_names(model) -> list[str]:
+    names = []
+    for layer in model.layers:
+        names.append(layer.name)
+        if hasattr(layer, "layers"):
+            names += _layer_names(layer)
+    return names
+
+
 def _float_weight_bytes(model) -> int:
     return int(sum(np.prod(w.shape) for w in model.weights) * 4)
 
@@ -249,7 +258,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
             progress(f"converting {name}")
             start = time.perf_counter()
             data = convert_mode(exported(mode.calibrated), mode, calibration, io, compat,
-                                source=src.model_path)
+                                source=src.model_path, layer_names=_layer_names(model))
             seconds = time.perf_counter() - start
             mode_settings = dict(settings, mode=name,
                                  io=io if mode.full_integer and not mode.int16_activations

@@ -85,7 +85,8 @@ def make_converter(saved_model_dir: str | Path, mode: Mode,
     return converter
 
 
-def run_converter(converter, source: str | Path, what: str) -> bytes:
+def run_converter(converter, source: str | Path, what: str,
+                  layer_names: Sequence[str] = ()) -> bytes:
     """``converter.convert()`` with its logs captured; failures become ConversionError."""
     with captured_output() as log:
         try:
@@ -94,16 +95,21 @@ def run_converter(converter, source: str | Path, what: str) -> bytes:
         except Exception as exc:  # the converter raises ConverterError, ValueError, ...
             result, error = None, exc
     if error is not None:
-        raise ConversionError(explain_failure(f"{error}\n{log.text}", what), source) from None
+        raise ConversionError(explain_failure(f"{error}\n{log.text}", what, layer_names),
+                              source) from None
     return result
 
 
 def convert_mode(saved_model_dir: str | Path, mode: Mode,
                  calibration: CalibrationSet | None = None, io: str = "int8",
-                 compat: str | None = None, source: str | Path | None = None) -> bytes:
-    """Convert the SavedModel in one mode and return the ``.tflite`` flatbuffer."""
+                 compat: str | None = None, source: str | Path | None = None,
+                 layer_names: Sequence[str] = ()) -> bytes:
+    """Convert the SavedModel in one mode and return the ``.tflite`` flatbuffer.
+
+    ``layer_names`` (of the Keras model) let a failure name the offending layer.
+    """
     converter = make_converter(saved_model_dir, mode, calibration, io, compat)
-    return run_converter(converter, source or saved_model_dir, mode.name)
+    return run_converter(converter, source or saved_model_dir, mode.name, layer_names)
 
 
 def calibrate(saved_model_dir: str | Path, calibration: CalibrationSet,
@@ -143,10 +149,10 @@ def quantize_calibrated(calibrated: bytes, io: str = "int8",
 
 
 _UNSUPPORTED = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
-_LOCATION = re.compile(r'loc\((?:fused\[)?(?:callsite\()?"([^"]+)"')
+_LOCATION = re.compile(r'fused\["[^"]*",\s*"([^"@]+)')
 
 
-def explain_failure(text: str, what: str) -> str:
+def explain_failure(text: str, what: str, layer_names: Sequence[str] = ()) -> str:
     """One line: the unsupported ops and the layers they come from, or the first error."""
     ops: list[str] = []
     layers: list[str] = []
@@ -157,7 +163,7 @@ def explain_failure(text: str, what: str) -> str:
                 ops.append(match.group(1))
             where = _LOCATION.search(line)
             if where:
-                layer = _layer_from_location(where.group(1))
+                layer = _layer_from_location(where.group(1), layer_names)
                 if layer and layer not in layers:
                     layers.append(layer)
     if ops:
@@ -172,10 +178,13 @@ def explain_failure(text: str, what: str) -> str:
     return f"{what} conversion failed: {first[:300]}"
 
 
-def _layer_from_location(location: str) -> str:
-    # e.g. "functional_1/my_layer/Lgamma@__inference_serving_default_123" -> "my_layer"
-    path = location.split("@", 1)[0]
-    parts = [p for p in path.split("/") if p]
-    if len(parts) >= 2:
-        return parts[-2]
-    return parts[0] if parts else ""
+def _layer_from_location(location: str, layer_names: Sequence[str] = ()) -> str:
+    # e.g. "functional_1/weird_1/erfinv/Erfinv" -> "weird": export name scopes are the
+    # layer names, sometimes with a "_1" suffix added.
+    parts = [p for p in location.split("/") if p]
+    known = set(layer_names)
+    for part in parts[1:]:
+        for candidate in (part, re.sub(r"_\d+$", "", part)):
+            if candidate in known:
+                return candidate
+    return parts[1] if len(parts) > 2 else (parts[0] if parts else "")

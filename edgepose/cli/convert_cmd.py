@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import click
+from rich.console import Console
 
 from edgepose.cli.common import console, print_json, print_table
 
@@ -54,9 +55,10 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     if all_modes or not chosen:
         chosen = list(DEFAULT_MODES) + [m for m in chosen if m not in DEFAULT_MODES]
 
+    status = Console(stderr=True, highlight=False)
+
     def progress(message: str) -> None:
-        if not as_json:
-            console.print(f"[dim]{message}[/dim]")
+        status.print(f"[dim]{message}[/dim]", soft_wrap=True)
 
     report = convert_run(source, chosen, io=io, compat=compat, calib_samples=calib_samples,
                          calib_data=calib_data, seed=seed, max_drop=max_drop,
