@@ -29,10 +29,10 @@ from edgepose.cli.eval_cmd import print_evaluation
               help="Random scale augmentation, 1 +- this (0: off).")
 @click.option("--jitter", default=0.005, show_default=True, type=float,
               help="Per-joint Gaussian jitter, image-normalised units (0: off).")
-@click.option("--epochs", default=60, show_default=True, type=int)
+@click.option("--epochs", default=100, show_default=True, type=int)
 @click.option("--batch-size", default=32, show_default=True, type=int)
 @click.option("--lr", default=1e-3, show_default=True, type=float)
-@click.option("--patience", default=10, show_default=True, type=int,
+@click.option("--patience", default=20, show_default=True, type=int,
               help="EarlyStopping patience in epochs (0: off).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--deterministic/--no-deterministic", default=True, show_default=True)

@@ -140,7 +140,7 @@ class PosesResult:
 
 
 def build_poses(out_dir: str | Path, *, per_photo: int = 110, seed: int = 0,
-                layout: str = "mediapipe33", landmark_model: str | Path | None = None,
+                layout: str = "coco17", landmark_model: str | Path | None = None,
                 detector_model: str | Path | None = None) -> PosesResult:
     """Write the derived-label pose dataset to ``out_dir`` (a few hundred samples, < 1 min)."""
     from edgepose.pose.estimator import PoseEstimator
