@@ -44,6 +44,7 @@ class SdNotifier:
         address = os.environ.get("NOTIFY_SOCKET") if address is None else address
         self.address: str | bytes | None = None
         self._sock: socket.socket | None = None
+        self._stopping_sent = False
         if not address:
             return
         if address.startswith("@"):
@@ -78,6 +79,10 @@ class SdNotifier:
         return self.notify(f"STATUS={text}")
 
     def stopping(self) -> bool:
+        """Say the service is shutting down (sent once, however often it is called)."""
+        if self._stopping_sent:
+            return False
+        self._stopping_sent = True
         return self.notify("STOPPING=1")
 
     def close(self) -> None:
