@@ -1,0 +1,140 @@
+"""Conversion matrix: time, size, accuracy and drift per mode x backbone x input size.
+
+For each backbone (Keras applications, weights=None: nothing is downloaded) and
+input size, trains briefly on real sklearn digits written as images, saves a
+run directory and runs ``convert_run`` in every mode. Records per mode:
+conversion seconds, file size, accuracy, drop vs Keras, top-1 agreement, KL,
+latency (1 thread, XNNPACK) and XNNPACK partitions, into
+benchmarks/results/<machine>/convert_matrix.json/.md. Takes minutes and GBs:
+not part of the test suite.
+
+    .venv/bin/python benchmarks/convert_matrix.py \
+        [--backbones mobilenetv2,mobilenetv3small,efficientnetb0] [--sizes 224,96]
+        [--modes fp32,fp16,dynamic,int8,int16x8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def _backbone(name: str, size: int):
+    import keras
+
+    apps = keras.applications
+    builders = {  # name -> (constructor, in-graph preprocessing layer(s))
+        "mobilenetv2": lambda: apps.MobileNetV2(input_shape=(size, size, 3), alpha=1.0,
+                                                weights=None, include_top=False, pooling="avg"),
+        "mobilenetv3small": lambda: apps.MobileNetV3Small(
+            input_shape=(size, size, 3), weights=None, include_top=False, pooling="avg",
+            include_preprocessing=True),
+        "mobilenetv3large": lambda: apps.MobileNetV3Large(
+            input_shape=(size, size, 3), weights=None, include_top=False, pooling="avg",
+            include_preprocessing=True),
+        "efficientnetb0": lambda: apps.EfficientNetB0(input_shape=(size, size, 3), weights=None,
+                                                      include_top=False, pooling="avg"),
+    }
+    needs_rescaling = name == "mobilenetv2"  # the others normalise raw 0..255 themselves
+    return builders[name](), needs_rescaling
+
+
+def build_run(root: Path, backbone: str, size: int, per_class: int, epochs: int) -> Path:
+    """Train ``backbone`` on digits at ``size`` px and save a run directory."""
+    import keras
+    import numpy as np
+    from run_fixtures import _save_run, write_digit_images
+
+    from edgepose.data.splits import Sample, Splits, stratified_split
+    from edgepose.rundir import load_inputs
+    from edgepose.runtime.preprocess import ImagePreprocessing
+
+    data = root / "data"
+    paths, labels, classes = write_digit_images(data, per_class, size=size)
+    assignment = stratified_split(labels, (0.6, 0.15, 0.25), seed=0)
+    splits = Splits("image", str(data), classes,
+                    [Sample(p, lab, s) for p, lab, s in zip(paths, labels, assignment,
+                                                            strict=True)],
+                    fractions=(0.6, 0.15, 0.25))
+    config = {"task": "image", "preprocessing": ImagePreprocessing(size, size).to_dict(),
+              "backbone": backbone, "epochs": epochs}
+    x, y = load_inputs(splits, splits.samples("train"), config)
+    keras.utils.set_random_seed(0)
+    base, needs_rescaling = _backbone(backbone, size)
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.8  # few steps: let the moving statistics converge
+    inputs = keras.Input((size, size, 3))
+    x_in = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs) if needs_rescaling else inputs
+    outputs = keras.layers.Dense(len(classes), activation="softmax",
+                                 name="probabilities")(base(x_in))
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy")
+    model.fit(x.astype(np.float32), y, epochs=epochs, batch_size=32, verbose=0)
+    return _save_run(root / "run", model, classes, splits, config, {})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", default="mobilenetv2,mobilenetv3small,efficientnetb0")
+    parser.add_argument("--sizes", default="224,96")
+    parser.add_argument("--modes", default="fp32,fp16,dynamic,int8,int16x8")
+    parser.add_argument("--per-class", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+
+    from converters import convert_run
+    from edgepose.bench.device import machine_slug
+    from edgepose.fileio import write_json, write_text
+
+    results = {"machine": machine_slug(), "per_class": args.per_class, "epochs": args.epochs,
+               "rows": []}
+    for backbone in args.backbones.split(","):
+        for size in (int(s) for s in args.sizes.split(",")):
+            with tempfile.TemporaryDirectory(prefix=f"matrix-{backbone}-{size}-") as tmp:
+                start = time.perf_counter()
+                run = build_run(Path(tmp), backbone, size, args.per_class, args.epochs)
+                train_seconds = time.perf_counter() - start
+                report = convert_run(run, args.modes.split(","))
+                for m in report.modes:
+                    row = {"backbone": backbone, "size": size, "mode": m.mode,
+                           "train_seconds": round(train_seconds, 1),
+                           "convert_seconds": m.conversion_seconds, "size_bytes": m.size_bytes,
+                           "keras_accuracy": report.keras_accuracy,
+                           "accuracy": m.drift.accuracy, "drop_pct": m.drop_pct,
+                           "top1_agreement": m.drift.top1_agreement, "mean_kl": m.drift.mean_kl,
+                           "latency_ms": m.latency_ms, "partitions": m.partitions,
+                           "ops_outside": m.ops_outside}
+                    results["rows"].append(row)
+                    print(row, flush=True)
+    out_dir = ROOT / "benchmarks" / "results" / results["machine"]
+    write_json(out_dir / "convert_matrix.json", results)
+    write_text(out_dir / "convert_matrix.md", to_markdown(results))
+    print(to_markdown(results))
+
+
+def to_markdown(results: dict) -> str:
+    lines = [f"# Conversion matrix ({results['machine']})", "",
+             f"Digits demo data, {results['per_class']}/class, trained {results['epochs']} "
+             "epochs from scratch (weights=None). Latency: median, 1 thread, XNNPACK.", "",
+             "| backbone | px | mode | convert s | KB | accuracy | drop pts | top-1 agree | "
+             "KL | ms | partitions |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results["rows"]:
+        lines.append(f"| {r['backbone']} | {r['size']} | {r['mode']} | {r['convert_seconds']} "
+                     f"| {r['size_bytes'] / 1024:.0f} | {100 * r['accuracy']:.1f}% | "
+                     f"{r['drop_pct']:.2f} | {100 * r['top1_agreement']:.1f}% | "
+                     f"{r['mean_kl']:.4f} | {r['latency_ms']:.2f} | {r['partitions']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

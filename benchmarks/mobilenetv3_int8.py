@@ -1,0 +1,150 @@
+"""Is int8 MobileNetV3 faster than fp32 on this machine? With and without the hard-swish rewrite.
+
+XNNPACK does not run int8 HARD_SWISH, so a plain full-integer MobileNetV3 splits
+into many delegate partitions with reference kernels between them and ends up
+slower than float32. ``edgepose convert --hardswish-rewrite on`` rewrites
+hard-swish as ``relu6(x + 3) * (x / 6)`` (ADD/MUL ops XNNPACK takes in int8).
+
+For each variant this script trains a MobileNetV3 (weights=None: nothing is
+downloaded) for a few epochs on real sklearn digits upscaled to SIZE, saves it
+as a run directory, converts fp32 + int8 without and with the rewrite, and
+records latency (median of --runs invokes, 1 thread, XNNPACK), partitions and
+accuracy drift into benchmarks/results/<machine>/mobilenetv3_int8.json/.md.
+
+    .venv/bin/python benchmarks/mobilenetv3_int8.py [--variants small,large] [--size 224]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def build_run(root: Path, variant: str, size: int, per_class: int, epochs: int) -> Path:
+    """Train a MobileNetV3 on digits and save a run directory (raw 0..255 input)."""
+    import keras
+    import numpy as np
+    from run_fixtures import _save_run, write_digit_images
+
+    from edgepose.data.splits import Sample, Splits, stratified_split
+    from edgepose.rundir import load_inputs
+    from edgepose.runtime.preprocess import ImagePreprocessing
+
+    data = root / "data"
+    paths, labels, classes = write_digit_images(data, per_class, size=size)
+    assignment = stratified_split(labels, (0.6, 0.15, 0.25), seed=0)
+    splits = Splits("image", str(data), classes,
+                    [Sample(p, lab, s) for p, lab, s in zip(paths, labels, assignment,
+                                                            strict=True)],
+                    fractions=(0.6, 0.15, 0.25))
+    config = {"task": "image", "preprocessing": ImagePreprocessing(size, size).to_dict(),
+              "backbone": f"mobilenetv3{variant}", "epochs": epochs}
+    x, y = load_inputs(splits, splits.samples("train"), config)
+    keras.utils.set_random_seed(0)
+    builder = {"small": keras.applications.MobileNetV3Small,
+               "large": keras.applications.MobileNetV3Large}[variant]
+    base = builder(input_shape=(size, size, 3), weights=None, include_top=False,
+                   pooling="avg", include_preprocessing=True)
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.8  # few steps: let the moving statistics converge
+    inputs = keras.Input((size, size, 3))
+    outputs = keras.layers.Dense(len(classes), activation="softmax",
+                                 name="probabilities")(base(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy")
+    model.fit(x.astype(np.float32), y, epochs=epochs, batch_size=32, verbose=0)
+    return _save_run(root / "run", model, classes, splits, config, {})
+
+
+def measure(run: Path, rewrite: str, runs: int) -> dict:
+    from converters import convert_run
+    from converters.drift import median_latency_ms
+
+    start = time.perf_counter()
+    report = convert_run(run, ["fp32", "int8"], hardswish_rewrite=rewrite)
+    seconds = time.perf_counter() - start
+    out = {"rewrite": rewrite, "convert_seconds": round(seconds, 1),
+           "keras_accuracy": report.keras_accuracy}
+    first = _first_input(run)
+    for mode in report.modes:
+        latency = median_latency_ms(mode.path, first, runs=runs, warmup=10)
+        out[mode.mode] = {"latency_ms": round(latency, 3), "partitions": mode.partitions,
+                          "delegation": mode.delegation, "ops_outside": mode.ops_outside,
+                          "accuracy": mode.drift.accuracy, "drop_pct": mode.drop_pct,
+                          "top1_agreement": mode.drift.top1_agreement,
+                          "mean_kl": mode.drift.mean_kl, "size_bytes": mode.size_bytes}
+    return out
+
+
+def _first_input(run: Path):
+    from edgepose.rundir import RunDir, load_inputs
+
+    r = RunDir.open(run)
+    return load_inputs(r.splits, r.splits.samples("test")[:1], r.config)[0][0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default="small,large")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--per-class", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--max-drop", type=float, default=2.0)
+    args = parser.parse_args()
+
+    from edgepose.bench.device import machine_slug
+    from edgepose.fileio import write_json, write_text
+
+    results = {"machine": machine_slug(), "size": args.size, "threads": 1,
+               "runtime": "ai-edge-litert + XNNPACK", "per_class": args.per_class,
+               "epochs": args.epochs, "max_drop": args.max_drop, "variants": {}}
+    for variant in args.variants.split(","):
+        with tempfile.TemporaryDirectory(prefix=f"mnv3-{variant}-") as tmp:
+            run = build_run(Path(tmp), variant, args.size, args.per_class, args.epochs)
+            rows = []
+            for rewrite in ("off", "on"):
+                target = Path(tmp) / f"run_{rewrite}"
+                shutil.copytree(run, target)
+                rows.append(measure(target, rewrite, args.runs))
+                print(variant, rows[-1], flush=True)
+            results["variants"][variant] = rows
+    out_dir = ROOT / "benchmarks" / "results" / results["machine"]
+    write_json(out_dir / "mobilenetv3_int8.json", results)
+    write_text(out_dir / "mobilenetv3_int8.md", to_markdown(results))
+    print(to_markdown(results))
+
+
+def to_markdown(results: dict) -> str:
+    lines = [f"# MobileNetV3 int8 vs fp32 ({results['machine']}, {results['size']}px, "
+             f"1 thread, {results['runtime']})", "",
+             f"Trained {results['epochs']} epochs on {results['per_class']}/class sklearn digits "
+             f"(weights=None); drift budget {results['max_drop']} points.", "",
+             "| variant | hard-swish rewrite | fp32 ms | int8 ms | int8/fp32 | int8 partitions "
+             "| int8 ops outside XNNPACK | int8 drop pts | top-1 agree |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for variant, rows in results["variants"].items():
+        for row in rows:
+            fp32, int8 = row["fp32"], row["int8"]
+            outside = ", ".join(f"{k} x{v}" for k, v in int8["ops_outside"].items()) or "-"
+            lines.append(f"| {variant} | {row['rewrite']} | {fp32['latency_ms']:.2f} | "
+                         f"{int8['latency_ms']:.2f} | "
+                         f"{int8['latency_ms'] / fp32['latency_ms']:.2f} | "
+                         f"{int8['partitions']} | {outside} | {int8['drop_pct']:.2f} | "
+                         f"{100 * int8['top1_agreement']:.1f}% |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
