@@ -44,3 +44,13 @@ def test_input_quantizer_handles_float_features_without_a_new_buffer():
     result = InputQuantizer(INT8, (4,))(np.array([0.0, 1.0, 2.0, 500.0], np.float32), out)
     assert result is out
     assert out.tolist() == [-10, -8, -6, 127]
+
+
+def test_input_quantizer_shift_path_matches_quantize_for_uint8_io_and_other_zero_points():
+    pixels = np.arange(256, dtype=np.uint8)
+    for detail in ({"dtype": np.uint8, "quantization": (1.0, 0)},
+                   {"dtype": np.int8, "quantization": (1.0, -100)},  # saturates: lookup path
+                   {"dtype": np.int8, "quantization": (0.75, 3)}):
+        out = np.empty(256, dtype=detail["dtype"])
+        InputQuantizer(detail, (256,))(pixels, out)
+        assert np.array_equal(out, quantize(pixels.astype(np.float32), detail))
