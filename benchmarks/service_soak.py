@@ -32,7 +32,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 
@@ -102,15 +101,15 @@ class LatencyRecorder(Sink):
 def tiny_model(work: Path) -> Path:
     """Build the tests' tiny int8 classifier in a child process, so that TensorFlow
     never enters this one and the memory figures are the service's alone."""
-    code = ("import sys; from pathlib import Path; from tflite_models import build_tiny_run; "
+    code = ("import sys; from pathlib import Path; from tests.tflite_models import build_tiny_run; "
             "print(build_tiny_run(Path(sys.argv[1])).int8)")
     done = subprocess.run([sys.executable, "-c", code, str(work / "tiny")], check=True,
-                          capture_output=True, text=True, cwd=ROOT / "tests")
+                          capture_output=True, text=True, cwd=ROOT)
     return Path(done.stdout.strip().splitlines()[-1])
 
 
 def video_source(work: Path) -> str:
-    from service_fixtures import write_video
+    from tests.service_fixtures import write_video
 
     return "video:" + str(write_video(work / "photos.avi", frames_per_photo=25,
                                       size=(320, 240)))

@@ -12,6 +12,9 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+# The service tests' shared fixtures (the session-scoped tiny models, a test video).
+pytest_plugins = ["tests.service_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything():

@@ -12,13 +12,9 @@ import time
 import urllib.request
 
 import pytest
-import service_fixtures as fx
 
 from edgepose.service.unit import UnitOptions, render_unit
-
-tiny_run = fx.tiny_run  # shared fixture
-service_video = fx.service_video  # shared fixture
-notify_socket = fx.notify_socket  # shared fixture
+from tests import service_fixtures as fx
 
 
 class Serve:
@@ -180,3 +176,13 @@ def test_service_install_writes_the_unit_where_asked(tiny_run, tmp_path):
     assert "WantedBy=default.target" in unit
     assert "systemctl --user enable --now edgepose" in result["next_steps"]
     assert (tmp_path / "out").is_dir()
+
+
+def test_the_service_imports_neither_tensorflow_nor_keras():
+    code = ("import sys, edgepose.cli.serve_cmd, edgepose.service.serve, edgepose.service.unit, "
+            "edgepose.service.engine; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+    done = subprocess.run([fx.PYTHON, "-c", code], capture_output=True, text=True,
+                          env=fx.python_env(), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -10,7 +10,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-import service_fixtures as fx
 from PIL import Image
 
 from edgepose.runtime.classifier import Classifier
@@ -20,8 +19,7 @@ from edgepose.service.pipeline import Pipeline
 from edgepose.service.results import ResultPolicy
 from edgepose.service.sinks import SinkSet
 from edgepose.service.sources import SourceFailed, TestPatternSource
-
-tiny_run = fx.tiny_run  # shared fixture
+from tests import service_fixtures as fx
 
 
 def get(url: str, data: bytes | None = None, timeout: float = 5.0):

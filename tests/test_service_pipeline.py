@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 import pytest
-import service_fixtures as fx
 
 from edgepose.runtime.classifier import Classifier
 from edgepose.service.engine import Engine
@@ -22,11 +21,6 @@ from edgepose.service.sources import (
     TestPatternSource,
     VideoFileSource,
 )
-
-notify_socket = fx.notify_socket  # shared fixture
-photo_dir = fx.photo_dir  # shared fixture
-service_video = fx.service_video  # shared fixture
-tiny_run = fx.tiny_run  # shared fixture
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import os
 
-import service_fixtures as fx
-from service_fixtures import NotifySocket
-
 from edgepose.service.sdnotify import SdNotifier, watchdog_interval
-
-notify_socket = fx.notify_socket  # shared fixture
+from tests.service_fixtures import NotifySocket
 
 
 def test_messages_arrive_on_the_notify_socket(notify_socket):

@@ -7,8 +7,6 @@ import types
 
 import numpy as np
 import pytest
-import service_fixtures as fx
-from service_fixtures import photos
 
 from edgepose.errors import ConfigError, DataError
 from edgepose.service.sources import (
@@ -22,9 +20,7 @@ from edgepose.service.sources import (
     parse_source,
     yuv420_to_rgb,
 )
-
-photo_dir = fx.photo_dir  # shared fixture
-service_video = fx.service_video  # shared fixture
+from tests.service_fixtures import photos
 
 
 def test_test_pattern_frames_are_rgb_uint8_and_move():
