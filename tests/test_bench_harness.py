@@ -3,7 +3,6 @@ import json
 from pathlib import Path
 
 import pytest
-import tflite_models
 from click.testing import CliRunner
 
 from edgepose.bench import machine_slug, run_bench
@@ -13,6 +12,7 @@ from edgepose.cli import main
 from edgepose.errors import ConfigError, DataError, RegressionDetected
 from edgepose.fileio import write_json
 from edgepose.rundir import RunDir
+from tests import tflite_models
 
 tiny_run = tflite_models.tiny_run  # session fixture: the tiny models and run directory
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 
-import tflite_models
+from tests import tflite_models
 
 tiny_run = tflite_models.tiny_run  # session fixture: the tiny models and run directory
 

@@ -4,7 +4,6 @@ import zipfile
 
 import numpy as np
 import pytest
-import tflite_models
 from PIL import Image
 
 from edgepose.errors import DataError, ModelError
@@ -14,6 +13,7 @@ from edgepose.runtime.delegation import inspect_model
 from edgepose.runtime.interpreter import explain_load_failure, find_backend
 from edgepose.runtime.quantization import tensor_quantization
 from edgepose.runtime.tflite_file import read_model_info
+from tests import tflite_models
 
 tiny_run = tflite_models.tiny_run  # session fixture: the tiny models and run directory
 

@@ -3,7 +3,9 @@
 TensorFlow is imported here only, to BUILD models; the code under test never
 imports it. Usage in a test module::
 
-    from tflite_models import tiny_run  # noqa: F401  (pytest fixture)
+    from tests import tflite_models
+
+    tiny_run = tflite_models.tiny_run  # the pytest fixture
 
     def test_something(tiny_run):
         tiny_run.int8  # Path to a full-integer model with int8 input/output
@@ -195,7 +197,16 @@ def build_tiny_run(root: Path) -> TinyRun:
     return TinyRun(run=run, data=data, labels=list(CLASSES), **paths)
 
 
+_BUILT: dict[str, TinyRun] = {}
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> TinyRun:
-    """The models and run directory of :func:`build_tiny_run`, built once per session."""
-    return build_tiny_run(tmp_path_factory.mktemp("tiny_run"))
+    """The models and run directory of :func:`build_tiny_run`, built once per session.
+
+    Each test module that imports this fixture registers its own copy, so the
+    result is cached here to build it only once for all of them.
+    """
+    if "run" not in _BUILT:
+        _BUILT["run"] = build_tiny_run(tmp_path_factory.mktemp("tiny_run"))
+    return _BUILT["run"]
