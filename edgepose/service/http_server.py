@@ -42,7 +42,7 @@ PAGE = """<!doctype html>
  body { font-family: system-ui, sans-serif; margin: 1.5em; background: #111; color: #eee; }
  #label { font-size: 2.5em; font-weight: bold; }
  #score, #meta { color: #aaa; }
- img { max-width: 100%; image-rendering: pixelated; border: 1px solid #333; margin-top: 1em; }
+ img { width: 100%; max-width: 640px; border: 1px solid #333; margin-top: 1em; }
  .bad { color: #f66; }
 </style></head>
 <body>
