@@ -99,6 +99,13 @@ def build_image_model(num_classes: int, params: ImageModelParams, seed: int = 0
     backbone, report = build_backbone(spec, size, alpha, params.weights)
     pretrained = params.pretrained
     backbone.trainable = not pretrained
+    if not pretrained:
+        # Keras MobileNets use BatchNorm momentum 0.999: trained from scratch for a few
+        # epochs their moving statistics stay near the initial values and inference
+        # collapses to one class. 0.99 converges within a few hundred steps.
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = min(layer.momentum, 0.99)
 
     inputs = keras.Input((size, size, 3), name="image")
     x = inputs
