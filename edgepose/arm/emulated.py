@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.arm.cpus import pi_cpu
-from edgepose.arm.rig import Rig, require_rig, sync_device_code, write_views
+from edgepose.arm.rig import emulator_command, require_rig, sync_device_code, write_views
 from edgepose.errors import ConfigError, DataError, ModelError, RuntimeNotAvailable
 
 SAMPLE_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "colorwheel")
@@ -44,6 +44,7 @@ class ModelRun:
     xnnpack_active: bool
     delegated_nodes: int
     total_nodes: int
+    delegation: str  # e.g. "1 partition, 5/6 nodes; outside: MEAN x1"
     samples: int
     integer_output: bool
     identical: bool  # ARM raw outputs bit-identical to x86
@@ -111,7 +112,8 @@ def _write_job(folder: Path, models: list[Path], inputs: list[Path], kernels: tu
                count: dict | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pairs = zip(models, inputs, strict=True)
-    job = {"models": [{"path": str(m), "inputs": str(i)} for m, i in pairs],
+    job = {"models": [{"path": str(m), "inputs": str(i),
+                       "count_input": str(i.with_name(f"count_{i.name}"))} for m, i in pairs],
            "kernels": list(kernels), "count": count}
     (folder / "job.json").write_text(json.dumps(job, indent=2))
 
@@ -122,27 +124,11 @@ def qemu_version() -> str:
     return out.splitlines()[0] if out else "unknown"
 
 
-def emulator_command(rig: Rig, pi: int, args: list[str], plugin: Path | None = None,
-                     counts: Path | None = None) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment that run guest Python with ``args`` on Pi ``pi``."""
-    cpu = pi_cpu(pi)
-    cmd = ["qemu-aarch64", "-cpu", cpu.qemu_cpu, "-L", str(rig.view(pi))]
-    if plugin is not None:
-        cmd += ["-plugin", f"{plugin},out={counts}"]
-    cmd += [str(rig.interpreter(pi)), *args]
-    if shutil.which("setarch"):
-        # No address randomisation: the same run takes the same code path every time.
-        cmd = ["setarch", platform.machine(), "-R", *cmd]
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
-           "PYTHONPATH": rig.pythonpath, "PYTHONHASHSEED": "0", "PYTHONNOUSERSITE": "1"}
-    return cmd, env
-
-
 def run_emulated(models: list[Path], pi: int = 5, inputs: np.ndarray | None = None,
                  labels: np.ndarray | None = None, *, python: str | None = None,
                  cache_dir: str | Path | None = None,
                  kernels: tuple[str, ...] = ("xnnpack", "reference"),
-                 count_instructions: bool = True, warmup: int = 1, repeats: int = 3,
+                 count_instructions: bool = True, warmup: int = 3, repeats: int = 3,
                  timeout: float = 1800.0) -> EmulatedResult:
     """Run ``models`` on emulated Pi ``pi`` and on x86 with the same inputs; compare.
 
@@ -186,6 +172,7 @@ def run_emulated(models: list[Path], pi: int = 5, inputs: np.ndarray | None = No
             data = inputs if inputs is not None else default_inputs(model)
             path = folder / f"inputs_{i}.npy"
             np.save(path, np.ascontiguousarray(data))
+            np.save(path.with_name(f"count_{path.name}"), np.ascontiguousarray(data[:1]))
             input_files.append(path)
         # x86 first, in-process: a bad model or input fails here in seconds, not in the emulator.
         from edgepose.arm.guest import run_job
@@ -241,6 +228,7 @@ def _compare(models, kernels, x86: dict, arm: dict, folder: Path, counts: list[i
                 model=str(model), mode=_mode_of(model, facts), kernels=kernels_name,
                 xnnpack_active=facts["delegated_nodes"] > 0,
                 delegated_nodes=facts["delegated_nodes"], total_nodes=facts["total_nodes"],
+                delegation=facts["delegation"],
                 samples=len(a), integer_output=bool(integer),
                 identical=bool(a.dtype == b.dtype and np.array_equal(a, b)),
                 max_abs_diff=diff, top1_agreement=float(np.mean(top_a == top_b)),

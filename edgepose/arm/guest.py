@@ -37,49 +37,30 @@ def _mark(fd: int) -> None:
         pass  # EBADF by design: the plugin saw the call, nothing else happens
 
 
-def delegation(interpreter) -> tuple[int, int]:
-    """(nodes run by a delegate, nodes of the model), from the interpreter's node list.
-
-    After delegation the node list holds the original nodes plus one DELEGATE
-    node per partition; a partition's members are the original nodes between
-    the DELEGATE node's outputs and its inputs.
-    """
-    try:
-        from edgepose.runtime.delegation import delegated_node_count  # type: ignore
-
-        return delegated_node_count(interpreter)
-    except ImportError:
-        pass
-    ops = interpreter._get_ops_details()
-    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
-    originals = [op for op in ops if op["op_name"] != "DELEGATE"]
-    producer = {int(t): op["index"] for op in originals for t in op["outputs"]}
-    by_index = {op["index"]: op for op in originals}
-    delegated: set[int] = set()
-    for node in delegates:
-        boundary = {int(t) for t in node["inputs"]}
-        stack = [int(t) for t in node["outputs"]]
-        while stack:
-            tensor = stack.pop()
-            index = producer.get(tensor)
-            if tensor in boundary or index is None or index in delegated:
-                continue
-            delegated.add(index)
-            stack.extend(int(t) for t in by_index[index]["inputs"] if t >= 0)
-    return len(delegated), len(originals)
-
-
 def _raw_invoke(classifier: Classifier):
     inner = getattr(classifier.interpreter, "_interpreter", None)
     return inner.Invoke if inner is not None and hasattr(inner, "Invoke") else classifier.invoke
 
 
-def run_model(path: str, kernels: str, inputs: np.ndarray,
-              count: dict | None) -> tuple[np.ndarray, dict]:
+def count_invokes(path: str, kernels: str, sample: np.ndarray, warmup: int,
+                  repeats: int) -> None:
+    """Invoke ``warmup`` times, then ``repeats`` times between the plugin's markers."""
+    classifier = Classifier.from_file(path, num_threads=1, use_xnnpack=KERNELS[kernels])
+    classifier.set_input(sample)
+    invoke = _raw_invoke(classifier)
+    for _ in range(warmup):
+        invoke()
+    for _ in range(repeats):
+        _mark(START_FD)
+        invoke()
+        _mark(STOP_FD)
+
+
+def run_model(path: str, kernels: str, inputs: np.ndarray) -> tuple[np.ndarray, dict]:
     """Raw outputs for every input row, and facts about the run."""
     classifier = Classifier.from_file(path, num_threads=1, use_xnnpack=KERNELS[kernels])
     output_index = classifier._output["index"]
-    delegated, total = delegation(classifier.interpreter)
+    report = classifier.delegation
     rows = []
     started = time.perf_counter()
     for sample in inputs:
@@ -87,23 +68,13 @@ def run_model(path: str, kernels: str, inputs: np.ndarray,
         classifier.invoke()
         rows.append(np.array(classifier.interpreter.get_tensor(output_index)).reshape(-1))
     seconds = (time.perf_counter() - started) / max(len(inputs), 1)
-    counted = 0
-    if count:
-        invoke = _raw_invoke(classifier)
-        classifier.set_input(inputs[0])
-        for _ in range(count["warmup"]):
-            invoke()
-        for _ in range(count["repeats"]):
-            _mark(START_FD)
-            invoke()
-            _mark(STOP_FD)
-            counted += 1
     facts = {
-        "model": path, "kernels": kernels, "delegated_nodes": delegated, "total_nodes": total,
+        "model": path, "kernels": kernels, "delegated_nodes": report.delegated_nodes,
+        "total_nodes": report.total_nodes, "delegation": report.summary(),
         "input_dtype": str(classifier.input_dtype),
         "output_dtype": str(np.dtype(classifier._output["dtype"])),
         "mode": classifier.manifest.mode if classifier.manifest else None,
-        "seconds_per_invoke": seconds, "counted_invokes": counted,
+        "seconds_per_invoke": seconds,
         "backend": f"{classifier.backend.name} {classifier.backend.version}",
     }
     return np.stack(rows), facts
@@ -113,12 +84,20 @@ def run_job(job_dir: str | Path) -> dict:
     """Run ``job.json`` in ``job_dir``; write outputs.npz and result.json; return the result."""
     job_dir = Path(job_dir)
     job = json.loads((job_dir / "job.json").read_text())
+    count = job.get("count")
+    if count:
+        # Counting first, from a file holding only the counted sample: how many samples
+        # the job has must not shift the heap layout, and with it the count.
+        for model in job["models"]:
+            sample = np.load(job_dir / model["count_input"])
+            for kernels in job["kernels"]:
+                count_invokes(model["path"], kernels, sample, count["warmup"], count["repeats"])
     outputs: dict[str, np.ndarray] = {}
     runs = []
     for i, model in enumerate(job["models"]):
         inputs = np.load(job_dir / model["inputs"])
         for kernels in job["kernels"]:
-            raw, facts = run_model(model["path"], kernels, inputs, job.get("count"))
+            raw, facts = run_model(model["path"], kernels, inputs)
             outputs[f"{i}_{kernels}"] = raw
             runs.append(facts)
     np.savez(job_dir / "outputs.npz", **outputs)

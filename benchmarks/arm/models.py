@@ -1,0 +1,156 @@
+"""Real TFLite models for the emulated-Pi rig: a tiny trained digits classifier and backbones.
+
+Host side (imports TensorFlow inside functions). Each Keras model takes raw RGB
+0..255 with a fixed batch of 1, is exported with ``model.export(dir)`` and converted
+with ``TFLiteConverter.from_saved_model`` to fp32 and full-integer int8 (int8 input
+and output, calibrated on real images).
+
+- ``tiny``: a small conv net trained for a few epochs on sklearn's 8x8 digits
+  (upscaled to 32x32 RGB): its int8 accuracy on held-out digits is meaningful.
+- ``mobilenet_v2``, ``mobilenet_v3_small``, ``efficientnet_b0``: the real Keras
+  architectures at a small input size with ``weights=None`` (nothing may be
+  downloaded); BatchNorm statistics are set from real photographs (one pass in
+  training mode with momentum 0), so activations have realistic ranges and the
+  int8 calibration is real. The classifier head is random: instruction counts and
+  ARM/x86 agreement are meaningful, accuracy is not.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "colorwheel",
+          "hubble_deep_field", "retina")
+
+
+@dataclass
+class BuiltModel:
+    """The converted files of one architecture."""
+
+    name: str
+    size: int
+    fp32: Path
+    int8: Path
+
+
+def digits(size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """sklearn's digits as float32 RGB 0..255 images of ``size`` x ``size``, and labels."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = []
+    for image in data.images:
+        gray = Image.fromarray((image * (255 / 16)).astype(np.uint8)).resize(
+            (size, size), Image.Resampling.BILINEAR)
+        images.append(np.repeat(np.asarray(gray)[..., None], 3, axis=-1))
+    return np.stack(images).astype(np.float32), data.target.astype(np.int64)
+
+
+def photo_crops(size: int, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` seeded random crops of scikit-image's photographs, float32 RGB 0..255."""
+    import skimage.data
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    photos = [getattr(skimage.data, name)()[..., :3] for name in PHOTOS]
+    crops = []
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        side = int(rng.integers(min(photo.shape[:2]) // 3, min(photo.shape[:2])))
+        top = int(rng.integers(0, photo.shape[0] - side + 1))
+        left = int(rng.integers(0, photo.shape[1] - side + 1))
+        crop = Image.fromarray(photo[top:top + side, left:left + side]).resize(
+            (size, size), Image.Resampling.BILINEAR)
+        crops.append(np.asarray(crop))
+    return np.stack(crops).astype(np.float32)
+
+
+def convert(model, out_dir: Path, name: str, calibration: np.ndarray) -> BuiltModel:
+    """Export a batch-1 Keras model and convert it to fp32 and full-integer int8."""
+    import tensorflow as tf
+
+    saved = out_dir / f"{name}_savedmodel"
+    model.export(str(saved), verbose=False)
+    fp32 = out_dir / f"{name}_fp32.tflite"
+    fp32.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([calibration[i:i + 1]]
+                                                for i in range(len(calibration)))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    int8 = out_dir / f"{name}_int8.tflite"
+    int8.write_bytes(converter.convert())
+    return BuiltModel(name, int(model.input_shape[1]), fp32, int8)
+
+
+def build_tiny(out_dir: Path, epochs: int = 6) -> tuple[BuiltModel, np.ndarray, np.ndarray]:
+    """Train the tiny digits net; return it with 60 held-out digits and their labels."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x, y = digits(32)
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    train_x, train_y, test_x, test_y = x[:-60], y[:-60], x[-60:], y[-60:]
+    inputs = keras.Input((32, 32, 3), batch_size=1)
+    h = keras.layers.Rescaling(1 / 255.0)(inputs)
+    h = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(h)
+    h = keras.layers.DepthwiseConv2D(3, activation="relu")(h)
+    h = keras.layers.Conv2D(32, 1, activation="relu")(h)
+    h = keras.layers.MaxPooling2D(2)(h)
+    h = keras.layers.Flatten()(h)
+    outputs = keras.layers.Dense(10, activation="softmax")(h)
+    model = keras.Model(inputs, outputs)
+    # Train on a batch-free twin sharing the layers; the batch-1 model is the export.
+    free = keras.Input((32, 32, 3))
+    twin = keras.Model(free, _replay(model, free))
+    twin.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    twin.fit(train_x, train_y, batch_size=32, epochs=epochs, verbose=0)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return convert(model, out_dir, "tiny", train_x[:100]), test_x, test_y
+
+
+def _replay(model, tensor):
+    for layer in model.layers[1:]:
+        tensor = layer(tensor)
+    return tensor
+
+
+BACKBONES = {
+    # name -> (constructor, needs a [-1, 1] rescale in front)
+    "mobilenet_v2": ("MobileNetV2", True),
+    "mobilenet_v3_small": ("MobileNetV3Small", False),  # preprocessing built in
+    "efficientnet_b0": ("EfficientNetB0", False),  # rescaling + normalisation built in
+}
+
+
+def build_backbone(name: str, size: int, out_dir: Path, classes: int = 10) -> BuiltModel:
+    """A real Keras backbone (weights=None, BatchNorm stats from photographs) + softmax head."""
+    import keras
+
+    constructor, rescale = BACKBONES[name]
+    keras.utils.set_random_seed(0)
+    base = getattr(keras.applications, constructor)(
+        input_shape=(size, size, 3), include_top=False, weights=None, pooling="avg")
+    inputs = keras.Input((size, size, 3), batch_size=1)
+    h = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs) if rescale else inputs
+    outputs = keras.layers.Dense(classes, activation="softmax")(base(h))
+    model = keras.Model(inputs, outputs)
+    photos = photo_crops(size, 64, seed=1)
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    free = keras.Input((size, size, 3))
+    stats = keras.Model(free, _replay(model, free))
+    stats(photos, training=True)  # moving mean/variance := statistics of real photographs
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return convert(model, out_dir, f"{name}_{size}", photo_crops(size, 64, seed=2))
