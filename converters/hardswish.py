@@ -6,11 +6,16 @@ Each one then falls back to the reference kernel and splits the graph (19
 partitions for MobileNetV3-Small), which makes int8 slower than float32.
 
 The rewrite replaces each such layer by the same function written as
-``relu6(x + 3) * (x / 6)``. That order matters: the converter's fusion
-patterns recognise ``x * relu6(x + 3) / 6`` (in any bracketing we tried) and
-fold it back into HARD_SWISH, but not this one, which becomes an ADD with a
-fused RELU6 and two MULs -- all int8 ops XNNPACK runs. The function is the same
-in float, so fp32 outputs do not change.
+``(x * relu6(x + 3)) * 0.5 * (1/3)``. The form matters: the converter's fusion
+patterns recognise ``x * relu6(x + 3) * (1/6)`` (in every bracketing we tried)
+and fold it back into HARD_SWISH; with the constant split in two they do not,
+and the graph becomes an ADD with a fused RELU6 and a MUL (the constant scale is
+folded into the next convolution) -- int8 ops XNNPACK runs. The function is the
+same in float up to rounding, so float outputs do not change.
+
+XNNPACK takes an int8 ADD only when input scale / output scale is below 256, i.e.
+hard-swish inputs within about +-768: true of trained models (BatchNorm keeps
+activations small), not of random weights with unset BatchNorm statistics.
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ def _layer_class():
 
     @keras.saving.register_keras_serializable(package="edgepose")
     class HardSwishXnn(keras.layers.Layer):
-        """hard_swish(x) = relu6(x + 3) * (x / 6), in an order the converter keeps apart."""
+        """hard_swish(x) = x * relu6(x + 3) / 6, in a form the converter keeps apart."""
 
         def call(self, x):
-            return keras.ops.relu6(x + 3.0) * (x * (1.0 / 6.0))
+            return (x * keras.ops.relu6(x + 3.0)) * 0.5 * (1.0 / 3.0)
 
     _REGISTERED["HardSwishXnn"] = HardSwishXnn
     return HardSwishXnn
