@@ -42,6 +42,7 @@ PINNED = ("ai-edge-litert", "numpy")
 UNPINNED = ("pillow", "click", "rich")
 HOST_TOOLS = {"qemu-aarch64": "qemu-user", "debootstrap": "debootstrap", "gcc": "gcc"}
 STAMP = ".edgepose-rig.json"
+VIEW_ENTRIES = ("bin", "etc", "lib", "lib64", "opt", "sbin", "usr")
 # Host-only parts of the package never go to the device (they may import TensorFlow).
 HOST_ONLY = {"train", "__pycache__"}
 
@@ -86,6 +87,11 @@ class Rig:
     def view(self, pi: int) -> Path:
         """The ``qemu -L`` directory of Pi ``pi``."""
         return self.home / f"pi{pi}"
+
+    def launcher(self, pi: int) -> Path:
+        """Host shell script that runs the guest Python on Pi ``pi`` (the guest's
+        sys.executable)."""
+        return self.view(pi) / "usr" / "bin" / f"python{self.python}-pi{pi}"
 
     def interpreter(self, pi: int) -> Path:
         """Host path of the guest's python3.X, through the Pi's view."""
@@ -185,6 +191,9 @@ def _bootstrap(rig: Rig, mirror: str) -> None:
     for deb in sorted(archives.glob("*.deb")):
         _check(["dpkg-deb", "-x", str(deb), str(tmp)])
         deb.unlink()
+    for name in ("passwd", "group"):  # what base-passwd's postinst would have written
+        if not (tmp / "etc" / name).exists():
+            shutil.copyfile(tmp / "usr/share/base-passwd" / f"{name}.master", tmp / "etc" / name)
     if not (tmp / "usr" / "bin" / f"python{rig.python}").exists():
         raise RuntimeNotAvailable(f"debootstrap of {rig.distro} gave no python{rig.python}", tmp)
     shutil.rmtree(rig.root, ignore_errors=True)
@@ -239,6 +248,11 @@ def sync_device_code(rig: Rig) -> int:
             rel = path.relative_to(target)
             if path.is_file() and rel not in wanted and "__pycache__" not in rel.parts:
                 path.unlink()
+    script = rig.root / "usr" / "bin" / "edgepose"
+    if not script.is_file():  # the console script `pip install edgepose` gives a Pi
+        script.write_text(f"#!/usr/bin/python{rig.python}\nimport sys\n"
+                          "from edgepose.cli import main\nsys.exit(main())\n")
+        script.chmod(0o755)
     if copied:
         for cache in list(target.rglob("__pycache__")):
             shutil.rmtree(cache)
@@ -249,20 +263,33 @@ def sync_device_code(rig: Rig) -> int:
 
 
 def write_views(rig: Rig) -> list[Path]:
-    """(Re)create the per-Pi ``-L`` views: rootfs symlinks plus the board's cpuinfo."""
+    """(Re)create the per-Pi ``-L`` views: links into the root, the board's cpuinfo, launcher.
+
+    Only the system folders are linked; /tmp, /dev, /sys, /proc (but cpuinfo) stay
+    the host's. Links are absolute host paths: a guest that resolves one (pytest does)
+    follows it to a host path that exists, where a relative link would point nowhere.
+    """
     cores = os.cpu_count() or 1  # the guest sees the host's /sys: same processor count
     views = []
     for pi, cpu in PI_CPUS.items():
         view = rig.view(pi)
         view.mkdir(parents=True, exist_ok=True)
-        for entry in rig.root.iterdir():
-            if entry.name == "proc":
-                continue
-            link = view / entry.name
-            if not link.is_symlink():
-                link.symlink_to(Path("..") / "rootfs" / entry.name)
+        for link in view.iterdir():
+            if link.is_symlink():
+                link.unlink()
+        for name in VIEW_ENTRIES:
+            if os.path.lexists(rig.root / name):
+                (view / name).symlink_to(rig.root.resolve() / name)
         (view / "proc").mkdir(exist_ok=True)
         (view / "proc" / "cpuinfo").write_text(cpu.cpuinfo(cores))
+        launcher = rig.launcher(pi)
+        launcher.write_text(
+            "#!/bin/sh\n"
+            f"# The emulated Pi {pi}'s Python (edgepose arm): a process the guest starts with\n"
+            "# sys.executable comes back here, on the same CPU model and root.\n"
+            f"exec qemu-aarch64 -cpu {cpu.qemu_cpu} -L {view} -0 \"$0\" "
+            f"{rig.interpreter(pi)} \"$@\"\n")
+        launcher.chmod(0o755)
         views.append(view)
     return views
 
@@ -271,7 +298,9 @@ def emulator_command(rig: Rig, pi: int, args: list[str], plugin: Path | None = N
                      counts: Path | None = None) -> tuple[list[str], dict[str, str]]:
     """The command line and environment that run guest Python with ``args`` on Pi ``pi``."""
     cpu = pi_cpu(pi)
-    cmd = ["qemu-aarch64", "-cpu", cpu.qemu_cpu, "-L", str(rig.view(pi))]
+    # argv[0] is the launcher, so the guest's sys.executable can start child processes.
+    cmd = ["qemu-aarch64", "-cpu", cpu.qemu_cpu, "-L", str(rig.view(pi)),
+           "-0", str(rig.launcher(pi))]
     if plugin is not None:
         cmd += ["-plugin", f"{plugin},out={counts}"]
     cmd += [str(rig.interpreter(pi)), *args]
