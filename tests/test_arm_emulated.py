@@ -10,6 +10,7 @@ One emulator process at a time; the models are a tiny digits net trained once.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "arm
 
 
 def _chosen_pi() -> tuple[int, str] | None:
+    if shutil.which("qemu-aarch64") is None:
+        return None
     python = os.environ.get("EDGEPOSE_ARM_PYTHON")
     wanted = [int(os.environ["EDGEPOSE_ARM_PI"])] if os.environ.get("EDGEPOSE_ARM_PI") else [5, 4]
     for pi in wanted:
@@ -36,8 +39,8 @@ def _chosen_pi() -> tuple[int, str] | None:
 
 CHOSEN = _chosen_pi()
 needs_rig = pytest.mark.skipif(
-    CHOSEN is None, reason="emulated Pi rig not set up: run `edgepose arm setup --pi 5` "
-    "(benchmarks/arm/ci_check.sh sets it up and runs these tests)")
+    CHOSEN is None, reason="emulated Pi rig not set up (or no qemu-aarch64): run `edgepose arm "
+    "setup --pi 5 --install-tools`; benchmarks/arm/ci_check.py sets it up and runs these tests")
 
 
 @pytest.fixture(scope="module")

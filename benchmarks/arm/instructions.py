@@ -1,6 +1,6 @@
 """Instructions per invoke on emulated Pi 4 / Pi 5 CPUs, per backbone x mode.
 
-    python benchmarks/arm/instructions.py [--size 96] [--pi 4,5] [--kernels xnnpack]
+    python benchmarks/arm/instructions.py [--sizes 96,224] [--pi 4,5] [--kernels xnnpack]
                                           [--check]
 
 Builds real architectures (benchmarks/arm/models.py: MobileNetV2, MobileNetV3-Small,
@@ -36,9 +36,9 @@ from edgepose.fileio import read_json, write_json, write_text  # noqa: E402
 from models import BACKBONES, build_backbone, build_tiny, photo_crops  # noqa: E402
 
 
-def measure(size: int, pis: list[int], kernels: tuple[str, ...], workdir: Path) -> dict:
+def measure(sizes: list[int], pis: list[int], kernels: tuple[str, ...], workdir: Path) -> dict:
     built = [build_tiny(workdir)[0]] + [build_backbone(name, size, workdir)
-                                        for name in BACKBONES]
+                                        for size in sizes for name in BACKBONES]
     inputs = {b.size: photo_crops(b.size, 3, seed=7) for b in built}
     rows = []
     for pi in pis:
@@ -63,7 +63,7 @@ def measure(size: int, pis: list[int], kernels: tuple[str, ...], workdir: Path) 
                           f"{run.identical} ({time.monotonic() - started:.0f} s)", flush=True)
     return {
         "machine": machine_slug(), "qemu": qemu_version(), "backend": result.backend,
-        "date": time.strftime("%Y-%m-%d"), "size": size,
+        "date": time.strftime("%Y-%m-%d"), "sizes": sizes,
         "settings": {"num_threads": 1, "warmup": 3, "repeats": 3,
                      "input": "photo_crops(seed=7)[0]", "kernels": list(kernels)},
         "assumptions": {f"pi{p}": {"core": pi_cpu(p).core, "ipc": list(pi_cpu(p).ipc),
@@ -75,7 +75,8 @@ def measure(size: int, pis: list[int], kernels: tuple[str, ...], workdir: Path) 
 def markdown(results: dict) -> str:
     lines = [f"# Instructions per invoke on emulated Pi CPUs ({results['date']})", "",
              f"Host `{results['machine']}`, {results['qemu']}, {results['backend']}, "
-             f"input {results['size']} px (tiny: 32 px), one thread. Exact counts from the "
+             f"inputs {', '.join(map(str, results['sizes']))} px (tiny: 32 px), one thread, "
+             "weights=None with BatchNorm statistics from photographs. Exact counts from the "
              "QEMU plugin (benchmarks/arm/insn_count.c); **Pi est.** = instructions / "
              "(assumed IPC x clock), see docs/arm.md: an estimate, not a measurement. "
              "Emulator ms is emulator wall time, not a Pi latency.", "",
@@ -95,7 +96,7 @@ def markdown(results: dict) -> str:
 def regressions(new: dict, old: dict, tolerance: float) -> list[str]:
     """Rows whose count grew beyond ``tolerance`` (a ratio) over the stored baseline."""
     def key(r):
-        return (r["pi"], r["model"], r["size"], r["mode"], r["kernels"])
+        return (r["pi"], r["model"], r["mode"], r["kernels"])
 
     baseline = {key(r): r["instructions_per_invoke"] for r in old["rows"]}
     found = []
@@ -111,7 +112,7 @@ def regressions(new: dict, old: dict, tolerance: float) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--sizes", default="96,224", help="input sizes of the backbones")
     parser.add_argument("--pi", default="4,5")
     parser.add_argument("--kernels", default="xnnpack", help="xnnpack, reference or both")
     parser.add_argument("--check", action="store_true", help="compare with the stored file")
@@ -119,7 +120,8 @@ def main() -> int:
     args = parser.parse_args()
     kernels = ("xnnpack", "reference") if args.kernels == "both" else (args.kernels,)
     with tempfile.TemporaryDirectory() as tmp:
-        results = measure(args.size, [int(p) for p in args.pi.split(",")], kernels, Path(tmp))
+        results = measure([int(v) for v in args.sizes.split(",")],
+                          [int(p) for p in args.pi.split(",")], kernels, Path(tmp))
     out = ROOT / "benchmarks" / "results" / results["machine"]
     target = out / "arm_instructions.json"
     if args.check:
