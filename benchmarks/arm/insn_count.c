@@ -1,8 +1,9 @@
 /*
  * insn_count: a QEMU TCG plugin that counts guest instructions between two markers.
  *
- * The guest marks a region by calling write(2) on two file descriptors nobody opens
- * (START_FD before, STOP_FD after); the calls fail with EBADF, which the guest ignores.
+ * The guest marks a region by write(2) calls to /dev/null of two unusual lengths
+ * (START_LEN before, STOP_LEN after): calls that succeed, so the guest has no error to
+ * handle inside the measured region.
  * For every START/STOP pair the plugin appends one line "<instructions>\n" to the file
  * given as `out=PATH`. The count is a property of the code path alone, not of the host
  * machine or its load, so the same model and input give the same number every run.
@@ -24,8 +25,8 @@
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 /* Keep in sync with edgepose/arm/guest.py. */
-#define START_FD 0x7ed60
-#define STOP_FD 0x7ed61
+#define START_LEN 32470
+#define STOP_LEN 32471
 
 static uint64_t executed;  /* instructions executed since the plugin was loaded */
 static uint64_t started;   /* `executed` at the last START marker */
@@ -40,10 +41,10 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu_index, int64_t num
     if (num != 64) {
         return;
     }
-    if (a1 == START_FD) {
+    if (a3 == START_LEN) {
         started = executed;
         inside = 1;
-    } else if (a1 == STOP_FD && inside) {
+    } else if (a3 == STOP_LEN && inside) {
         fprintf(out, "%" PRIu64 "\n", executed - started);
         fflush(out);
         inside = 0;

@@ -46,7 +46,7 @@ def measure(sizes: list[int], pis: list[int], kernels: tuple[str, ...], workdir:
             for path in (model.fp32, model.int8):
                 started = time.monotonic()
                 result = run_emulated([path], pi, inputs[model.size], kernels=kernels,
-                                      repeats=3)
+                                      repeats=5)
                 for run in result.runs:
                     rows.append({
                         "pi": pi, "core": result.core, "python": result.guest_python,
@@ -64,7 +64,7 @@ def measure(sizes: list[int], pis: list[int], kernels: tuple[str, ...], workdir:
     return {
         "machine": machine_slug(), "qemu": qemu_version(), "backend": result.backend,
         "date": time.strftime("%Y-%m-%d"), "sizes": sizes,
-        "settings": {"num_threads": 1, "warmup": 3, "repeats": 3,
+        "settings": {"num_threads": 1, "warmup": 3, "repeats": 5, "reported": "median",
                      "input": "photo_crops(seed=7)[0]", "kernels": list(kernels)},
         "assumptions": {f"pi{p}": {"core": pi_cpu(p).core, "ipc": list(pi_cpu(p).ipc),
                                    "clock_ghz": list(pi_cpu(p).clock_ghz)} for p in pis},

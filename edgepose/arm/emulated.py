@@ -15,8 +15,6 @@ latency figure is an estimate from the instruction count (docs/arm.md).
 from __future__ import annotations
 
 import json
-import os
-import platform
 import re
 import shutil
 import subprocess
@@ -128,7 +126,7 @@ def run_emulated(models: list[Path], pi: int = 5, inputs: np.ndarray | None = No
                  labels: np.ndarray | None = None, *, python: str | None = None,
                  cache_dir: str | Path | None = None,
                  kernels: tuple[str, ...] = ("xnnpack", "reference"),
-                 count_instructions: bool = True, warmup: int = 3, repeats: int = 3,
+                 count_instructions: bool = True, warmup: int = 3, repeats: int = 5,
                  timeout: float = 1800.0) -> EmulatedResult:
     """Run ``models`` on emulated Pi ``pi`` and on x86 with the same inputs; compare.
 
@@ -180,21 +178,19 @@ def run_emulated(models: list[Path], pi: int = 5, inputs: np.ndarray | None = No
         _write_job(folder / "x86", models, input_files, kernels, None)
         x86 = run_job(folder / "x86")
         _write_job(folder / "arm", models, input_files, kernels, count)
-        counts_file = folder / "counts.txt"
-        cmd, env = emulator_command(rig, cpu.pi, ["-m", "edgepose.arm.guest",
-                                                  str(folder / "arm")], plugin, counts_file)
         started = time.monotonic()
-        try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise RuntimeNotAvailable(f"emulated run took longer than {timeout:.0f} s") from None
-        emulator_seconds = time.monotonic() - started
-        if proc.returncode != 0 or not (folder / "arm" / "result.json").is_file():
-            tail = " | ".join(proc.stderr.strip().splitlines()[-4:])
-            raise RuntimeNotAvailable(f"emulated run failed (exit {proc.returncode}): {tail}")
+        guest = ["-m", "edgepose.arm.guest", str(folder / "arm")]
+        _emulate(*emulator_command(rig, cpu.pi, guest), timeout)
         arm = json.loads((folder / "arm" / "result.json").read_text())
-        counts = ([int(line) for line in counts_file.read_text().split()]
-                  if count_instructions else [])
+        counts: list[int] = []
+        if count_instructions:
+            for i in range(len(models)):
+                for kernels_name in kernels:
+                    out = folder / f"counts_{i}_{kernels_name}.txt"
+                    _emulate(*emulator_command(rig, cpu.pi, guest + [str(i), kernels_name],
+                                               plugin, out), timeout)
+                    counts += [int(line) for line in out.read_text().split()]
+        emulator_seconds = time.monotonic() - started
         runs = _compare(models, kernels, x86, arm, folder, counts, repeats, labels, cpu)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -203,6 +199,16 @@ def run_emulated(models: list[Path], pi: int = 5, inputs: np.ndarray | None = No
         distro=rig.distro, backend=arm["runs"][0]["backend"], qemu=qemu_version(), runs=runs,
         emulator_seconds=round(emulator_seconds, 1), ipc_assumed=list(cpu.ipc),
         clock_ghz=list(cpu.clock_ghz))
+
+
+def _emulate(cmd: list[str], env: dict[str, str], timeout: float) -> None:
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeNotAvailable(f"emulated run took longer than {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-4:])
+        raise RuntimeNotAvailable(f"emulated run failed (exit {proc.returncode}): {tail}")
 
 
 def _compare(models, kernels, x86: dict, arm: dict, folder: Path, counts: list[int],
@@ -240,9 +246,3 @@ def _compare(models, kernels, x86: dict, arm: dict, folder: Path, counts: list[i
                                 if per_invoke else None)))
             k += 1
     return runs
-
-
-def environment_summary() -> dict[str, str]:
-    """Host facts recorded next to benchmark results."""
-    return {"host_machine": platform.machine(), "host_cpu_count": str(os.cpu_count()),
-            "qemu": qemu_version()}

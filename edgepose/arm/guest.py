@@ -5,11 +5,12 @@ model with every kernel set through :class:`edgepose.runtime.Classifier`, and
 writes ``outputs.npz`` (raw output tensors, one row per input) and ``result.json``
 (delegation, backend, timing). Device side: numpy and the runtime only.
 
-When ``count`` is set, each counted ``invoke`` is bracketed by write(2) calls on
-two never-opened file descriptors; the QEMU plugin (benchmarks/arm/insn_count.c)
-counts the instructions between them. The markers bracket the interpreter's C++
-``Invoke`` directly: the Python wrapper's safety check in between varies with
-object addresses and would make the count differ between runs.
+``python -m edgepose.arm.guest JOB_DIR INDEX KERNELS`` only counts: each counted
+``invoke`` is bracketed by write(2) calls to /dev/null of two unusual lengths, and
+the QEMU plugin (benchmarks/arm/insn_count.c) counts the instructions between
+them. The markers bracket the interpreter's C++ ``Invoke`` directly: the Python
+wrapper's safety check in between varies with object addresses and would make the
+count differ between runs.
 """
 
 from __future__ import annotations
@@ -25,16 +26,9 @@ import numpy as np
 
 from edgepose.runtime.classifier import Classifier
 
-START_FD = 0x7ED60  # keep in sync with benchmarks/arm/insn_count.c
-STOP_FD = 0x7ED61
+START = b"s" * 32470  # write(2) lengths the plugin watches: keep in sync with insn_count.c
+STOP = b"e" * 32471
 KERNELS = {"xnnpack": True, "reference": False}
-
-
-def _mark(fd: int) -> None:
-    try:
-        os.write(fd, b"m")
-    except OSError:
-        pass  # EBADF by design: the plugin saw the call, nothing else happens
 
 
 def _raw_invoke(classifier: Classifier):
@@ -50,10 +44,14 @@ def count_invokes(path: str, kernels: str, sample: np.ndarray, warmup: int,
     invoke = _raw_invoke(classifier)
     for _ in range(warmup):
         invoke()
-    for _ in range(repeats):
-        _mark(START_FD)
-        invoke()
-        _mark(STOP_FD)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for _ in range(repeats):
+            os.write(null, START)
+            invoke()
+            os.write(null, STOP)
+    finally:
+        os.close(null)
 
 
 def run_model(path: str, kernels: str, inputs: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -84,14 +82,6 @@ def run_job(job_dir: str | Path) -> dict:
     """Run ``job.json`` in ``job_dir``; write outputs.npz and result.json; return the result."""
     job_dir = Path(job_dir)
     job = json.loads((job_dir / "job.json").read_text())
-    count = job.get("count")
-    if count:
-        # Counting first, from a file holding only the counted sample: how many samples
-        # the job has must not shift the heap layout, and with it the count.
-        for model in job["models"]:
-            sample = np.load(job_dir / model["count_input"])
-            for kernels in job["kernels"]:
-                count_invokes(model["path"], kernels, sample, count["warmup"], count["repeats"])
     outputs: dict[str, np.ndarray] = {}
     runs = []
     for i, model in enumerate(job["models"]):
@@ -107,5 +97,22 @@ def run_job(job_dir: str | Path) -> dict:
     return result
 
 
+def count_job(job_dir: str | Path, index: int, kernels: str) -> None:
+    """Count model ``index`` with ``kernels``: the only work of its process.
+
+    A process of its own, loading only the counted sample, so that the count does
+    not depend on the other models of the job or on how many samples it has.
+    """
+    job_dir = Path(job_dir)
+    job = json.loads((job_dir / "job.json").read_text())
+    model = job["models"][index]
+    sample = np.load(job_dir / model["count_input"])
+    count_invokes(model["path"], kernels, sample, job["count"]["warmup"],
+                  job["count"]["repeats"])
+
+
 if __name__ == "__main__":
-    run_job(sys.argv[1])
+    if len(sys.argv) == 4:  # JOB_DIR INDEX KERNELS
+        count_job(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    else:
+        run_job(sys.argv[1])

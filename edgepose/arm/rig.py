@@ -335,8 +335,8 @@ def setup_rig(pi: int = 5, python: str | None = None, cache_dir: str | Path | No
               mirror: str | None = None) -> SetupResult:
     """Build (or find cached) the emulated root for Pi ``pi`` and guest Python ``python``.
 
-    From scratch: debootstrap (~30 s), wheels (~10 s), plugin (~10 s). Cached: a
-    re-sync of the device-side code only. ``force`` rebuilds everything.
+    From scratch about a minute: debootstrap, wheels, bytecode compiled by the guest,
+    plugin. Cached: a re-sync of the device-side code only. ``force`` rebuilds it all.
     """
     started = time.monotonic()
     cpu = pi_cpu(pi)

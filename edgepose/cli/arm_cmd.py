@@ -63,7 +63,7 @@ def setup(pi: str, python: str | None, cache_dir: Path | None, force: bool,
 @click.option("--kernels", type=click.Choice(["both", "xnnpack", "reference"]), default="both",
               show_default=True, help="XNNPACK delegate, builtin kernels, or both.")
 @click.option("--no-count", is_flag=True, help="Do not count instructions per invoke.")
-@click.option("--repeats", type=click.IntRange(1, 100), default=3, show_default=True,
+@click.option("--repeats", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Counted invokes per model and kernel set.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def bench(models: tuple[Path, ...], pi: str, python: str | None, cache_dir: Path | None,
@@ -87,14 +87,14 @@ def bench(models: tuple[Path, ...], pi: str, python: str | None, cache_dir: Path
                      f"max |d| {r.max_abs_diff:.3g}" + (" steps" if r.integer_output else ""))
         estimate = (f"{r.pi_estimate_ms[0]:.1f}-{r.pi_estimate_ms[1]:.1f}"
                     if r.pi_estimate_ms else "-")
+        insns = f"{r.instructions_per_invoke:,}" if r.instructions_per_invoke else "-"
         rows.append([Path(r.model).name, r.mode, r.kernels,
                      f"{r.delegated_nodes}/{r.total_nodes}", agreement,
-                     f"{r.top1_agreement:.0%}", r.instructions_per_invoke or "-", estimate,
-                     r.emulated_ms_per_invoke])
+                     f"{r.top1_agreement:.0%}", insns, estimate, r.emulated_ms_per_invoke])
     print_table(f"Emulated Pi {result.pi} ({result.core}, {result.qemu}, Python "
                 f"{result.guest_python}, {result.backend}) vs x86",
-                ["model", "mode", "kernels", "XNNPACK nodes", "ARM vs x86", "top-1 same",
-                 "insns/invoke", "Pi est. ms", "emulator ms"], rows)
+                ["model", "mode", "kernels", "XNNPACK", "ARM vs x86", "top-1 =",
+                 "insns/invoke", "Pi est. ms", "emu. ms"], rows)
     verdict = ("all integer outputs bit-identical to x86" if result.integer_runs_identical
                else "INTEGER OUTPUTS DIFFER FROM x86")
     click.echo(f"{verdict}; Pi est. = instructions / (IPC {result.ipc_assumed[0]}-"
