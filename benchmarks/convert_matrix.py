@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--backbones", default="mobilenetv2,mobilenetv3small,efficientnetb0")
     parser.add_argument("--sizes", default="224,96")
     parser.add_argument("--modes", default="fp32,fp16,dynamic,int8,int16x8")
-    parser.add_argument("--per-class", type=int, default=60)
+    parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--training", choices=["full", "probe"], default="full")
     args = parser.parse_args()
@@ -143,9 +143,10 @@ def main() -> None:
                            "ops_outside": m.ops_outside}
                     results["rows"].append(row)
                     print(row, flush=True)
-    out_dir = ROOT / "benchmarks" / "results" / results["machine"]
-    write_json(out_dir / "convert_matrix.json", results)
-    write_text(out_dir / "convert_matrix.md", to_markdown(results))
+            # after every backbone x size, so a long run keeps what it measured
+            out_dir = ROOT / "benchmarks" / "results" / results["machine"]
+            write_json(out_dir / "convert_matrix.json", results)
+            write_text(out_dir / "convert_matrix.md", to_markdown(results))
     print(to_markdown(results))
 
 
