@@ -1,0 +1,97 @@
+"""Write the README's results section from the recorded files in ``benchmarks/results/``.
+
+Every figure the README quotes comes from a rerunnable benchmark: this script
+copies the headline table of each recorded result (``<machine>/<name>.md``) between
+the ``<!-- results:begin -->`` and ``<!-- results:end -->`` markers, names the
+machine, and links the full file. Run it after ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+# Which recorded results the README shows, in this order, with a one-line why.
+SECTIONS = [
+    ("demo", "The main job (`make demo`): per task and mode"),
+    ("convert_matrix", "Backbones x modes: size, accuracy, drift, latency, conversion time"),
+    ("mobilenetv3_int8", "MobileNetV3: int8 slower than fp32, and the hard-swish rewrite"),
+    ("peers", "edgepose against the usual alternatives, same run"),
+    ("runtime_overhead", "Runtime overhead over a bare invoke loop"),
+    ("keypoints", "Pose extraction and keypoint training"),
+    ("service_soak", "Service soak"),
+    ("arm_instructions", "Emulated Pi 4 / Pi 5: ARM vs x86 agreement, instructions per invoke"),
+    ("train_throughput", "Training throughput"),
+]
+
+
+def headline(markdown: str, max_rows: int = 24) -> str:
+    """The first paragraph after the title and the first table (cut at ``max_rows``)."""
+    lines = markdown.strip().splitlines()
+    body = [line for line in lines[1:]] if lines and lines[0].startswith("#") else lines
+    out: list[str] = []
+    in_table = False
+    rows = 0
+    for line in body:
+        if line.startswith("|"):
+            in_table = True
+            rows += 1
+            if rows <= max_rows + 2:  # header and separator do not count
+                out.append(line)
+            continue
+        if in_table:
+            break
+        if line.startswith("#"):
+            continue
+        out.append(line)
+    if rows > max_rows + 2:
+        out.append(f"\n({rows - 2 - max_rows} more rows in the full file)")
+    return "\n".join(out).strip()
+
+
+def section(machine_dir: Path) -> str:
+    """The README text for one machine's results."""
+    parts = [f"Machine: `{machine_dir.name}` (facts in each file)."]
+    for name, title in SECTIONS:
+        path = machine_dir / f"{name}.md"
+        if not path.is_file():
+            continue
+        link = path.relative_to(ROOT).as_posix()
+        parts.append(f"### {title}\n\n{headline(path.read_text())}\n\nFull: [{link}]({link})")
+    return "\n\n".join(parts)
+
+
+def update_readme(readme: Path, machine: str | None = None) -> str:
+    """Replace the text between the markers; return the new README text."""
+    machines = sorted(p for p in RESULTS.iterdir() if p.is_dir()) if RESULTS.is_dir() else []
+    if machine:
+        machines = [RESULTS / machine]
+    generated = "\n\n".join(section(m) for m in machines) or "No recorded results yet."
+    text = readme.read_text()
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{readme}: markers {BEGIN} / {END} not found")
+    return pattern.sub(lambda _: f"{BEGIN}\n{generated}\n{END}", text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--machine", help="only this results/<machine> folder")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the README is not up to date (for CI)")
+    args = parser.parse_args()
+    new = update_readme(args.readme, args.machine)
+    if args.check:
+        raise SystemExit(0 if new == args.readme.read_text() else 1)
+    args.readme.write_text(new)
+    print(f"updated {args.readme}")
+
+
+if __name__ == "__main__":
+    main()
