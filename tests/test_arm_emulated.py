@@ -45,7 +45,7 @@ needs_rig = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def digits_models(tmp_path_factory):
-    from models import build_tiny
+    from arm_models import build_tiny
 
     built, test_x, test_y = build_tiny(tmp_path_factory.mktemp("arm_models"))
     return built, test_x[:24], test_y[:24]

@@ -3,7 +3,7 @@
     python benchmarks/arm/instructions.py [--sizes 96,224] [--pi 4,5] [--kernels xnnpack]
                                           [--check]
 
-Builds real architectures (benchmarks/arm/models.py: MobileNetV2, MobileNetV3-Small,
+Builds real architectures (benchmarks/arm/arm_models.py: MobileNetV2, MobileNetV3-Small,
 EfficientNetB0 with weights=None and BatchNorm statistics from photographs, plus
 the tiny trained digits net), converts each to fp32 and full-int8, and runs each
 model as its own emulator job (so its count does not depend on the others) under
@@ -29,11 +29,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from arm_models import BACKBONES, build_backbone, build_tiny, photo_crops  # noqa: E402
+
 from edgepose.arm.cpus import pi_cpu  # noqa: E402
 from edgepose.arm.emulated import qemu_version, run_emulated  # noqa: E402
 from edgepose.bench.device import machine_slug  # noqa: E402
 from edgepose.fileio import read_json, write_json, write_text  # noqa: E402
-from models import BACKBONES, build_backbone, build_tiny, photo_crops  # noqa: E402
 
 
 def measure(sizes: list[int], pis: list[int], kernels: tuple[str, ...], workdir: Path) -> dict:
