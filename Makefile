@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test bench readme-results arm-setup arm-check arm-bench clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,25 @@ test: $(VENV)/.installed $(ASSETS)
 	$(VENV)/bin/ruff check edgepose converters benchmarks tests
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.installed
+# The benchmark suite behind the README's numbers (minutes, GBs): results land in
+# benchmarks/results/<machine>/ and the README's results section is regenerated.
+bench: $(VENV)/.installed $(ASSETS)
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/readme_results.py
+
+readme-results: $(VENV)/.installed
+	$(PY) benchmarks/readme_results.py
+
+# The emulated Raspberry Pi 4 / Pi 5 CPUs (docs/arm.md). Setup needs root (apt-get, debootstrap).
+arm-setup: $(VENV)/.installed
+	$(PY) -m edgepose arm setup --pi 5 --install-tools
+	$(PY) -m edgepose arm setup --pi 4
+
+arm-check: $(VENV)/.installed
+	$(PY) benchmarks/arm/ci_check.py
+
+arm-bench: $(VENV)/.installed
+	$(PY) benchmarks/arm/instructions.py
 
 clean-venv:
 	rm -rf $(VENV)
