@@ -116,5 +116,4 @@ def build_digits(out_dir: str | Path, size: int = 64) -> DigitsDataset:
 
 def write_digits(out_dir: str | Path, size: int = 64) -> Path:
     """Write the digits image folder (see :func:`build_digits`) and return ``out_dir``."""
-    build_digits(out_dir, size)
-    return Path(out_dir)
+    return Path(build_digits(out_dir, size).path)

@@ -88,7 +88,8 @@ def stratified_split(labels: list[int], fractions: tuple[float, float, float] = 
     """Assign ``train``/``val``/``test`` to each index, per class, deterministically.
 
     Every class with at least 2 samples gets at least one test sample (so the
-    held-out accuracy covers every class); val may be empty for tiny classes.
+    held-out accuracy covers every class) and keeps at least one training
+    sample; val may be empty for tiny classes.
     """
     if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
         raise DataError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
@@ -101,8 +102,9 @@ def stratified_split(labels: list[int], fractions: tuple[float, float, float] = 
         indices = np.array(by_class[label])
         rng.shuffle(indices)
         n = len(indices)
-        n_test = max(1, round(n * fractions[2])) if fractions[2] > 0 and n >= 2 else 0
-        n_val = round(n * fractions[1]) if n - n_test >= 3 else 0
+        # Every class keeps at least one training sample, whatever the fractions.
+        n_test = min(max(1, round(n * fractions[2])), n - 1) if fractions[2] > 0 and n >= 2 else 0
+        n_val = min(round(n * fractions[1]), n - n_test - 1) if n - n_test >= 3 else 0
         n_train = n - n_test - n_val
         for position, index in enumerate(indices):
             assignment[index] = ("train" if position < n_train else
