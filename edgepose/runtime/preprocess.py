@@ -60,9 +60,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if img.mode == "RGB":
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit and float greyscale: scale the actual value range to 0..255.
+        # 16-bit greyscale (Pillow opens 16-bit PGM as "I") maps 0..65535 to 0..255;
+        # wider integer or float data is scaled by its own maximum.
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        top = max(float(arr.max()), 1.0)
+        if img.mode.startswith("I;16") or (img.mode == "I" and arr.min() >= 0 and top <= 65535):
+            top = 65535.0
         arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr, mode="L").convert("RGB")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
