@@ -235,3 +235,11 @@ def test_missing_dataset_folder_is_an_error(tmp_path):
     with pytest.raises(DataError, match="not found") as info:
         build_image_splits(tmp_path / "nowhere")
     assert info.value.path == tmp_path / "nowhere"
+
+
+def test_symlink_back_to_an_ancestor_does_not_loop(tmp_path, digits):
+    root = write_digit_folders(tmp_path / "data", digits, {"seven": 4, "one": 4})
+    (root / "one" / "loop").symlink_to(root / "one", target_is_directory=True)
+    report = build_image_splits(root, check_leaks=False)
+    assert sorted(s.path for s in report.splits.items if s.path.startswith("one/")) == sorted(
+        f"one/{p.name}" for p in (root / "one").glob("*.png"))

@@ -91,7 +91,14 @@ def _subdirs(folder: Path) -> list[Path]:
 def _image_files(folder: Path, ignored: list[Path]) -> list[Path]:
     """Image files anywhere under ``folder`` (sorted); other files go to ``ignored``."""
     found = []
+    seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        # Symlinked folders are followed, but a link back to an ancestor must not loop.
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
