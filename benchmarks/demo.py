@@ -107,31 +107,77 @@ def run_task(task: Task, runs: int) -> Path:
     return bench_json
 
 
-def summary_table(task: Task, bench_json: Path) -> Table:
-    """Mode, size, latency at 1 and 2 threads, accuracy and drift vs the Keras model."""
+COLUMNS = ("mode", "size KB", "p50 ms 1t", "p90 ms 1t", "p50 ms 2t", "p90 ms 2t",
+           "test acc", "Δ acc vs Keras", "top-1 agree")
+
+
+def summary(task: Task, bench_json: Path) -> dict:
+    """Per mode: size, latency at 1 and 2 threads, accuracy and drift vs the Keras model."""
     bench = json.loads(bench_json.read_text())
     keras_accuracy = json.loads((task.run_dir / "metrics.json").read_text())["accuracy"]
     rows = {(r["mode"], r["threads"]): r for r in bench["rows"]}
-    table = Table(title=f"{task.name}: Keras test accuracy {100 * keras_accuracy:.2f}%",
-                  caption=f"run: {task.run_dir}")
-    for column in ("mode", "size KB", "p50 ms 1t", "p90 ms 1t", "p50 ms 2t", "p90 ms 2t",
-                   "test acc", "Δ acc vs Keras", "top-1 agree"):
-        table.add_column(column, justify="left" if column == "mode" else "right")
+    out = []
     for mode in MODES:
         one, two = rows.get((mode, 1)), rows.get((mode, 2))
         if one is None:
             continue
         drift = one["drift"] or {}
-        delta = drift.get("accuracy_delta")
-        table.add_row(
-            mode, f"{one['size_bytes'] / 1024:.0f}",
-            f"{one['invoke']['p50_ms']:.2f}", f"{one['invoke']['p90_ms']:.2f}",
-            f"{two['invoke']['p50_ms']:.2f}" if two else "-",
-            f"{two['invoke']['p90_ms']:.2f}" if two else "-",
-            f"{100 * one['accuracy']:.2f}%",
+        out.append({"mode": mode, "size_bytes": one["size_bytes"],
+                    "p50_ms_1t": one["invoke"]["p50_ms"], "p90_ms_1t": one["invoke"]["p90_ms"],
+                    "p50_ms_2t": two["invoke"]["p50_ms"] if two else None,
+                    "p90_ms_2t": two["invoke"]["p90_ms"] if two else None,
+                    "accuracy": one["accuracy"], "accuracy_delta": drift.get("accuracy_delta"),
+                    "top1_agreement": drift.get("top1_agreement")})
+    return {"task": task.name, "run": str(task.run_dir), "keras_accuracy": keras_accuracy,
+            "samples": bench["settings"]["samples"], "runs": bench["settings"]["runs"],
+            "rows": out}
+
+
+def _cells(row: dict) -> list[str]:
+    delta = row["accuracy_delta"]
+    return [row["mode"], f"{row['size_bytes'] / 1024:.0f}", f"{row['p50_ms_1t']:.2f}",
+            f"{row['p90_ms_1t']:.2f}",
+            "-" if row["p50_ms_2t"] is None else f"{row['p50_ms_2t']:.2f}",
+            "-" if row["p90_ms_2t"] is None else f"{row['p90_ms_2t']:.2f}",
+            f"{100 * row['accuracy']:.2f}%",
             "-" if delta is None else f"{100 * delta:+.2f} pts",
-            f"{100 * drift['top1_agreement']:.1f}%" if drift else "-")
+            "-" if row["top1_agreement"] is None else f"{100 * row['top1_agreement']:.1f}%"]
+
+
+def summary_table(task: Task, bench_json: Path) -> Table:
+    """The summary of one task as a rich table."""
+    done = summary(task, bench_json)
+    table = Table(title=f"{task.name}: Keras test accuracy {100 * done['keras_accuracy']:.2f}%",
+                  caption=f"run: {task.run_dir}")
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for row in done["rows"]:
+        table.add_row(*_cells(row))
     return table
+
+
+def record(results: list[tuple[Task, Path]], out_dir: Path, seconds: float) -> list[Path]:
+    """Write the printed tables to ``out_dir``/demo.json and demo.md, with the machine."""
+    from edgepose.bench.device import device_info, machine_slug
+    from edgepose.fileio import write_json, write_text
+
+    tasks_done = [summary(task, bench_json) for task, bench_json in results]
+    device = device_info()
+    lines = [f"# The main job (`make demo`) on {machine_slug()}", "",
+             f"{device.cpu_model}, {device.cores} cores, governor {device.governor}, Python "
+             f"{device.python}. Latency: interpreter invoke only, XNNPACK on, per sample "
+             "(batch 1), "
+             f"{tasks_done[0]['runs'] if tasks_done else '?'} timed runs; accuracy and drift on "
+             f"the held-out test split vs the Keras model. Whole demo: {seconds:.0f} s."]
+    for done in tasks_done:
+        lines += ["", f"## {done['task']}: Keras test accuracy "
+                  f"{100 * done['keras_accuracy']:.2f}% ({done['samples']} test samples)", "",
+                  "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(_cells(row)) + " |" for row in done["rows"]]
+    return [write_json(out_dir / "demo.json", {"machine": machine_slug(), "device": device,
+                                               "seconds": round(seconds, 1),
+                                               "tasks": tasks_done}),
+            write_text(out_dir / "demo.md", "\n".join(lines) + "\n")]
 
 
 def main() -> None:
@@ -139,6 +185,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "data", help="datasets folder")
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="runs folder")
     parser.add_argument("--runs", type=int, default=200, help="timed invokes per model")
+    parser.add_argument("--record", action="store_true",
+                        help="also write the tables to benchmarks/results/<machine>/demo.json/.md")
+    parser.add_argument("--record-dir", type=Path, help="folder for --record [per machine]")
     args = parser.parse_args()
     started = time.perf_counter()
     results = [(task, run_task(task, args.runs)) for task in tasks(args.work, args.models)]
@@ -152,6 +201,12 @@ def main() -> None:
     console.print("latency: interpreter invoke only, XNNPACK on, per sample (batch 1); "
                   "accuracy and drift on the held-out test split. "
                   f"Total {time.perf_counter() - started:.0f} s.", highlight=False)
+    if args.record:
+        from edgepose.bench.device import machine_slug
+
+        out_dir = args.record_dir or ROOT / "benchmarks" / "results" / machine_slug()
+        written = record(results, out_dir, time.perf_counter() - started)
+        console.print("recorded: " + ", ".join(str(p) for p in written), highlight=False)
 
 
 if __name__ == "__main__":

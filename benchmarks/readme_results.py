@@ -20,6 +20,8 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 SECTIONS = [
     ("demo", "The main job (`make demo`): per task and mode"),
     ("convert_matrix", "Backbones x modes: size, accuracy, drift, latency, conversion time"),
+    ("latency_matrix", "Backbones x sizes x modes x threads: latency, MACs and achieved MAC/s"),
+    ("tradeoff", "Accuracy vs latency: the choices no other choice beats"),
     ("mobilenetv3_int8", "MobileNetV3: int8 slower than fp32, and the hard-swish rewrite"),
     ("peers", "edgepose against the usual alternatives, same run"),
     ("runtime_overhead", "Runtime overhead over a bare invoke loop"),
@@ -27,6 +29,7 @@ SECTIONS = [
     ("service_soak", "Service soak"),
     ("arm_instructions", "Emulated Pi 4 / Pi 5: ARM vs x86 agreement, instructions per invoke"),
     ("train_throughput", "Training throughput"),
+    ("machine", "The machine and software versions of the last suite run"),
 ]
 
 

@@ -1,0 +1,254 @@
+"""Latency matrix: backbone x input size x mode x threads, with MACs and achieved MAC/s.
+
+For each backbone and size this script builds a run directory on real sklearn
+digits (``convert_matrix.build_run``: Keras applications, weights=None, nothing
+downloaded), converts it in every mode with ``convert_run`` (``int8-fallback`` =
+``--auto-fallback --max-drop``; it only exists when plain int8 is over that
+budget), then measures every .tflite with ``edgepose.bench.run_bench`` at each
+thread count: load time, invoke p50/p90, end-to-end p50 (PNG decode + resize +
+quantize + invoke + top-1), accuracy, drift vs Keras and top-1 agreement on the
+held-out test split. MACs per inference come from the graph
+(``edgepose.bench.macs``); MAC/s = MACs / invoke p50.
+
+Each build and each measurement runs in its own process (build with TensorFlow,
+measure without), so load times and memory are those of a device process. Runs
+are kept in ``--cache`` (default ``.cache/bench/latency_matrix``) and reused when
+their settings match. Results: benchmarks/results/<machine>/latency_matrix.json/.md.
+
+    .venv/bin/python benchmarks/latency_matrix.py [--backbones mobilenet_v2,...]
+        [--sizes 224,96] [--modes fp32,fp16,dynamic,int8,int8-fallback] [--threads 1,2]
+        [--training full|probe] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+FALLBACK = "int8-fallback"
+# edgepose backbone name -> convert_matrix.build_run name
+BACKBONES = {"mobilenet_v2": "mobilenetv2", "mobilenet_v3_small": "mobilenetv3small",
+             "mobilenet_v3_large": "mobilenetv3large", "efficientnet_b0": "efficientnetb0"}
+
+
+def _settings(args: argparse.Namespace, backbone: str, size: int) -> dict:
+    return {"backbone": backbone, "size": size, "per_class": args.per_class,
+            "epochs": args.epochs, "training": args.training, "modes": args.modes,
+            "max_drop": args.max_drop}
+
+
+def build(args: argparse.Namespace, backbone: str, size: int) -> None:
+    """Train and convert one backbone x size into the cache (runs in its own process)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "tests"))
+    from convert_matrix import build_run
+
+    from converters import convert_run
+    from edgepose.errors import DriftExceeded
+    from edgepose.fileio import write_json
+
+    folder = args.cache / f"{backbone}_{size}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    start = time.perf_counter()
+    run = build_run(folder, BACKBONES[backbone], size, args.per_class, args.epochs,
+                    args.training)
+    train_seconds = time.perf_counter() - start
+    modes = [m for m in args.modes.split(",") if m != FALLBACK]
+    fallback = FALLBACK in args.modes.split(",")
+    try:
+        convert_run(run, modes, auto_fallback_enabled=fallback,
+                    max_drop=args.max_drop if fallback else None)
+    except DriftExceeded as exc:  # everything is written before it is raised
+        print(f"note: {exc}", flush=True)
+    write_json(folder / "matrix_settings.json",
+               dict(_settings(args, backbone, size), train_seconds=round(train_seconds, 1)))
+
+
+def measure(run: Path, threads: list[int], runs: int, warmup: int) -> list[dict]:
+    """Bench every converted model of ``run`` (no TensorFlow in this process)."""
+    from edgepose.bench import run_bench
+    from edgepose.bench.macs import count_macs
+
+    report = json.loads((run / "conversion_report.json").read_text())
+    rows = []
+    for mode in report["modes"]:
+        path = Path(mode["path"])
+        if not path.is_absolute():
+            path = run / path.name
+        result = run_bench([path], split="test", threads=threads, runs=runs, warmup=warmup,
+                           reference="keras")
+        macs = count_macs(path)
+        for row in result.rows:
+            drift = row.drift
+            rows.append({
+                "mode": mode["mode"], "threads": row.threads, "size_bytes": row.size_bytes,
+                "convert_seconds": mode["conversion_seconds"], "load_ms": row.load_ms,
+                "invoke_p50_ms": row.invoke.p50_ms, "invoke_p90_ms": row.invoke.p90_ms,
+                "e2e_p50_ms": row.end_to_end.p50_ms, "e2e_p90_ms": row.end_to_end.p90_ms,
+                "accuracy": row.accuracy,
+                "drop_pts": None if drift is None or drift.accuracy_delta is None
+                else -100.0 * drift.accuracy_delta,
+                "top1_agreement": drift.top1_agreement if drift else None,
+                "mean_kl": drift.mean_kl if drift else None,
+                "macs": macs.total, "macs_per_s": macs.per_second(row.invoke.p50_ms),
+                "delegation": row.delegation, "peak_rss_mb": row.peak_rss_mb,
+                "float_layers": len(mode.get("float_layers") or []),
+                "samples": result.settings.samples})
+    return rows
+
+
+def nominal_peak() -> dict:
+    """Nominal fp32 MAC/s of one core from /proc/cpuinfo: MHz x 2 FMA units x SIMD lanes.
+
+    An upper bound for comparison, not a measurement: it assumes two FMA pipes
+    (true of recent Xeon and Cortex-A76, not of every core) and the widest
+    vector ISA the CPU reports; int8 dot-product peaks (VNNI, SDOT) are 4x.
+    """
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
+    found = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M)
+    flags = set(found.group(1).split()) if found else set()
+    lanes, isa = ((16, "AVX-512") if "avx512f" in flags else (8, "AVX2") if "avx2" in flags
+                  else (4, "128-bit SIMD"))
+    if mhz is None:
+        return {"fp32_macs_per_s": None, "note": "no clock in /proc/cpuinfo"}
+    peak = float(mhz.group(1)) * 1e6 * 2 * lanes
+    return {"fp32_macs_per_s": peak, "mhz": float(mhz.group(1)), "isa": isa, "lanes": lanes,
+            "note": f"{float(mhz.group(1)):.0f} MHz x 2 FMA x {lanes} fp32 lanes ({isa})"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", default=",".join(BACKBONES))
+    parser.add_argument("--sizes", default="224,96")
+    parser.add_argument("--modes", default=f"fp32,fp16,dynamic,int8,{FALLBACK}")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--per-class", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--training", choices=["full", "probe"], default="full")
+    parser.add_argument("--max-drop", type=float, default=0.0,
+                        help="accuracy budget (points) for int8-fallback")
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench" / "latency_matrix")
+    parser.add_argument("--out", type=Path, help="results folder [benchmarks/results/<machine>]")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2 backbones at 96 px, probe training, 20 runs")
+    parser.add_argument("--build", nargs=2, metavar=("BACKBONE", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.backbones, args.sizes, args.training = "mobilenet_v3_small,mobilenet_v2", "96", \
+            "probe"
+        args.per_class, args.epochs, args.runs, args.warmup = 30, 3, 20, 5
+    threads = [int(t) for t in args.threads.split(",")]
+    if args.build:
+        return build(args, args.build[0], int(args.build[1]))
+    if args.measure:
+        print(json.dumps(measure(args.measure, threads, args.runs, args.warmup)))
+        return
+
+    from edgepose.bench.device import device_info, machine_slug
+    from edgepose.fileio import write_json, write_text
+
+    unknown = sorted(set(args.backbones.split(",")) - set(BACKBONES))
+    if unknown:
+        raise SystemExit(f"unknown backbones {unknown}; known: {', '.join(BACKBONES)}")
+    out_dir = args.out or ROOT / "benchmarks" / "results" / machine_slug()
+    results = {"machine": machine_slug(), "device": device_info(), "peak": nominal_peak(),
+               "settings": {k: v for k, v in vars(args).items()
+                            if k not in ("build", "measure", "cache", "out")}, "rows": []}
+    me = [sys.executable, str(Path(__file__).resolve())]
+    passthrough = ["--per-class", str(args.per_class), "--epochs", str(args.epochs),
+                   "--training", args.training, "--modes", args.modes,
+                   "--max-drop", str(args.max_drop), "--cache", str(args.cache)]
+    for backbone in args.backbones.split(","):
+        for size in (int(s) for s in args.sizes.split(",")):
+            folder = args.cache / f"{backbone}_{size}"
+            saved = folder / "matrix_settings.json"
+            reuse = saved.is_file() and {k: v for k, v in json.loads(saved.read_text()).items()
+                                         if k != "train_seconds"} == _settings(args, backbone,
+                                                                               size)
+            start = time.perf_counter()
+            if not reuse:
+                print(f"[{backbone} {size}] train + convert ({args.training})", flush=True)
+                subprocess.run([*me, "--build", backbone, str(size), *passthrough], check=True)
+            else:
+                print(f"[{backbone} {size}] reusing {folder}", flush=True)
+            settings = json.loads(saved.read_text())
+            print(f"[{backbone} {size}] measure", flush=True)
+            done = subprocess.run([*me, "--measure", str(folder / "run"), "--threads",
+                                   args.threads, "--runs", str(args.runs),
+                                   "--warmup", str(args.warmup)],
+                                  check=True, capture_output=True, text=True)
+            rows = json.loads(done.stdout.strip().splitlines()[-1])
+            for row in rows:
+                row.update(backbone=backbone, size=size,
+                           train_seconds=settings["train_seconds"])
+            results["rows"].extend(rows)
+            print(f"[{backbone} {size}] {len(rows)} rows, "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
+            write_json(out_dir / "latency_matrix.json", results)
+            write_text(out_dir / "latency_matrix.md", to_markdown(results))
+    print(to_markdown(results))
+
+
+def to_markdown(results: dict) -> str:
+    """The matrix as one Markdown table, with the machine and how it was measured."""
+    s, peak, device = results["settings"], results["peak"], results["device"]
+    device = device if isinstance(device, dict) else vars(device)
+    peak_rate = peak.get("fp32_macs_per_s")
+    lines = [
+        f"# Latency matrix ({results['machine']})", "",
+        f"{device['cpu_model']}, {device['cores']} cores, governor {device['governor']}; "
+        f"Python {device['python']}, {device['runtime'] or 'ai_edge_litert'}. Digits, "
+        f"{s['per_class']}/class, backbones weights=None trained {s['training']!r} for "
+        f"{s['epochs']} epochs; accuracy/drift on the test split vs Keras. Latency: "
+        f"{s['runs']} timed runs after {s['warmup']}, XNNPACK; e2e = PNG decode + resize + "
+        "invoke + top-1. MACs counted from the graph; GMAC/s = MACs / invoke p50; "
+        + (f"% peak = share of the nominal fp32 peak of the threads used "
+           f"({peak_rate / 1e9:.0f} GMAC/s per core: {peak['note']}; int8 dot-product peak "
+           "is 4x that)." if peak_rate else "no nominal peak (CPU clock unknown)."), "",
+        "| backbone | px | mode | thr | KB | convert s | load ms | invoke p50 | p90 | e2e p50 "
+        "| acc | drop pts | top-1 agree | MMAC | GMAC/s | % peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results["rows"]:
+        drop = "-" if r["drop_pts"] is None else f"{r['drop_pts']:.2f}"
+        agree = "-" if r["top1_agreement"] is None else f"{100 * r['top1_agreement']:.1f}%"
+        share = (f"{100 * r['macs_per_s'] / (peak_rate * (r['threads'] or 1)):.1f}"
+                 if peak_rate else "-")
+        lines.append(
+            f"| {r['backbone']} | {r['size']} | {r['mode']} | {r['threads']} | "
+            f"{r['size_bytes'] / 1024:.0f} | {r['convert_seconds']:.1f} | {r['load_ms']:.1f} | "
+            f"{r['invoke_p50_ms']:.2f} | {r['invoke_p90_ms']:.2f} | {r['e2e_p50_ms']:.2f} | "
+            f"{100 * r['accuracy']:.1f}% | {drop} | {agree} | {r['macs'] / 1e6:.1f} | "
+            f"{r['macs_per_s'] / 1e9:.1f} | {share} |")
+    missing = _missing_fallback(results)
+    if missing:
+        lines += ["", f"int8-fallback not built for {', '.join(missing)}: plain int8 was within "
+                  f"the {s['max_drop']} point budget, so there was nothing to fall back from."]
+    return "\n".join(lines) + "\n"
+
+
+def _missing_fallback(results: dict) -> list[str]:
+    if FALLBACK not in results["settings"]["modes"]:
+        return []
+    built = {(r["backbone"], r["size"]) for r in results["rows"] if r["mode"] == FALLBACK}
+    every = dict.fromkeys((r["backbone"], r["size"]) for r in results["rows"])
+    return [f"{b} {s}" for b, s in every if (b, s) not in built]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Accuracy vs latency per backbone and mode: the trade-off users choose from.
+
+Reads benchmarks/results/<machine>/latency_matrix.json (benchmarks/latency_matrix.py)
+and writes tradeoff.png (one panel per input size; colour = backbone, marker =
+mode; x = invoke p50 at one thread, log scale; y = test accuracy) and
+tradeoff.md (the plot plus the Pareto front: the choices no other choice beats
+on both latency and accuracy).
+
+    .venv/bin/python benchmarks/tradeoff.py [--results DIR] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MARKERS = {"fp32": "o", "fp16": "s", "dynamic": "^", "int8": "D", "int8-fallback": "*",
+           "int16x8": "v"}
+
+
+def pareto(rows: list[dict]) -> list[dict]:
+    """Rows not beaten by another row on both latency (lower) and accuracy (higher)."""
+    front = []
+    for r in rows:
+        beaten = any(o is not r and o["invoke_p50_ms"] <= r["invoke_p50_ms"]
+                     and o["accuracy"] >= r["accuracy"]
+                     and (o["invoke_p50_ms"] < r["invoke_p50_ms"] or o["accuracy"] > r["accuracy"])
+                     for o in rows)
+        if not beaten:
+            front.append(r)
+    return sorted(front, key=lambda r: r["invoke_p50_ms"])
+
+
+def plot(rows: list[dict], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edgepose.fileio import atomic_path
+
+    sizes = sorted({r["size"] for r in rows}, reverse=True)
+    backbones = list(dict.fromkeys(r["backbone"] for r in rows))
+    colours = {b: plt.get_cmap("tab10")(i) for i, b in enumerate(backbones)}
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 5), squeeze=False,
+                             sharey=True)
+    for ax, size in zip(axes[0], sizes, strict=True):
+        for r in (r for r in rows if r["size"] == size):
+            ax.scatter(r["invoke_p50_ms"], 100 * r["accuracy"], color=colours[r["backbone"]],
+                       marker=MARKERS.get(r["mode"], "x"), s=70, edgecolors="black",
+                       linewidths=0.5)
+        front = pareto([r for r in rows if r["size"] == size])
+        ax.plot([r["invoke_p50_ms"] for r in front], [100 * r["accuracy"] for r in front],
+                color="grey", linestyle="--", linewidth=1, label="Pareto front")
+        ax.set_xscale("log")
+        ax.set_xlabel("invoke p50 ms (log)")
+        ax.set_title(f"{size} px")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy %")
+    handles = [plt.Line2D([], [], color=colours[b], marker="o", linestyle="", label=b)
+               for b in backbones]
+    handles += [plt.Line2D([], [], color="black", marker=MARKERS.get(m, "x"), linestyle="",
+                           label=m) for m in dict.fromkeys(r["mode"] for r in rows)]
+    handles.append(plt.Line2D([], [], color="grey", linestyle="--", label="Pareto front"))
+    fig.legend(handles=handles, loc="center right", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.85, 0.95))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path,
+                        help="results folder [benchmarks/results/<machine>]")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    from edgepose.bench.device import machine_slug
+    from edgepose.fileio import write_text
+
+    folder = args.results or ROOT / "benchmarks" / "results" / machine_slug()
+    source = folder / "latency_matrix.json"
+    if not source.is_file():
+        raise SystemExit(f"{source}: not found; run benchmarks/latency_matrix.py first")
+    matrix = json.loads(source.read_text())
+    rows = [r for r in matrix["rows"] if r["threads"] == args.threads and r["accuracy"] is not None]
+    s = matrix["settings"]
+    title = (f"{matrix['machine']}: accuracy vs latency, {args.threads} thread(s), XNNPACK; "
+             f"digits {s['per_class']}/class, weights=None, training {s['training']!r} "
+             f"{s['epochs']} epochs")
+    png = plot(rows, folder / "tradeoff.png", title)
+    lines = [f"# Accuracy vs latency ({matrix['machine']})", "",
+             f"From latency_matrix.json, {args.threads} thread(s); the Pareto front per input "
+             "size: no other backbone x mode is both faster and more accurate.", "",
+             "| px | backbone | mode | invoke p50 ms | accuracy | KB |",
+             "|---|---|---|---|---|---|"]
+    for size in sorted({r["size"] for r in rows}, reverse=True):
+        for r in pareto([r for r in rows if r["size"] == size]):
+            lines.append(f"| {size} | {r['backbone']} | {r['mode']} | {r['invoke_p50_ms']:.2f} "
+                         f"| {100 * r['accuracy']:.1f}% | {r['size_bytes'] / 1024:.0f} |")
+    lines += ["", f"![accuracy vs latency]({png.name})"]
+    md = write_text(folder / "tradeoff.md", "\n".join(lines) + "\n")
+    print(f"wrote {png} and {md}")
+
+
+if __name__ == "__main__":
+    main()
