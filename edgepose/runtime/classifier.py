@@ -17,6 +17,7 @@ preallocated array. Image resizing is Pillow's, which makes its own buffer.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -59,6 +60,22 @@ def read_labels(path: str | Path) -> list[str]:
         raise DataError("labels file not found", path) from None
     except UnicodeDecodeError:
         raise DataError("labels file is not UTF-8 text", path) from None
+
+
+def invoke_failure(message: str) -> str:
+    """The interpreter's invoke error as one line: the failing op first, then the check.
+
+    ``'tflite/kernels/div.cc:262 data[i] != zero_point was not true.Node number 27 (DIV)
+    failed to invoke.'`` -> ``'node 27 (DIV): tflite/kernels/div.cc:262 data[i] !=
+    zero_point was not true'``.
+    """
+    text = " ".join(message.split())
+    match = re.search(r"Node number (\d+) \((\w+)\) failed to (?:invoke|prepare)\.?", text)
+    if match is None:
+        return text or "the interpreter's invoke raised RuntimeError"
+    detail = (text[:match.start()] + text[match.end():]).strip().rstrip(".")
+    op = f"node {match.group(1)} ({match.group(2)})"
+    return f"{op}: {detail}" if detail else f"{op} failed"
 
 
 def output_producer(interpreter, tensor_index: int) -> str | None:
@@ -170,7 +187,12 @@ class Classifier:
         self.interpreter.set_tensor(self._input["index"], self._input_buffer)
 
     def invoke(self) -> None:
-        self.interpreter.invoke()
+        """Run the graph; a kernel failure becomes a one-line :class:`ModelError`."""
+        try:
+            self.interpreter.invoke()
+        except RuntimeError as exc:
+            raise ModelError(f"inference failed: {invoke_failure(str(exc))}",
+                             self.model_path) from None
 
     def scores(self) -> np.ndarray:
         """Class probabilities of the last invoke, float32 (a new small array)."""

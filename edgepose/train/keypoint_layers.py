@@ -1,11 +1,23 @@
 """In-graph keypoint layers: normalisation (saved with the model) and augmentation (training only).
 
 The normalisation is part of ``model.keras`` and of every TFLite export, so
-the Pi feeds raw keypoint vectors and can never normalise differently. It uses
-only element-wise arithmetic, sums, maxima and a square root, which convert to
-builtin TFLite ops. Missing joints get weight 0: a visibility under ~0.5 in
-4-channel layouts, ``x = y = 0`` in 2-channel layouts. Weights are smooth
-ramps rather than comparisons so the graph quantizes to int8 without casts.
+the Pi feeds raw keypoint vectors and can never normalise differently. It is
+built for full-integer TFLite and the XNNPACK delegate:
+
+- Picking joints (x, y, visibility, hip or shoulder pairs) is a product with a
+  constant 0/1 matrix (one FULLY_CONNECTED op), never tensor slicing: XNNPACK
+  leaves STRIDED_SLICE on the builtin kernels.
+- Clamps are fused activations (``relu``, ``relu6`` of a product), not
+  MINIMUM/MAXIMUM, which XNNPACK does not run in int8.
+- Centres of a joint pair are affine blends of the two joints weighted by
+  presence, so no division by a joint count (whose int8 value can be exactly
+  the zero point when both joints are missing: a DIV that fails at invoke).
+- The scale is one ``rsqrt`` of the squared body size plus a floor, so the only
+  divisor-like op has a strictly positive input.
+
+Missing joints get weight 0: a visibility under ~0.5 in 4-channel layouts,
+``x = y = 0`` in 2-channel layouts. Weights are smooth ramps rather than
+comparisons so the graph quantizes to int8 without casts.
 
 The normalisation is a functional sub-model of ``keras.ops`` calls, so any
 ``keras.saving.load_model`` reads it back without registering a custom class;
@@ -17,16 +29,21 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from edgepose.data.layouts import KeypointLayout
 
 NORMALIZATIONS = ("body", "zscore", "none")
 EPS = 1e-6
+# Lower bound of the squared body size (image units): a body 0.01 wide or less is noise.
+MIN_SIZE_SQUARED = 1e-4
+# A missing joint sits this far below every present one when looking for the extremes.
+_MISSING_OFFSET = 2.0
 
 
 def _joint_weights(points, num_channels: int):
-    """0..1 weight per joint: 1 = present, 0 = missing."""
+    """0..1 weight per joint of ``(..., joints, channels)`` points: 1 = present, 0 = missing."""
     if num_channels >= 4:
         # visibility 0.3 -> 0, 0.7 -> 1
         return ops.clip((points[..., 3] - 0.3) * 2.5, 0.0, 1.0)
@@ -35,14 +52,104 @@ def _joint_weights(points, num_channels: int):
     return ops.minimum(magnitude * 1000.0, 1.0)
 
 
-def _centre(xy, w, pair, fallback):
-    """Weighted mean of a joint pair; the ``fallback`` point when both are missing."""
-    a, b = pair
-    wa, wb = w[:, a:a + 1], w[:, b:b + 1]
-    total = wa + wb
-    centre = (xy[:, a] * wa + xy[:, b] * wb) / (total + EPS)
-    trust = ops.minimum(total, 1.0)
-    return centre * trust + fallback * (1.0 - trust)
+def _picker(size: int, rows: list[tuple[int, float]] | list[list[tuple[int, float]]]):
+    """Constant ``size x len(rows)`` matrix: column k sums ``weight * input[index]``."""
+    matrix = np.zeros((size, len(rows)), dtype=np.float32)
+    for k, terms in enumerate(rows):
+        for index, weight in ([terms] if isinstance(terms, tuple) else terms):
+            matrix[index, k] += weight
+    return matrix
+
+
+def _clip01(x):
+    """``clip(x, 0, 1)`` as a relu6 fused into the multiply that precedes it."""
+    return ops.relu6(x * 6.0) * (1.0 / 6.0)
+
+
+def _flat_weights(inputs, num_joints: int, num_channels: int):
+    """Per-joint presence weights (batch x joints) from the flat vector, builtin ops only."""
+    size = num_joints * num_channels
+    if num_channels >= 4:
+        vis = ops.matmul(inputs, _picker(size, [(j * num_channels + 3, 2.5)
+                                                for j in range(num_joints)]))
+        return _clip01(vis - 0.75)  # (visibility - 0.3) * 2.5
+    # |x| + |y| = relu(x) + relu(-x) + relu(y) + relu(-y)
+    signed = [(j * num_channels + c, sign) for sign in (1.0, -1.0) for c in (0, 1)
+              for j in range(num_joints)]
+    parts = ops.relu(ops.matmul(inputs, _picker(size, signed)))
+    magnitude = ops.matmul(parts, _picker(4 * num_joints, [
+        [(j + k * num_joints, 1000.0) for k in range(4)] for j in range(num_joints)]))
+    return _clip01(magnitude)
+
+
+def _body_normalize(inputs, num_joints: int, num_channels: int, hips: tuple[int, int],
+                    shoulders: tuple[int, int], torso_multiplier: float):
+    n, c = num_joints, num_channels
+    size = n * c
+    # coordinates as [x_0 .. x_n-1, y_0 .. y_n-1]
+    coords = ops.matmul(inputs, _picker(size, [(j * c, 1.0) for j in range(n)]
+                                        + [(j * c + 1, 1.0) for j in range(n)]))
+    w = _flat_weights(inputs, n, c)
+    w2 = ops.matmul(w, _picker(n, [(j, 1.0) for j in range(n)] * 2))
+
+    # Fallback centre: middle of the present joints' bounding box (max of x, y, -x, -y).
+    shifted = ops.matmul(ops.concatenate([coords, w2], axis=-1), _picker(4 * n, [
+        [(k, 1.0), (2 * n + k, _MISSING_OFFSET)] for k in range(2 * n)]
+        + [[(k, -1.0), (2 * n + k, _MISSING_OFFSET)] for k in range(2 * n)]))
+    # (each extreme is off by _MISSING_OFFSET, which cancels in max x - max(-x))
+    extremes = ops.max(ops.reshape(shifted, (-1, 4, n)), axis=-1)
+
+    # Hip and shoulder centres in one go: an affine blend of joint a, joint b and the
+    # fallback with coefficients that always sum to 1 (both present -> midpoint, one ->
+    # that joint, none -> fallback). Candidates and coefficients are each one tensor, so
+    # the int8 range of a coefficient that calibration never sees non-zero is still 0..1.
+    pairs = (hips, shoulders)
+    half_box = [[(k, 0.5), (2 + k, -0.5)] for k in range(2)]  # of the 4 extremes
+    candidates = ops.matmul(ops.concatenate([coords, extremes], axis=-1), _picker(2 * n + 4, [
+        terms for pair in pairs
+        for terms in [(pair[0], 1.0), (n + pair[0], 1.0), (pair[1], 1.0), (n + pair[1], 1.0)]]
+        + [[(2 * n + t, v) for t, v in terms] for _ in pairs for terms in half_box]))
+    presence = ops.matmul(w, _picker(n, [(j, 1.0) for pair in pairs for j in pair]))
+    both = presence * ops.matmul(presence, _picker(4, [(1, 1.0), (0, 1.0), (3, 1.0),
+                                                       (2, 1.0)]))
+    # columns of ``candidates``: hip a x, y, hip b x, y, shoulder a x, y, b x, y, box x, y x 2
+    coefficients = ops.matmul(ops.concatenate([presence, both], axis=-1), _picker(8, [
+        [(2 * p + side, 1.0), (4 + 2 * p, -0.5)] for p in range(2) for side in (0, 1)
+        for _ in range(2)] + [[(2 * p, -1.0), (2 * p + 1, -1.0), (4 + 2 * p, 1.0)]
+                              for p in range(2) for _ in range(2)])) + np.array(
+        [0.0] * 8 + [1.0] * 4, dtype=np.float32)
+    # hip x, hip y, shoulder x, shoulder y
+    centres = ops.matmul(candidates * coefficients, _picker(12, [
+        [(4 * p + xy, 1.0), (4 * p + 2 + xy, 1.0), (8 + 2 * p + xy, 1.0)]
+        for p in range(2) for xy in range(2)]))
+    hip = ops.matmul(centres, _picker(4, [(0, 1.0), (1, 1.0)]))
+    delta = ops.matmul(centres, _picker(4, [[(2, 1.0), (0, -1.0)], [(3, 1.0), (1, -1.0)]]))
+    spread = _picker(2, [(0, 1.0)] * n + [(1, 1.0)] * n)
+    offsets = (coords - ops.matmul(hip, spread)) * w2
+    dist_squared = ops.matmul(offsets * offsets, _picker(2 * n, [
+        [(j, 1.0), (n + j, 1.0)] for j in range(n)]))
+    # (multiplier x torso)^2 plus the floor, as one product with a bias
+    torso_squared = ops.matmul(delta * delta, np.full((2, 1), torso_multiplier ** 2,
+                                                      dtype=np.float32)) + MIN_SIZE_SQUARED
+    size_squared = ops.max(ops.concatenate([torso_squared, dist_squared], axis=-1), axis=-1,
+                           keepdims=True)
+    scale = ops.rsqrt(size_squared)
+
+    # back to the layout's order: x, y, z (scaled like x, y), visibility (unchanged)
+    order = [(j * c, 1.0) for j in range(n)] + [(j * c + 1, 1.0) for j in range(n)]
+    scaled = offsets
+    if c >= 4:
+        z = ops.matmul(inputs, _picker(size, [(j * c + 2, 1.0) for j in range(n)])) * w
+        scaled = ops.concatenate([offsets, z], axis=-1)
+        order += [(j * c + 2, 1.0) for j in range(n)]
+    place = np.zeros((len(order), size), dtype=np.float32)
+    for k, (index, _) in enumerate(order):
+        place[k, index] = 1.0
+    out = ops.matmul(scaled, place) * scale
+    if c >= 4:
+        out = out + ops.matmul(inputs, _picker(size, [
+            (j * c + 3, 1.0) if k % c == 3 else [] for j in range(n) for k in range(c)]))
+    return out
 
 
 def normalize_keypoints(inputs, num_joints: int, num_channels: int, hips: tuple[int, int],
@@ -53,9 +160,10 @@ def normalize_keypoints(inputs, num_joints: int, num_channels: int, hips: tuple[
     ``body``: subtract the hip centre and divide by the body size, the larger
     of 2.5 x torso length (hip centre to shoulder centre) and the farthest
     present joint from the hips; a missing hip or shoulder falls back to the
-    mean of the present joints. Missing joints become 0. z (if any) is divided
-    by the same size; visibility passes through. ``zscore``: subtract the
-    vector's mean, divide by its standard deviation. ``none``: identity.
+    other one of its pair, both missing to the middle of the present joints'
+    bounding box. Missing joints become 0. z (if any) is divided by the same
+    size; visibility passes through. ``zscore``: subtract the vector's mean,
+    divide by its standard deviation. ``none``: identity.
     Works on tensors and on symbolic Keras tensors (keras.ops only).
     """
     if method not in NORMALIZATIONS:
@@ -63,29 +171,9 @@ def normalize_keypoints(inputs, num_joints: int, num_channels: int, hips: tuple[
     if method == "none":
         return inputs
     if method == "zscore":
-        mean = ops.mean(inputs, axis=-1, keepdims=True)
-        centred = inputs - mean
-        std = ops.sqrt(ops.mean(centred * centred, axis=-1, keepdims=True) + EPS)
-        return centred / std
-    points = ops.reshape(inputs, (-1, num_joints, num_channels))
-    xy = points[..., 0:2]
-    w = _joint_weights(points, num_channels)
-    w3 = ops.expand_dims(w, -1)
-    mean_all = ops.sum(xy * w3, axis=1) / (ops.sum(w3, axis=1) + EPS)
-    hip = _centre(xy, w, hips, mean_all)
-    shoulder = _centre(xy, w, shoulders, mean_all)
-    delta = shoulder - hip
-    torso = ops.sqrt(ops.sum(delta * delta, axis=-1, keepdims=True) + EPS)
-    offsets = xy - ops.expand_dims(hip, 1)
-    dist = ops.sqrt(ops.sum(offsets * offsets, axis=-1) + EPS) * w
-    size = ops.maximum(torso * torso_multiplier, ops.max(dist, axis=-1, keepdims=True))
-    scale = ops.expand_dims(1.0 / ops.maximum(size, 1e-3), 1)
-    features = [offsets * scale * w3]
-    if num_channels >= 4:
-        features.append(points[..., 2:3] * scale * w3)
-        features.append(points[..., 3:])
-    out = ops.concatenate(features, axis=-1) if len(features) > 1 else features[0]
-    return ops.reshape(out, (-1, num_joints * num_channels))
+        centred = inputs - ops.mean(inputs, axis=-1, keepdims=True)
+        return centred * ops.rsqrt(ops.mean(centred * centred, axis=-1, keepdims=True) + EPS)
+    return _body_normalize(inputs, num_joints, num_channels, hips, shoulders, torso_multiplier)
 
 
 def normalization_model(layout: KeypointLayout, method: str = "body",
