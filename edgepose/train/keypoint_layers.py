@@ -172,7 +172,12 @@ def normalize_keypoints(inputs, num_joints: int, num_channels: int, hips: tuple[
         return inputs
     if method == "zscore":
         centred = inputs - ops.mean(inputs, axis=-1, keepdims=True)
-        return centred * ops.rsqrt(ops.mean(centred * centred, axis=-1, keepdims=True) + EPS)
+        # the variance as a product with a bias: a separate ``+ EPS`` is an int8 ADD whose
+        # tiny constant scale XNNPACK refuses
+        size = num_joints * num_channels
+        variance = ops.matmul(centred * centred, np.full((size, 1), 1.0 / size,
+                                                         dtype=np.float32)) + EPS
+        return centred * ops.rsqrt(variance)
     return _body_normalize(inputs, num_joints, num_channels, hips, shoulders, torso_multiplier)
 
 
