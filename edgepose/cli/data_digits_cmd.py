@@ -21,6 +21,7 @@ def digits(out: str, size: int, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    print_table(f"{result.path}: {result.total} images, {size}x{size} PNG"
-                + (" (already complete, reused)" if result.reused else ""),
-                ["class", "images"], [[name, n] for name, n in result.counts.items()])
+    click.echo(f"{result.path}: {result.total} images in {len(result.classes)} classes, "
+               f"{result.size}x{result.size} PNG"
+               + (" (already complete, reused)" if result.reused else ""))
+    print_table(None, ["class", "images"], [[name, n] for name, n in result.counts.items()])
