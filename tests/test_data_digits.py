@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,10 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from edgepose.cli import main
-from edgepose.data.digits import write_digits
+from edgepose.data.dedupe import find_leaks
+from edgepose.data.digits import build_digits, write_digits
 from edgepose.data.images import build_image_splits
+from edgepose.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +106,19 @@ def test_parent_that_is_a_file_is_a_data_error(tmp_path):
     assert result.exit_code != 0
     assert result.stderr.startswith(f"error: {blocker / 'sub'}: cannot write")
     assert "Traceback" not in result.output
+
+
+def test_missing_scikit_learn_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # as on a Pi
+    with pytest.raises(ConfigError, match=r"scikit-learn.*edgepose\[train\]"):
+        build_digits(tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+
+
+def test_dedupe_on_digits_leaves_no_near_twin_across_splits(written):
+    out, _ = written
+    report = build_image_splits(out, dedupe=True)
+    assert report.leaks is not None
+    assert len(report.leaks.removed) == report.leaks.leaking
+    assert find_leaks(report.splits).pairs == []
+    assert all(n > 0 for n in report.splits.counts()["test"].values())

@@ -243,3 +243,40 @@ def test_symlink_back_to_an_ancestor_does_not_loop(tmp_path, digits):
     report = build_image_splits(root, check_leaks=False)
     assert sorted(s.path for s in report.splits.items if s.path.startswith("one/")) == sorted(
         f"one/{p.name}" for p in (root / "one").glob("*.png"))
+
+
+def test_a_dataset_of_every_image_mode_scans_without_problems(tmp_path, photo):
+    root = tmp_path / "data"
+    image = Image.fromarray(photo)
+    deep = np.asarray(image.convert("L"), dtype=np.uint16) * 257
+    for class_name in ("cat", "kitten"):
+        folder = root / class_name
+        folder.mkdir(parents=True)
+        image.convert("CMYK").save(folder / "cmyk.jpg")
+        image.convert("L").save(folder / "grey.png")
+        image.convert("LA").save(folder / "grey_alpha.png")
+        image.convert("P").save(folder / "palette.gif")
+        image.convert("RGBA").save(folder / "rgba.webp")
+        image.save(folder / "plain.bmp")
+        image.save(folder / "plain.tiff")
+        Image.fromarray(deep).save(folder / "deep.png")
+    report = build_image_splits(root, check_leaks=False)
+    assert report.problems == []
+    assert len(report.splits.items) == 16
+
+
+def test_hidden_files_are_skipped_silently(tmp_path, digits):
+    root = write_digit_folders(tmp_path / "data", digits, {"seven": 4, "one": 4})
+    (root / "one" / "._7.png").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    (root / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    report = build_image_splits(root, check_leaks=False)
+    assert report.problems == [] and report.ignored == []
+    assert len(report.splits.items) == 8
+
+
+def test_a_file_given_as_the_dataset_is_an_error(tmp_path, photo):
+    path = tmp_path / "one.png"
+    Image.fromarray(photo).save(path)
+    with pytest.raises(DataError, match="not a folder") as info:
+        build_image_splits(path)
+    assert info.value.path == path

@@ -171,3 +171,45 @@ def test_class_weights_of_a_real_imbalanced_split(dataset):
     # train: eight 4, three 8, zero 14 -> 26 / (3 * n)
     assert splits.classes == ["eight", "three", "zero"]
     assert weights == pytest.approx({0: 26 / 12, 1: 26 / 24, 2: 26 / 42})
+
+
+def test_missing_val_folder_is_carved_from_train(tmp_path, digits):
+    root = tmp_path / "data"
+    for digit, name in ((1, "one"), (7, "seven")):
+        _write(root / "train" / name, digits, digit, range(0, 10))
+        _write(root / "test" / name, digits, digit, range(10, 12))
+    report = build_image_splits(root, seed=0, check_leaks=False)
+    assert report.splits.extra["carved_from_train"] == ["val"]
+    assert {s.path.split("/")[0] for s in report.splits.samples("val")} == {"train"}
+    assert {s.path.split("/")[0] for s in report.splits.samples("test")} == {"test"}
+    assert all(n >= 1 for n in report.splits.counts()["val"].values())
+
+
+def test_a_validation_folder_counts_as_val(tmp_path, digits):
+    root = tmp_path / "data"
+    for digit, name in ((1, "one"), (7, "seven")):
+        _write(root / "train" / name, digits, digit, range(0, 4))
+        _write(root / "validation" / name, digits, digit, range(4, 6))
+        _write(root / "test" / name, digits, digit, range(6, 8))
+    splits = build_image_splits(root, check_leaks=False).splits
+    assert {s.path for s in splits.samples("val")} == {
+        s.path for s in splits.items if s.path.startswith("validation/")}
+    assert splits.extra["carved_from_train"] == []
+
+
+def test_train_folder_beside_class_folders_is_an_error(tmp_path, digits):
+    root = tmp_path / "data"
+    _write(root / "train" / "one", digits, 1, range(4))
+    _write(root / "test" / "one", digits, 1, range(4, 6))
+    _write(root / "seven", digits, 7, range(4))
+    with pytest.raises(DataError, match=r"other folders \(seven\)"):
+        build_image_splits(root, check_leaks=False)
+
+
+def test_a_class_named_train_that_holds_images_is_just_a_class(tmp_path, digits):
+    root = tmp_path / "data"
+    _write(root / "train", digits, 2, range(4))
+    _write(root / "tram", digits, 3, range(4))
+    report = build_image_splits(root, check_leaks=False)
+    assert not report.predefined_splits
+    assert report.splits.classes == ["train", "tram"]

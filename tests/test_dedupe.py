@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,37 @@ def test_threshold_out_of_range_is_a_config_error(leaky):
     splits = build_image_splits(leaky, check_leaks=False).splits
     with pytest.raises(ConfigError, match="threshold"):
         find_leaks(splits, threshold=40)
+
+
+def _toy_splits(*entries: tuple[str, str]):
+    from edgepose.data.splits import Sample, Splits
+
+    return Splits(task="image", root="/data", classes=["x"],
+                  items=[Sample(path, 0, split) for path, split in entries])
+
+
+def test_a_test_image_with_a_twin_in_val_is_counted_separately():
+    base = 0x0F0F0F0F12345678
+    far = ~base & (2**64 - 1)
+    splits = _toy_splits(("t.png", "test"), ("v.png", "val"), ("r.png", "train"))
+    codes = {"t.png": (base, base), "v.png": (base ^ 1, base ^ 1), "r.png": (far, far)}
+    report = find_leaks(splits, hashes=codes)
+    assert (report.test_with_train_twin, report.val_with_train_twin,
+            report.test_with_val_twin) == (0, 0, 1)
+    assert report.pairs == [("t.png", "v.png")]
+    new, moved = remove_leaks(splits, hashes=codes)
+    assert [s.split for s in new.items] == ["val", "val", "train"]
+    assert moved.removed == ["t.png"]
+
+
+def test_leak_check_is_skipped_with_a_note_without_imagehash(clean, monkeypatch):
+    monkeypatch.setitem(sys.modules, "imagehash", None)  # as on a Pi: not installed
+    report = build_image_splits(clean)
+    assert report.leaks is None
+    assert any("imagehash is not installed" in note for note in report.notes)
+
+
+def test_dedupe_without_imagehash_is_a_config_error(clean, monkeypatch):
+    monkeypatch.setitem(sys.modules, "imagehash", None)
+    with pytest.raises(ConfigError, match="imagehash"):
+        build_image_splits(clean, dedupe=True)
