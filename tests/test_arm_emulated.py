@@ -149,3 +149,22 @@ def test_default_inputs_are_real_photographs_at_the_model_size(digits_models):
     images = default_inputs(built.fp32, count=3)
     assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8
     assert len({image.tobytes() for image in images}) == 3
+
+
+@needs_rig
+def test_bench_emulate_runs_the_test_split_on_arm_with_accuracy(tiny_run):
+    from click.testing import CliRunner
+
+    from edgepose.cli import main
+
+    pi, _ = CHOSEN
+    result = CliRunner().invoke(main, ["bench", "--emulate", f"pi{pi}", str(tiny_run.int8),
+                                       "--split", "test", "--max-samples", "8", "--print-json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    run = json.loads(result.output[result.output.index("{"):])["runs"][0]
+    assert run["mode"] == "int8" and run["kernels"] == "xnnpack"
+    assert run["identical"] is True
+    assert run["accuracy_arm"] == run["accuracy_x86"]
+    assert run["instructions_per_invoke"] > 0

@@ -246,3 +246,27 @@ def _compare(models, kernels, x86: dict, arm: dict, folder: Path, counts: list[i
                                 if per_invoke else None)))
             k += 1
     return runs
+
+
+def emulated_bench(models: list[Path], pi: int = 5, *, split: str | None = None,
+                   data: str | Path | None = None, max_samples: int = 50,
+                   **options) -> EmulatedResult:
+    """``edgepose bench --emulate``: the run's labelled samples on the emulated Pi and on x86.
+
+    Takes ``split`` of the run directory next to the first model, or the class
+    folders under ``data``; without either, scikit-image's photographs (no
+    accuracy). At most ``max_samples`` samples, evenly spaced, because every
+    sample costs emulated seconds. ``options`` go to :func:`run_emulated`.
+    """
+    from edgepose.bench.harness import folder_data, label_indices, split_data
+    from edgepose.runtime.classifier import Classifier
+
+    if split is None and data is None:
+        return run_emulated(models, pi, **options)
+    labelled = split_data(models[0], split) if split else folder_data(data)
+    classifier = Classifier.from_file(models[0])
+    pick = np.unique(np.linspace(0, len(labelled.files) - 1, min(max_samples,
+                                                                  len(labelled.files))).astype(int))
+    labels = label_indices(classifier, labelled)[pick]
+    inputs = np.stack([classifier.prepare(labelled.files[i]).copy() for i in pick])
+    return run_emulated(models, pi, inputs, labels, **options)

@@ -140,7 +140,7 @@ def split_data(model_path: str | Path, split: str) -> LabelledData:
                         f"{run.path / 'splits.json'}:{split}", run.path)
 
 
-def _label_indices(classifier: Classifier, data: LabelledData) -> np.ndarray:
+def label_indices(classifier: Classifier, data: LabelledData) -> np.ndarray:
     index = {name: i for i, name in enumerate(classifier.labels)}
     missing = sorted(set(data.class_names) - set(index))
     if missing:
@@ -311,7 +311,7 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
 def _accuracy(classifier: Classifier, data: LabelledData, reference: str,
               references: dict[str, _References]
               ) -> tuple[float | None, DriftStats | None, str | None]:
-    labels = _label_indices(classifier, data)
+    labels = label_indices(classifier, data)
     probabilities = _all_probabilities(classifier, data.files)
     accuracy = float(np.mean(probabilities.argmax(1) == labels))
     if reference == "none":

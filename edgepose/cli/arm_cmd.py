@@ -81,6 +81,11 @@ def bench(models: tuple[Path, ...], pi: str, python: str | None, cache_dir: Path
     if as_json:
         print_json(result)
         return
+    print_emulated(result)
+
+
+def print_emulated(result) -> None:
+    """The ARM-vs-x86 table of an EmulatedResult, and what its columns mean."""
     rows = []
     for r in result.runs:
         agreement = ("identical" if r.identical else
@@ -88,13 +93,15 @@ def bench(models: tuple[Path, ...], pi: str, python: str | None, cache_dir: Path
         estimate = (f"{r.pi_estimate_ms[0]:.1f}-{r.pi_estimate_ms[1]:.1f}"
                     if r.pi_estimate_ms else "-")
         insns = f"{r.instructions_per_invoke:,}" if r.instructions_per_invoke else "-"
+        accuracy = "-" if r.accuracy_arm is None else f"{r.accuracy_arm:.1%}"
         rows.append([Path(r.model).name, r.mode, r.kernels,
                      f"{r.delegated_nodes}/{r.total_nodes}", agreement,
-                     f"{r.top1_agreement:.0%}", insns, estimate, r.emulated_ms_per_invoke])
+                     f"{r.top1_agreement:.0%}", accuracy, insns, estimate,
+                     r.emulated_ms_per_invoke])
     print_table(f"Emulated Pi {result.pi} ({result.core}, {result.qemu}, Python "
                 f"{result.guest_python}, {result.backend}) vs x86",
                 ["model", "mode", "kernels", "XNNPACK", "ARM vs x86", "top-1 =",
-                 "insns/invoke", "Pi est. ms", "emu. ms"], rows)
+                 "ARM acc", "insns/invoke", "Pi est. ms", "emu. ms"], rows)
     verdict = ("all integer outputs bit-identical to x86" if result.integer_runs_identical
                else "INTEGER OUTPUTS DIFFER FROM x86")
     click.echo(f"{verdict}; Pi est. = instructions / (IPC {result.ipc_assumed[0]}-"

@@ -62,10 +62,31 @@ def print_bench(report) -> None:
 @click.option("--tolerance", default="10%", show_default=True,
               help="Allowed latency increase over the baseline.")
 @click.option("--print-json", is_flag=True, help="Print the result as JSON instead of a table.")
+@click.option("--emulate", type=click.Choice(["pi4", "pi5"]),
+              help="Run on the emulated Pi CPU instead (needs `edgepose arm setup`): ARM vs "
+                   "x86 agreement, accuracy on ARM, XNNPACK use, instructions per invoke.")
 def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, reference,
           max_samples, json_path, csv_path, md_path, plot_path, baseline, tolerance,
-          print_json) -> None:
-    """Measure latency (invoke only and end to end), accuracy and drift of MODELs."""
+          print_json, emulate) -> None:
+    """Measure latency (invoke only and end to end), accuracy and drift of MODELs.
+
+    With --emulate the same models and samples run on an emulated Raspberry Pi CPU;
+    emulated wall time is reported as such, never as Pi latency.
+    """
+    if emulate:
+        from edgepose.arm.emulated import emulated_bench
+        from edgepose.cli.arm_cmd import print_emulated
+
+        result = emulated_bench(list(models), int(emulate[-1]), split=split, data=data,
+                                max_samples=max_samples or 50,
+                                kernels=("reference", "xnnpack") if xnnpack_mode == "both"
+                                else ("reference",) if no_xnnpack or xnnpack_mode == "off"
+                                else ("xnnpack",))
+        if print_json:
+            show_json(result)
+        else:
+            print_emulated(result)
+        return
     from edgepose.bench.baseline import parse_tolerance
     from edgepose.bench.session import bench as run
 
