@@ -164,7 +164,8 @@ def record(results: list[tuple[Task, Path]], out_dir: Path, seconds: float) -> l
     tasks_done = [summary(task, bench_json) for task, bench_json in results]
     device = device_info()
     lines = [f"# The main job (`make demo`) on {machine_slug()}", "",
-             f"{device.cpu_model}, {device.cores} cores, governor {device.governor}, Python "
+             f"{device.cpu_model}, {device.cores} cores, governor {device.governor or 'unknown'}, "
+             f"Python "
              f"{device.python}. Latency: interpreter invoke only, XNNPACK on, per sample "
              "(batch 1), "
              f"{tasks_done[0]['runs'] if tasks_done else '?'} timed runs; accuracy and drift on "

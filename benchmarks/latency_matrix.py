@@ -105,16 +105,21 @@ def measure(run: Path, threads: list[int], runs: int, warmup: int) -> list[dict]
                 "macs": macs.total, "macs_per_s": macs.per_second(row.invoke.p50_ms),
                 "delegation": row.delegation, "peak_rss_mb": row.peak_rss_mb,
                 "float_layers": len(mode.get("float_layers") or []),
+                "keras_accuracy": report.get("keras_accuracy"),
                 "samples": result.settings.samples})
     return rows
 
 
-def nominal_peak() -> dict:
-    """Nominal fp32 MAC/s of one core from /proc/cpuinfo: MHz x 2 FMA units x SIMD lanes.
+INTEGER_MODES = ("dynamic", "int8", FALLBACK, "int16x8")  # XNNPACK runs these on int8 kernels
 
-    An upper bound for comparison, not a measurement: it assumes two FMA pipes
-    (true of recent Xeon and Cortex-A76, not of every core) and the widest
-    vector ISA the CPU reports; int8 dot-product peaks (VNNI, SDOT) are 4x.
+
+def nominal_peak() -> dict:
+    """Nominal MAC/s of one core from /proc/cpuinfo: MHz x 2 FMA units x SIMD lanes.
+
+    An upper bound for comparison, not a measurement: it assumes two vector pipes
+    (true of recent Xeon and Cortex-A76, not of every core) and the widest vector
+    ISA the CPU reports. int8 peak: 4x fp32 with a dot-product instruction (VNNI,
+    SDOT: four int8 products per 32-bit lane), else 2x.
     """
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
@@ -122,11 +127,21 @@ def nominal_peak() -> dict:
     flags = set(found.group(1).split()) if found else set()
     lanes, isa = ((16, "AVX-512") if "avx512f" in flags else (8, "AVX2") if "avx2" in flags
                   else (4, "128-bit SIMD"))
+    dot = flags & {"avx512_vnni", "avx_vnni", "asimddp"}
     if mhz is None:
         return {"fp32_macs_per_s": None, "note": "no clock in /proc/cpuinfo"}
     peak = float(mhz.group(1)) * 1e6 * 2 * lanes
-    return {"fp32_macs_per_s": peak, "mhz": float(mhz.group(1)), "isa": isa, "lanes": lanes,
-            "note": f"{float(mhz.group(1)):.0f} MHz x 2 FMA x {lanes} fp32 lanes ({isa})"}
+    return {"fp32_macs_per_s": peak, "int8_macs_per_s": peak * (4 if dot else 2),
+            "mhz": float(mhz.group(1)), "isa": isa, "lanes": lanes,
+            "note": f"{float(mhz.group(1)):.0f} MHz x 2 FMA x {lanes} fp32 lanes ({isa}); int8 "
+                    + (f"{4}x with {sorted(dot)[0]}" if dot else "2x (no dot-product ISA)")}
+
+
+def peak_share(row: dict, peak: dict) -> float | None:
+    """Achieved MAC/s as a share of the nominal peak of the threads used, for the mode's type."""
+    key = "int8_macs_per_s" if row["mode"] in INTEGER_MODES else "fp32_macs_per_s"
+    rate = peak.get(key)
+    return row["macs_per_s"] / (rate * (row["threads"] or 1)) if rate else None
 
 
 def main() -> None:
@@ -135,10 +150,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="224,96")
     parser.add_argument("--modes", default=f"fp32,fp16,dynamic,int8,{FALLBACK}")
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--per-class", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--per-class", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--training", choices=["full", "probe"], default="full")
-    parser.add_argument("--max-drop", type=float, default=0.0,
+    parser.add_argument("--max-drop", type=float, default=1.0,
                         help="accuracy budget (points) for int8-fallback")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
@@ -167,7 +182,10 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown backbones {unknown}; known: {', '.join(BACKBONES)}")
     out_dir = args.out or ROOT / "benchmarks" / "results" / machine_slug()
-    results = {"machine": machine_slug(), "device": device_info(), "peak": nominal_peak(),
+    from importlib import metadata
+
+    runtime = f"ai_edge_litert {metadata.version('ai-edge-litert')}"
+    results = {"machine": machine_slug(), "device": device_info(runtime), "peak": nominal_peak(),
                "settings": {k: v for k, v in vars(args).items()
                             if k not in ("build", "measure", "cache", "out")}, "rows": []}
     me = [sys.executable, str(Path(__file__).resolve())]
@@ -210,34 +228,44 @@ def to_markdown(results: dict) -> str:
     s, peak, device = results["settings"], results["peak"], results["device"]
     device = device if isinstance(device, dict) else vars(device)
     peak_rate = peak.get("fp32_macs_per_s")
+    int8_rate = peak.get("int8_macs_per_s") or 0
     lines = [
         f"# Latency matrix ({results['machine']})", "",
-        f"{device['cpu_model']}, {device['cores']} cores, governor {device['governor']}; "
+        f"{device['cpu_model']}, {device['cores']} cores, governor "
+        f"{device['governor'] or 'unknown'}; "
         f"Python {device['python']}, {device['runtime'] or 'ai_edge_litert'}. Digits, "
         f"{s['per_class']}/class, backbones weights=None trained {s['training']!r} for "
         f"{s['epochs']} epochs; accuracy/drift on the test split vs Keras. Latency: "
         f"{s['runs']} timed runs after {s['warmup']}, XNNPACK; e2e = PNG decode + resize + "
         "invoke + top-1. MACs counted from the graph; GMAC/s = MACs / invoke p50; "
-        + (f"% peak = share of the nominal fp32 peak of the threads used "
-           f"({peak_rate / 1e9:.0f} GMAC/s per core: {peak['note']}; int8 dot-product peak "
-           "is 4x that)." if peak_rate else "no nominal peak (CPU clock unknown)."), "",
+        + (f"% peak = share of the nominal peak of the threads used, fp32 for fp32/fp16, int8 "
+           f"for the integer modes ({peak_rate / 1e9:.0f} / {int8_rate / 1e9:.0f} GMAC/s per "
+           f"core: {peak['note']})." if peak_rate else "no nominal peak (CPU clock unknown)."),
+        "",
         "| backbone | px | mode | thr | KB | convert s | load ms | invoke p50 | p90 | e2e p50 "
         "| acc | drop pts | top-1 agree | MMAC | GMAC/s | % peak |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
         drop = "-" if r["drop_pts"] is None else f"{r['drop_pts']:.2f}"
         agree = "-" if r["top1_agreement"] is None else f"{100 * r['top1_agreement']:.1f}%"
-        share = (f"{100 * r['macs_per_s'] / (peak_rate * (r['threads'] or 1)):.1f}"
-                 if peak_rate else "-")
+        share = peak_share(r, peak)
+        share = "-" if share is None else f"{100 * share:.1f}"
         lines.append(
             f"| {r['backbone']} | {r['size']} | {r['mode']} | {r['threads']} | "
             f"{r['size_bytes'] / 1024:.0f} | {r['convert_seconds']:.1f} | {r['load_ms']:.1f} | "
             f"{r['invoke_p50_ms']:.2f} | {r['invoke_p90_ms']:.2f} | {r['e2e_p50_ms']:.2f} | "
             f"{100 * r['accuracy']:.1f}% | {drop} | {agree} | {r['macs'] / 1e6:.1f} | "
             f"{r['macs_per_s'] / 1e9:.1f} | {share} |")
+    chance = sorted({f"{r['backbone']} {r['size']}" for r in results["rows"]
+                     if r.get("keras_accuracy") is not None and r["keras_accuracy"] < 0.2})
+    lines += ["", "Accuracy here comes from a short training, enough to compare the modes of one "
+              "network; convert_matrix.md has the longer training (and tradeoff.md uses it)."]
+    if chance:
+        lines.append(f"The Keras model did not learn in that training (test accuracy < 20%, "
+                     f"10 classes) for {', '.join(chance)}: its drift figures say little.")
     missing = _missing_fallback(results)
     if missing:
-        lines += ["", f"int8-fallback not built for {', '.join(missing)}: plain int8 was within "
+        lines += [f"int8-fallback not built for {', '.join(missing)}: plain int8 was within "
                   f"the {s['max_drop']} point budget, so there was nothing to fall back from."]
     return "\n".join(lines) + "\n"
 

@@ -245,7 +245,8 @@ def keypoint_peers(run: Path, runs: int, warmup: int) -> dict:
 def to_markdown(results: dict) -> str:
     d = results["device"]
     lines = [f"# edgepose against the usual alternatives ({results['machine']})", "",
-             f"{d['cpu_model']}, {d['cores']} cores, governor {d['governor']}, Python "
+             f"{d['cpu_model']}, {d['cores']} cores, governor {d['governor'] or 'unknown'}, "
+             f"Python "
              f"{d['python']}, {d['runtime']}. Same process, same files, loops interleaved in "
              f"{results['settings']['blocks']} blocks; ratio = plain-loop p50 / this p50 "
              "(> 1: faster than the plain loop). The plain loop resizes with PIL's default "

@@ -6,6 +6,13 @@ mode; x = invoke p50 at one thread, log scale; y = test accuracy) and
 tradeoff.md (the plot plus the Pareto front: the choices no other choice beats
 on both latency and accuracy).
 
+Accuracy: with ``--accuracy auto`` (default) a point takes the test accuracy of
+convert_matrix.json when that file has the same backbone, size and mode (its
+longer training is the better estimate of what the architecture reaches), else
+the latency matrix's own. Latency does not depend on the trained weight values,
+only on the architecture and mode, so pairing the two is sound; the table says
+which source each accuracy comes from.
+
     .venv/bin/python benchmarks/tradeoff.py [--results DIR] [--threads 1]
 """
 
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +55,8 @@ def plot(rows: list[dict], path: Path, title: str) -> Path:
     sizes = sorted({r["size"] for r in rows}, reverse=True)
     backbones = list(dict.fromkeys(r["backbone"] for r in rows))
     colours = {b: plt.get_cmap("tab10")(i) for i, b in enumerate(backbones)}
-    fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 5), squeeze=False,
+    fig, axes = plt.subplots(1, len(sizes), figsize=(max(9.0, 6.0 * len(sizes) + 2), 5.5),
+                             squeeze=False,
                              sharey=True)
     for ax, size in zip(axes[0], sizes, strict=True):
         for r in (r for r in rows if r["size"] == size):
@@ -68,7 +77,7 @@ def plot(rows: list[dict], path: Path, title: str) -> Path:
                            label=m) for m in dict.fromkeys(r["mode"] for r in rows)]
     handles.append(plt.Line2D([], [], color="grey", linestyle="--", label="Pareto front"))
     fig.legend(handles=handles, loc="center right", fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(textwrap.fill(title, 110), fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.85, 0.95))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -81,6 +90,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path,
                         help="results folder [benchmarks/results/<machine>]")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--accuracy", choices=["auto", "latency_matrix"], default="auto")
     args = parser.parse_args()
 
     from edgepose.bench.device import machine_slug
@@ -91,21 +101,33 @@ def main() -> None:
     if not source.is_file():
         raise SystemExit(f"{source}: not found; run benchmarks/latency_matrix.py first")
     matrix = json.loads(source.read_text())
-    rows = [r for r in matrix["rows"] if r["threads"] == args.threads and r["accuracy"] is not None]
     s = matrix["settings"]
+    own = f"latency_matrix ({s['per_class']}/class, {s['epochs']} epochs)"
+    rows = [dict(r, accuracy_from=own) for r in matrix["rows"]
+            if r["threads"] == args.threads and r["accuracy"] is not None]
+    convert = folder / "convert_matrix.json"
+    if args.accuracy == "auto" and convert.is_file():
+        other = json.loads(convert.read_text())
+        label = f"convert_matrix ({other['per_class']}/class, {other['epochs']} epochs)"
+        found = {(r["backbone"], r["size"], r["mode"]): r["accuracy"] for r in other["rows"]}
+        for r in rows:
+            key = (r["backbone"].replace("_", ""), r["size"], r["mode"])
+            if found.get(key) is not None:
+                r["accuracy"], r["accuracy_from"] = found[key], label
     title = (f"{matrix['machine']}: accuracy vs latency, {args.threads} thread(s), XNNPACK; "
-             f"digits {s['per_class']}/class, weights=None, training {s['training']!r} "
-             f"{s['epochs']} epochs")
+             "digits, backbones weights=None; accuracy from "
+             + " / ".join(sorted({r["accuracy_from"] for r in rows})))
     png = plot(rows, folder / "tradeoff.png", title)
     lines = [f"# Accuracy vs latency ({matrix['machine']})", "",
              f"From latency_matrix.json, {args.threads} thread(s); the Pareto front per input "
              "size: no other backbone x mode is both faster and more accurate.", "",
-             "| px | backbone | mode | invoke p50 ms | accuracy | KB |",
-             "|---|---|---|---|---|---|"]
+             "| px | backbone | mode | invoke p50 ms | accuracy | KB | accuracy from |",
+             "|---|---|---|---|---|---|---|"]
     for size in sorted({r["size"] for r in rows}, reverse=True):
         for r in pareto([r for r in rows if r["size"] == size]):
             lines.append(f"| {size} | {r['backbone']} | {r['mode']} | {r['invoke_p50_ms']:.2f} "
-                         f"| {100 * r['accuracy']:.1f}% | {r['size_bytes'] / 1024:.0f} |")
+                         f"| {100 * r['accuracy']:.1f}% | {r['size_bytes'] / 1024:.0f} "
+                         f"| {r['accuracy_from']} |")
     lines += ["", f"![accuracy vs latency]({png.name})"]
     md = write_text(folder / "tradeoff.md", "\n".join(lines) + "\n")
     print(f"wrote {png} and {md}")
