@@ -9,6 +9,7 @@ One emulator process at a time; the models are a tiny digits net trained once.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -161,8 +162,6 @@ def test_bench_emulate_runs_the_test_split_on_arm_with_accuracy(tiny_run):
     result = CliRunner().invoke(main, ["bench", "--emulate", f"pi{pi}", str(tiny_run.int8),
                                        "--split", "test", "--max-samples", "8", "--print-json"])
     assert result.exit_code == 0, result.output
-    import json
-
     run = json.loads(result.output[result.output.index("{"):])["runs"][0]
     assert run["mode"] == "int8" and run["kernels"] == "xnnpack"
     assert run["identical"] is True
