@@ -1,9 +1,14 @@
 """Real TFLite models for the emulated-Pi rig: a tiny trained digits classifier and backbones.
 
 Host side (imports TensorFlow inside functions). Each Keras model takes raw RGB
-0..255 with a fixed batch of 1, is exported with ``model.export(dir)`` and converted
-with ``TFLiteConverter.from_saved_model`` to fp32 and full-integer int8 (int8 input
-and output, calibrated on real images).
+0..255 and has a variable batch dimension, like a run's ``model.keras``; it is
+converted with edgepose's own converter building blocks, exactly as ``edgepose
+convert`` does: one SavedModel exported with a fixed batch of 1
+(:func:`converters.export.export_saved_model`; with a variable batch the converter
+keeps SHAPE/PACK/RESHAPE ops that split the XNNPACK graph), then
+:func:`converters.tflite.convert_mode` for fp32 and full-integer int8 (int8 input
+and output, calibrated on real images), the int8 one from the hard-swish-rewritten
+graph when the model has hard-swish (``--hardswish-rewrite auto``).
 
 - ``tiny``: a small conv net trained for a few epochs on sklearn's 8x8 digits
   (upscaled to 32x32 RGB): its int8 accuracy on held-out digits is meaningful.
@@ -73,23 +78,26 @@ def photo_crops(size: int, count: int, seed: int = 0) -> np.ndarray:
 
 
 def convert(model, out_dir: Path, name: str, calibration: np.ndarray) -> BuiltModel:
-    """Export a batch-1 Keras model and convert it to fp32 and full-integer int8."""
-    import tensorflow as tf
+    """Convert a Keras model to fp32 and full-integer int8 as ``edgepose convert`` does."""
+    from converters.calibration import CalibrationSet
+    from converters.export import export_saved_model, input_shape
+    from converters.hardswish import count_hard_swish, rewrite_hard_swish
+    from converters.modes import get_mode
+    from converters.tflite import convert_mode
 
-    saved = out_dir / f"{name}_savedmodel"
-    model.export(str(saved), verbose=False)
+    saved = export_saved_model(model, out_dir / f"{name}_savedmodel")
     fp32 = out_dir / f"{name}_fp32.tflite"
-    fp32.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([calibration[i:i + 1]]
-                                                for i in range(len(calibration)))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    fp32.write_bytes(convert_mode(saved, get_mode("fp32"), source=saved))
+    # Integer modes convert the hard-swish-rewritten graph, as convert_run does by default.
+    integer_saved = saved
+    if count_hard_swish(model):
+        integer_saved = export_saved_model(rewrite_hard_swish(model),
+                                           out_dir / f"{name}_savedmodel_int")
+    samples = CalibrationSet(calibration.astype(np.float32), f"{len(calibration)} images")
     int8 = out_dir / f"{name}_int8.tflite"
-    int8.write_bytes(converter.convert())
-    return BuiltModel(name, int(model.input_shape[1]), fp32, int8)
+    int8.write_bytes(convert_mode(integer_saved, get_mode("int8"), samples, io="int8",
+                                  source=integer_saved))
+    return BuiltModel(name, input_shape(model)[0], fp32, int8)
 
 
 def build_tiny(out_dir: Path, epochs: int = 6) -> tuple[BuiltModel, np.ndarray, np.ndarray]:
@@ -101,7 +109,7 @@ def build_tiny(out_dir: Path, epochs: int = 6) -> tuple[BuiltModel, np.ndarray, 
     order = np.random.default_rng(0).permutation(len(x))
     x, y = x[order], y[order]
     train_x, train_y, test_x, test_y = x[:-60], y[:-60], x[-60:], y[-60:]
-    inputs = keras.Input((32, 32, 3), batch_size=1)
+    inputs = keras.Input((32, 32, 3))
     h = keras.layers.Rescaling(1 / 255.0)(inputs)
     h = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(h)
     h = keras.layers.DepthwiseConv2D(3, activation="relu")(h)
@@ -110,19 +118,10 @@ def build_tiny(out_dir: Path, epochs: int = 6) -> tuple[BuiltModel, np.ndarray, 
     h = keras.layers.Flatten()(h)
     outputs = keras.layers.Dense(10, activation="softmax")(h)
     model = keras.Model(inputs, outputs)
-    # Train on a batch-free twin sharing the layers; the batch-1 model is the export.
-    free = keras.Input((32, 32, 3))
-    twin = keras.Model(free, _replay(model, free))
-    twin.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    twin.fit(train_x, train_y, batch_size=32, epochs=epochs, verbose=0)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    model.fit(train_x, train_y, batch_size=32, epochs=epochs, verbose=0)
     out_dir.mkdir(parents=True, exist_ok=True)
     return convert(model, out_dir, "tiny", train_x[:100]), test_x, test_y
-
-
-def _replay(model, tensor):
-    for layer in model.layers[1:]:
-        tensor = layer(tensor)
-    return tensor
 
 
 BACKBONES = {
@@ -141,7 +140,7 @@ def build_backbone(name: str, size: int, out_dir: Path, classes: int = 10) -> Bu
     keras.utils.set_random_seed(0)
     base = getattr(keras.applications, constructor)(
         input_shape=(size, size, 3), include_top=False, weights=None, pooling="avg")
-    inputs = keras.Input((size, size, 3), batch_size=1)
+    inputs = keras.Input((size, size, 3))
     h = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs) if rescale else inputs
     outputs = keras.layers.Dense(classes, activation="softmax")(base(h))
     model = keras.Model(inputs, outputs)
@@ -149,8 +148,6 @@ def build_backbone(name: str, size: int, out_dir: Path, classes: int = 10) -> Bu
     for layer in base.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.0
-    free = keras.Input((size, size, 3))
-    stats = keras.Model(free, _replay(model, free))
-    stats(photos, training=True)  # moving mean/variance := statistics of real photographs
+    model(photos, training=True)  # moving mean/variance := statistics of real photographs
     out_dir.mkdir(parents=True, exist_ok=True)
     return convert(model, out_dir, f"{name}_{size}", photo_crops(size, 64, seed=2))
