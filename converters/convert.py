@@ -299,7 +299,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
 
 def _run_fallback(ctx: _Context, report: ConversionReport, saved_model: Path, calibration,
                   io: str, compat: str | None, max_drop: float):
-    """int8 over budget: keep the worst layers float until the validation drop fits."""
+    """int8 over budget: keep layers float (worst-ranked or a prefix) until the val drop fits."""
     src = ctx.source
     val = src.splits.samples("val") if src.splits is not None else []
     if val:
@@ -323,8 +323,12 @@ def _run_fallback(ctx: _Context, report: ConversionReport, saved_model: Path, ca
     result, data = auto_fallback(calibrated, report.layer_errors, val_drop, max_drop, io,
                                  compat, source=str(src.model_path))
     seconds = time.perf_counter() - start
-    settings = dict(ctx.settings, mode=FALLBACK_MODE, io=io,
-                    calibration=report.calibration, float_layers=result.float_layers)
+    ctx.progress(f"auto-fallback: {len(result.steps)} candidate(s) tried, chose "
+                 f"{len(result.float_layers)} float layer(s) by {result.strategy} "
+                 f"(within budget on {report.settings['fallback_selection_split']}: "
+                 f"{result.within_budget})")
+    settings = dict(ctx.settings, mode=FALLBACK_MODE, io=io, calibration=report.calibration,
+                    float_layers=result.float_layers, fallback_strategy=result.strategy)
     report.modes.append(_write_mode(ctx, FALLBACK_MODE, data, seconds, settings,
                                     result.float_layers))
     return result

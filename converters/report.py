@@ -123,9 +123,10 @@ class ConversionReport:
             fb = self.fallback
             lines += ["", "## int8 auto-fallback", "",
                       f"- within budget: {fb.within_budget}; layers kept float: "
-                      f"{len(fb.float_layers)}",
-                      "- steps (float layers -> validation drop, points): " + ", ".join(
-                          f"{s.float_layers} -> {s.val_drop_pct:.2f}" for s in fb.steps)]
+                      f"{len(fb.float_layers)} (strategy: {fb.strategy})",
+                      "- steps (strategy float layers -> validation drop, points): " + ", ".join(
+                          f"{s.strategy} {s.float_layers} -> {s.val_drop_pct:.2f}"
+                          for s in fb.steps)]
             lines += [f"  - `{name}`" for name in fb.float_layers]
         if self.failed_modes:
             lines += ["", f"**Over the --max-drop budget: {', '.join(self.failed_modes)}**"]
