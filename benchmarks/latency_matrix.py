@@ -150,9 +150,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="224,96")
     parser.add_argument("--modes", default=f"fp32,fp16,dynamic,int8,{FALLBACK}")
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--per-class", type=int, default=60)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--training", choices=["full", "probe"], default="full")
+    parser.add_argument("--per-class", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--training", choices=["full", "probe"], default="probe",
+                        help="probe (default): quick, for timing; full: backprop through all")
     parser.add_argument("--max-drop", type=float, default=1.0,
                         help="accuracy budget (points) for int8-fallback")
     parser.add_argument("--runs", type=int, default=100)
@@ -219,54 +220,91 @@ def main() -> None:
             print(f"[{backbone} {size}] {len(rows)} rows, "
                   f"{time.perf_counter() - start:.0f} s", flush=True)
             write_json(out_dir / "latency_matrix.json", results)
-            write_text(out_dir / "latency_matrix.md", to_markdown(results))
-    print(to_markdown(results))
+            write_text(out_dir / "latency_matrix.md", to_markdown(results, out_dir))
+    print(to_markdown(results, out_dir))
 
 
-def to_markdown(results: dict) -> str:
-    """The matrix as one Markdown table, with the machine and how it was measured."""
+def _convert_matrix(folder: Path) -> tuple[dict, str | None]:
+    """Accuracy rows of convert_matrix.json (longer full training) by (backbone, size, mode)."""
+    path = folder / "convert_matrix.json"
+    if not path.is_file():
+        return {}, None
+    data = json.loads(path.read_text())
+    names = {v: k for k, v in BACKBONES.items()}
+    rows = {(names.get(r["backbone"], r["backbone"]), r["size"], r["mode"]): r
+            for r in data["rows"]}
+    return rows, (f"{data['per_class']}/class, {data['training']!r} training, "
+                  f"{data['epochs']} epochs")
+
+
+def to_markdown(results: dict, folder: Path | None = None) -> str:
+    """The matrix as one Markdown table, with the machine and how it was measured.
+
+    Accuracy, drop and top-1 agreement are taken from convert_matrix.json (in
+    ``folder``) when it has the same backbone, size and mode -- its models were
+    trained end to end, and latency does not depend on the weight values --
+    else they are this run's own, marked with a dagger.
+    """
     s, peak, device = results["settings"], results["peak"], results["device"]
     device = device if isinstance(device, dict) else vars(device)
     peak_rate = peak.get("fp32_macs_per_s")
     int8_rate = peak.get("int8_macs_per_s") or 0
+    trained, recipe = _convert_matrix(folder) if folder else ({}, None)
     lines = [
         f"# Latency matrix ({results['machine']})", "",
         f"{device['cpu_model']}, {device['cores']} cores, governor "
         f"{device['governor'] or 'unknown'}; "
         f"Python {device['python']}, {device['runtime'] or 'ai_edge_litert'}. Digits, "
-        f"{s['per_class']}/class, backbones weights=None trained {s['training']!r} for "
-        f"{s['epochs']} epochs; accuracy/drift on the test split vs Keras. Latency: "
-        f"{s['runs']} timed runs after {s['warmup']}, XNNPACK; e2e = PNG decode + resize + "
-        "invoke + top-1. MACs counted from the graph; GMAC/s = MACs / invoke p50; "
+        f"{s['per_class']}/class, backbones weights=None, {s['training']!r} training. Latency: "
+        f"{s['runs']} timed runs after {s['warmup']}, XNNPACK; load = Classifier.from_file; "
+        "e2e = PNG decode + resize + invoke + top-1. MACs counted from the graph; "
+        "GMAC/s = MACs / invoke p50; "
         + (f"% peak = share of the nominal peak of the threads used, fp32 for fp32/fp16, int8 "
            f"for the integer modes ({peak_rate / 1e9:.0f} / {int8_rate / 1e9:.0f} GMAC/s per "
            f"core: {peak['note']})." if peak_rate else "no nominal peak (CPU clock unknown)."),
         "",
         "| backbone | px | mode | thr | KB | convert s | load ms | invoke p50 | p90 | e2e p50 "
-        "| acc | drop pts | top-1 agree | MMAC | GMAC/s | % peak |",
+        "| MMAC | GMAC/s | % peak | acc | drop pts | top-1 agree |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    own_used = False
     for r in results["rows"]:
-        drop = "-" if r["drop_pts"] is None else f"{r['drop_pts']:.2f}"
-        agree = "-" if r["top1_agreement"] is None else f"{100 * r['top1_agreement']:.1f}%"
+        other = trained.get((r["backbone"], r["size"], r["mode"]))
+        if other is not None:
+            acc, drop, agree, mark = (other["accuracy"], other["drop_pct"],
+                                      other["top1_agreement"], "")
+        else:
+            acc, drop, agree, mark = r["accuracy"], r["drop_pts"], r["top1_agreement"], " †"
+            own_used = True
         share = peak_share(r, peak)
-        share = "-" if share is None else f"{100 * share:.1f}"
         lines.append(
             f"| {r['backbone']} | {r['size']} | {r['mode']} | {r['threads']} | "
             f"{r['size_bytes'] / 1024:.0f} | {r['convert_seconds']:.1f} | {r['load_ms']:.1f} | "
             f"{r['invoke_p50_ms']:.2f} | {r['invoke_p90_ms']:.2f} | {r['e2e_p50_ms']:.2f} | "
-            f"{100 * r['accuracy']:.1f}% | {drop} | {agree} | {r['macs'] / 1e6:.1f} | "
-            f"{r['macs_per_s'] / 1e9:.1f} | {share} |")
+            f"{r['macs'] / 1e6:.1f} | {r['macs_per_s'] / 1e9:.1f} | "
+            f"{'-' if share is None else f'{100 * share:.1f}'} | "
+            f"{'-' if acc is None else f'{100 * acc:.1f}%'}{mark} | "
+            f"{'-' if drop is None else f'{drop:.2f}'}{mark} | "
+            f"{'-' if agree is None else f'{100 * agree:.1f}%'}{mark} |")
+    lines.append("")
+    if recipe:
+        lines.append(f"Accuracy, drop (points vs Keras, test split) and top-1 agreement come from "
+                     f"convert_matrix.md ({recipe}) where it has the same backbone, size and mode:"
+                     " latency does not depend on the weight values, accuracy does.")
+    if own_used:
+        lines.append(f"† this run's own model ({s['training']!r} training"
+                     + (": random backbone features with BatchNorm statistics from the data and "
+                        "a trained head; int8 noise hurts such features far more than a trained "
+                        "network, so these drops overstate what a trained model loses)"
+                        if s["training"] == "probe" else ")") + ".")
     chance = sorted({f"{r['backbone']} {r['size']}" for r in results["rows"]
                      if r.get("keras_accuracy") is not None and r["keras_accuracy"] < 0.2})
-    lines += ["", "Accuracy here comes from a short training, enough to compare the modes of one "
-              "network; convert_matrix.md has the longer training (and tradeoff.md uses it)."]
     if chance:
-        lines.append(f"The Keras model did not learn in that training (test accuracy < 20%, "
-                     f"10 classes) for {', '.join(chance)}: its drift figures say little.")
+        lines.append(f"The Keras model of this run did not learn (test accuracy < 20%, "
+                     f"10 classes) for {', '.join(chance)}: its † figures say little.")
     missing = _missing_fallback(results)
     if missing:
-        lines += [f"int8-fallback not built for {', '.join(missing)}: plain int8 was within "
-                  f"the {s['max_drop']} point budget, so there was nothing to fall back from."]
+        lines.append(f"int8-fallback not built for {', '.join(missing)}: plain int8 was within "
+                     f"the {s['max_drop']} point budget, so there was nothing to fall back from.")
     return "\n".join(lines) + "\n"
 
 
