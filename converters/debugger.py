@@ -19,9 +19,10 @@ import numpy as np
 
 from converters.calibration import CalibrationSet
 from converters.modes import MODES
-from converters.tflite import captured_output, explain_failure, make_converter
+from converters.tflite import explain_failure, make_converter
 from edgepose.errors import ConversionError
 from edgepose.fileio import atomic_path
+from edgepose.quiet import captured_output
 
 
 @dataclass

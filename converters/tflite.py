@@ -6,48 +6,16 @@ descriptors 1 and 2); its output is captured and shown only when it fails.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import sys
-import tempfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from converters.calibration import CalibrationSet
 from converters.modes import Mode
 from edgepose.errors import ConversionError
+from edgepose.quiet import captured_output
 
 COMPAT_TARGETS = ("tflite-runtime",)
-
-
-@dataclass
-class CapturedLog:
-    text: str = ""
-
-
-@contextlib.contextmanager
-def captured_output() -> Iterator[CapturedLog]:
-    """Send everything written to fds 1 and 2 (Python and C++) to a buffer."""
-    log = CapturedLog()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield log
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            sink.seek(0)
-            log.text = sink.read().decode("utf-8", "replace")
 
 
 def _io_dtype(io: str):

@@ -6,3 +6,7 @@ loop shared by all trainers), ``run_writer`` (the run directory),
 ``evaluation`` (metrics and plots), ``image_classifier`` (the image task).
 Nothing on the device side imports this package.
 """
+
+from edgepose.quiet import import_tensorflow
+
+import_tensorflow()  # before anything else imports it, so its banner stays quiet
