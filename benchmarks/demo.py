@@ -82,17 +82,25 @@ def newer(path: Path, than: Path) -> bool:
     return path.is_file() and than.is_file() and path.stat().st_mtime >= than.stat().st_mtime
 
 
+def _stamped(stamp: Path, command: list[str]) -> bool:
+    return stamp.is_file() and stamp.read_text() == shlex.join(command)
+
+
 def run_task(task: Task, runs: int) -> Path:
     """Build, train, convert and bench one task; return the bench JSON path."""
     from edgepose.train.run_writer import is_complete
 
-    if not (task.data_dir / ".complete").is_file():
+    # A step is reused only when it finished with the same command line.
+    data_stamp = task.data_dir / ".demo-command"
+    if not _stamped(data_stamp, task.data_command):
         edgepose(task.data_command, f"{task.name}: dataset")
-        (task.data_dir / ".complete").write_text("built by benchmarks/demo.py\n")
+        data_stamp.write_text(shlex.join(task.data_command))
     else:
         console.print(f"[dim]{task.name}: reusing dataset {task.data_dir}")
-    if not is_complete(task.run_dir):
+    train_stamp = task.run_dir / ".demo-command"
+    if not (is_complete(task.run_dir) and _stamped(train_stamp, task.train_command)):
         edgepose(task.train_command, f"{task.name}: train")
+        train_stamp.write_text(shlex.join(task.train_command))
     else:
         console.print(f"[dim]{task.name}: reusing trained run {task.run_dir}")
     report = task.run_dir / "conversion_report.json"
