@@ -5,9 +5,9 @@
 
 Builds real architectures (benchmarks/arm/arm_models.py: MobileNetV2, MobileNetV3-Small,
 EfficientNetB0 with weights=None and BatchNorm statistics from photographs, plus
-the tiny trained digits net), converts each to fp32 and full-int8, and runs each
-model as its own emulator job (so its count does not depend on the others) under
-``qemu-aarch64 -cpu cortex-a72 / cortex-a76`` with the instruction-count plugin.
+the tiny trained digits net), converts each to fp32 and full-int8 as ``edgepose
+convert`` does, and runs each model as its own emulator job (so its count does not
+depend on the others) under ``qemu-aarch64 -cpu cortex-a72 / cortex-a76`` with the instruction-count plugin.
 
 Writes benchmarks/results/<machine>/arm_instructions.json and .md. The count is
 exact and repeatable for the same code, model and input, so it is a noise-free
@@ -77,7 +77,9 @@ def markdown(results: dict) -> str:
     lines = [f"# Instructions per invoke on emulated Pi CPUs ({results['date']})", "",
              f"Host `{results['machine']}`, {results['qemu']}, {results['backend']}, "
              f"inputs {', '.join(map(str, results['sizes']))} px (tiny: 32 px), one thread, "
-             "weights=None with BatchNorm statistics from photographs. Exact counts from the "
+             "weights=None with BatchNorm statistics from photographs, converted as `edgepose "
+             "convert` does (fixed batch of 1; int8 with the hard-swish rewrite). Exact counts "
+             "from the "
              "QEMU plugin (benchmarks/arm/insn_count.c); **Pi est.** = instructions / "
              "(assumed IPC x clock), see docs/arm.md: an estimate, not a measurement. "
              "Emulator ms is emulator wall time, not a Pi latency.", "",
