@@ -7,7 +7,8 @@ Builds real architectures (benchmarks/arm/arm_models.py: MobileNetV2, MobileNetV
 EfficientNetB0 with weights=None and BatchNorm statistics from photographs, plus
 the tiny trained digits net), converts each to fp32 and full-int8 as ``edgepose
 convert`` does, and runs each model as its own emulator job (so its count does not
-depend on the others) under ``qemu-aarch64 -cpu cortex-a72 / cortex-a76`` with the instruction-count plugin.
+depend on the others) under ``qemu-aarch64 -cpu cortex-a72 / cortex-a76`` with the
+instruction-count plugin.
 
 Writes benchmarks/results/<machine>/arm_instructions.json and .md. The count is
 exact and repeatable for the same code, model and input, so it is a noise-free
