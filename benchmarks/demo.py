@@ -142,12 +142,15 @@ def summary(task: Task, bench_json: Path) -> dict:
             "rows": out}
 
 
+def _ms(value: float | None) -> str:
+    # an MLP invokes in microseconds: keep significant digits there
+    return "-" if value is None else f"{value:.2f}" if value >= 0.1 else f"{value:.4f}"
+
+
 def _cells(row: dict) -> list[str]:
     delta = row["accuracy_delta"]
-    return [row["mode"], f"{row['size_bytes'] / 1024:.0f}", f"{row['p50_ms_1t']:.2f}",
-            f"{row['p90_ms_1t']:.2f}",
-            "-" if row["p50_ms_2t"] is None else f"{row['p50_ms_2t']:.2f}",
-            "-" if row["p90_ms_2t"] is None else f"{row['p90_ms_2t']:.2f}",
+    return [row["mode"], f"{row['size_bytes'] / 1024:.0f}", _ms(row["p50_ms_1t"]),
+            _ms(row["p90_ms_1t"]), _ms(row["p50_ms_2t"]), _ms(row["p90_ms_2t"]),
             f"{100 * row['accuracy']:.2f}%",
             "-" if delta is None else f"{100 * delta:+.2f} pts",
             "-" if row["top1_agreement"] is None else f"{100 * row['top1_agreement']:.1f}%"]

@@ -121,10 +121,9 @@ def machine_markdown(facts: dict, results: list[StepResult], quick: bool) -> str
     return "\n".join(lines) + "\n"
 
 
-def _written(out: Path, since: float) -> list[str]:
-    if not out.is_dir():
-        return []
-    return sorted(p.name for p in out.iterdir() if p.is_file() and p.stat().st_mtime >= since)
+def _mtimes(out: Path) -> dict[str, float]:
+    return {p.name: p.stat().st_mtime for p in out.iterdir() if p.is_file()} \
+        if out.is_dir() else {}
 
 
 def run_step(step: Step, out: Path, quick: bool, logs: Path) -> StepResult:
@@ -138,6 +137,7 @@ def run_step(step: Step, out: Path, quick: bool, logs: Path) -> StepResult:
         command += [step.out_flag, str(out)]
     log = logs / f"{step.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    before = _mtimes(out)
     started = time.time()
     with log.open("w") as handle:
         handle.write("$ " + " ".join(command) + "\n")
@@ -145,7 +145,8 @@ def run_step(step: Step, out: Path, quick: bool, logs: Path) -> StepResult:
         code = subprocess.run(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT).returncode
     seconds = time.time() - started
     status = "ok" if code == 0 else f"failed (exit {code})"
-    return StepResult(step.name, status, seconds, str(log), _written(out, started - 1))
+    written = sorted(name for name, mtime in _mtimes(out).items() if before.get(name) != mtime)
+    return StepResult(step.name, status, seconds, str(log), written)
 
 
 def main() -> None:

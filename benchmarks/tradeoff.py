@@ -102,7 +102,7 @@ def main() -> None:
         raise SystemExit(f"{source}: not found; run benchmarks/latency_matrix.py first")
     matrix = json.loads(source.read_text())
     s = matrix["settings"]
-    own = f"latency_matrix ({s['per_class']}/class, {s['epochs']} epochs)"
+    own = f"latency_matrix ({s['per_class']}/class, {s['training']!r} training)"
     rows = [dict(r, accuracy_from=own) for r in matrix["rows"]
             if r["threads"] == args.threads and r["accuracy"] is not None]
     convert = folder / "convert_matrix.json"
@@ -114,6 +114,12 @@ def main() -> None:
             key = (r["backbone"].replace("_", ""), r["size"], r["mode"])
             if found.get(key) is not None:
                 r["accuracy"], r["accuracy_from"] = found[key], label
+    left_out = []
+    if s["training"] == "probe":  # a probe model's accuracy is no choice a user would make
+        left_out = [r for r in rows if r["accuracy_from"] == own]
+        rows = [r for r in rows if r["accuracy_from"] != own]
+    if not rows:
+        raise SystemExit(f"{source}: no rows with an end-to-end-trained accuracy to plot")
     title = (f"{matrix['machine']}: accuracy vs latency, {args.threads} thread(s), XNNPACK; "
              "digits, backbones weights=None; accuracy from "
              + " / ".join(sorted({r["accuracy_from"] for r in rows})))
@@ -128,6 +134,10 @@ def main() -> None:
             lines.append(f"| {size} | {r['backbone']} | {r['mode']} | {r['invoke_p50_ms']:.2f} "
                          f"| {100 * r['accuracy']:.1f}% | {r['size_bytes'] / 1024:.0f} "
                          f"| {r['accuracy_from']} |")
+    if left_out:
+        lines += ["", "Not plotted (no end-to-end-trained accuracy, only the latency "
+                  "matrix's probe model): " + ", ".join(f"{r['backbone']} {r['size']} {r['mode']}"
+                                         for r in left_out) + "."]
     lines += ["", f"![accuracy vs latency]({png.name})"]
     md = write_text(folder / "tradeoff.md", "\n".join(lines) + "\n")
     print(f"wrote {png} and {md}")
