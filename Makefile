@@ -27,7 +27,11 @@ test: $(VENV)/.installed $(ASSETS)
 
 # The benchmark suite behind the README's numbers (minutes, GBs): results land in
 # benchmarks/results/<machine>/ and the README's results section is regenerated.
-bench: $(VENV)/.installed $(ASSETS)
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[train,dev,bench]'
+	touch $@
+
+bench: $(VENV)/.installed-bench $(ASSETS)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/readme_results.py
 
