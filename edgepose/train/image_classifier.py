@@ -23,19 +23,12 @@ import numpy as np
 from edgepose.data.splits import Splits
 from edgepose.errors import DataError
 from edgepose.runtime.preprocess import ImagePreprocessing, image_to_array
-from edgepose.train.evaluation import EvaluationResult, evaluate_model
+from edgepose.train.evaluation import EvaluationResult
 from edgepose.train.hyperparameters import ImageModelParams, ImageTrainOptions
 from edgepose.train.model_spec import BackboneSpec, get_backbone
-from edgepose.train.run_writer import RunWriter, default_run_dir, versions
-from edgepose.train.training import (
-    BatchSequence,
-    Stage,
-    TrainingHistory,
-    fit_stages,
-    make_strategy,
-    seed_everything,
-    unfreeze_backbone,
-)
+from edgepose.train.run import train_run
+from edgepose.train.run_writer import default_run_dir, versions
+from edgepose.train.training import Stage, unfreeze_backbone
 from edgepose.train.weights import WeightsReport, build_backbone
 
 IN_MEMORY_LIMIT = 2 * 1024**3  # bytes of uint8 images; beyond this, batches are read from disk
@@ -178,7 +171,6 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
                            ) -> ImageTrainResult:
     """Split ``data_dir`` (one folder per class), train, evaluate on the test split and
     write the run directory. Returns a summary; the run dir holds the details."""
-    from edgepose.data.balance import class_weights
     from edgepose.data.images import build_image_splits
 
     options = options or ImageTrainOptions()
@@ -216,55 +208,29 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
     }
     output = Path(options.output) if options.output else default_run_dir(data_dir, spec.name)
 
-    with RunWriter(output, overwrite=options.overwrite) as writer:
-        writer.write_config(config)
-        writer.write_splits(splits)
-        writer.write_labels(splits.classes)
+    unfrozen: list[str] = []
 
-        seed_everything(fit.seed, fit.deterministic)
-        strategy = make_strategy(fit.strategy)
-        with strategy.scope():
-            model = build_image_model(len(splits.classes), resolved, seed=fit.seed)
-
-        x_train, y_train = _inputs(splits, "train", config, preprocessing)
-        weights = class_weights(splits, mode=data.class_weight)
-        train_seq = BatchSequence(x_train, y_train, fit.batch_size, shuffle=True,
-                                  seed=fit.seed, class_weight=weights)
-        val_seq = None
-        if splits.samples("val"):
-            x_val, y_val = _inputs(splits, "val", config, preprocessing)
-            val_seq = BatchSequence(x_val, y_val, fit.batch_size)
-
-        unfrozen: list[str] = []
+    def stages(model: ImageClassifierModel) -> list[Stage]:
+        if not model.pretrained:
+            return [Stage("train", fit.epochs, fit.lr)]
 
         def start_fine_tuning() -> None:
             unfrozen.extend(unfreeze_backbone(model.backbone, top=fit.unfreeze_top,
                                               from_index=fit.freeze_until))
 
-        if model.pretrained:
-            stages = [Stage("feature_extraction", fit.epochs, fit.lr),
-                      Stage("fine_tune", fit.fine_tune_epochs, fit.fine_tune_lr,
-                            start_fine_tuning)]
-        else:
-            stages = [Stage("train", fit.epochs, fit.lr)]
-        history: TrainingHistory = fit_stages(
-            model.training, train_seq, val_seq, stages, writer.path, patience=fit.patience,
-            strategy=strategy, verbose=fit.verbose)
-        writer.write_history(history)
-        writer.save_model(model.inference)
+        return [Stage("feature_extraction", fit.epochs, fit.lr),
+                Stage("fine_tune", fit.fine_tune_epochs, fit.fine_tune_lr, start_fine_tuning)]
 
-        eval_split = next(s for s in ("test", "val", "train") if splits.samples(s))
-        x_eval, y_eval = _inputs(splits, eval_split, config, preprocessing)
-        if callable(x_eval):
-            x_eval = x_eval(np.arange(len(y_eval)))
-        metrics = evaluate_model(model.inference, x_eval, y_eval, splits.classes, writer.path,
-                                 split=eval_split, seed=fit.seed)
-        if eval_split != "test":
-            writer.write_metrics(metrics)
-        writer.finish()
+    outcome = train_run(
+        output, overwrite=options.overwrite, config=config, splits=splits, fit=fit,
+        class_weight=data.class_weight,
+        build_model=lambda: build_image_model(len(splits.classes), resolved, seed=fit.seed),
+        load_split=lambda split: _inputs(splits, split, config, preprocessing),
+        stages=stages, images=True)
+    model, history, metrics = outcome.model, outcome.history, outcome.metrics
 
     return ImageTrainResult(
-        run_dir=str(writer.path), backbone=spec.name, input_size=size,
+        run_dir=str(outcome.path), backbone=spec.name, input_size=size,
         classes=splits.classes,
         split_sizes={s: len(splits.samples(s)) for s in ("train", "val", "test")},
         weights=model.weights.summary(), weights_loaded_layers=model.weights.loaded_layers,

@@ -19,21 +19,16 @@ import keras
 
 from edgepose.data.layouts import KeypointLayout, get_layout
 from edgepose.errors import ConfigError, DataError
-from edgepose.train.evaluation import EvaluationResult, evaluate_model
+from edgepose.train.evaluation import EvaluationResult
 from edgepose.train.hyperparameters import DataParams, TrainingParams
 from edgepose.train.keypoint_layers import (
     NORMALIZATIONS,
     KeypointAugmentation,
     normalization_model,
 )
-from edgepose.train.run_writer import RunWriter, default_run_dir, versions
-from edgepose.train.training import (
-    BatchSequence,
-    Stage,
-    fit_stages,
-    make_strategy,
-    seed_everything,
-)
+from edgepose.train.run import train_run
+from edgepose.train.run_writer import default_run_dir, versions
+from edgepose.train.training import Stage
 
 
 @dataclass
@@ -143,7 +138,6 @@ def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOption
                               ) -> KeypointTrainResult:
     """Split ``data_dir`` (JSON class folders or CSV), train the MLP, evaluate on the test
     split and write the run directory."""
-    from edgepose.data.balance import class_weights
     from edgepose.data.keypoints import build_keypoint_splits
     from edgepose.rundir import load_inputs
 
@@ -176,39 +170,16 @@ def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOption
     name = f"keypoints-{params.layout}" + (f"-{category}" if category else "")
     output = Path(options.output) if options.output else default_run_dir(data_dir, name)
 
-    with RunWriter(output, overwrite=options.overwrite) as writer:
-        writer.write_config(config)
-        writer.write_splits(splits)
-        writer.write_labels(splits.classes)
-
-        seed_everything(fit.seed, fit.deterministic)
-        strategy = make_strategy(fit.strategy)
-        with strategy.scope():
-            model = build_keypoint_model(len(splits.classes), params, seed=fit.seed)
-
-        x_train, y_train = load_inputs(splits, splits.samples("train"), config)
-        train_seq = BatchSequence(x_train, y_train, fit.batch_size, shuffle=True, seed=fit.seed,
-                                  class_weight=class_weights(splits, mode=data.class_weight))
-        val_seq = None
-        if splits.samples("val"):
-            x_val, y_val = load_inputs(splits, splits.samples("val"), config)
-            val_seq = BatchSequence(x_val, y_val, fit.batch_size)
-        history = fit_stages(model.training, train_seq, val_seq,
-                             [Stage("train", fit.epochs, fit.lr)], writer.path,
-                             patience=fit.patience, strategy=strategy, verbose=fit.verbose)
-        writer.write_history(history)
-        writer.save_model(model.inference)
-
-        eval_split = next(s for s in ("test", "val", "train") if splits.samples(s))
-        x_eval, y_eval = load_inputs(splits, splits.samples(eval_split), config)
-        metrics = evaluate_model(model.inference, x_eval, y_eval, splits.classes, writer.path,
-                                 split=eval_split, images=False, seed=fit.seed)
-        if eval_split != "test":
-            writer.write_metrics(metrics)
-        writer.finish()
+    outcome = train_run(
+        output, overwrite=options.overwrite, config=config, splits=splits, fit=fit,
+        class_weight=data.class_weight,
+        build_model=lambda: build_keypoint_model(len(splits.classes), params, seed=fit.seed),
+        load_split=lambda split: load_inputs(splits, splits.samples(split), config),
+        stages=lambda model: [Stage("train", fit.epochs, fit.lr)], images=False)
+    model, history, metrics = outcome.model, outcome.history, outcome.metrics
 
     return KeypointTrainResult(
-        run_dir=str(writer.path), layout=params.layout, category=category,
+        run_dir=str(outcome.path), layout=params.layout, category=category,
         classes=splits.classes,
         split_sizes={s: len(splits.samples(s)) for s in ("train", "val", "test")},
         problems=[str(p) for p in report.problems], skipped=report.skipped,
