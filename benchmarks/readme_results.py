@@ -18,7 +18,7 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 # Which recorded results the README shows, in this order, with a one-line why.
 SECTIONS = [
-    ("demo", "The main job (`make demo`): per task and mode"),
+    ("demo", "The main job (`make demo`): per task and mode", 2),
     ("convert_matrix", "Backbones x modes: size, accuracy, drift, latency, conversion time"),
     ("latency_matrix", "Backbones x sizes x modes x threads: latency, MACs and achieved MAC/s"),
     ("tradeoff", "Accuracy vs latency: the choices no other choice beats"),
@@ -33,13 +33,15 @@ SECTIONS = [
 ]
 
 
-def headline(markdown: str, max_rows: int = 24) -> str:
-    """The first paragraph after the title and the first table (cut at ``max_rows``)."""
+def headline(markdown: str, max_rows: int = 16, tables: int = 1) -> str:
+    """The text after the title up to the end of table number ``tables`` (each table cut
+    at ``max_rows`` rows)."""
     lines = markdown.strip().splitlines()
     body = [line for line in lines[1:]] if lines and lines[0].startswith("#") else lines
     out: list[str] = []
     in_table = False
     rows = 0
+    seen = 0
     for line in body:
         if line.startswith("|"):
             in_table = True
@@ -48,11 +50,17 @@ def headline(markdown: str, max_rows: int = 24) -> str:
                 out.append(line)
             continue
         if in_table:
-            break
-        if line.startswith("#"):
-            continue
+            in_table = False
+            seen += 1
+            if rows > max_rows + 2:
+                out.append(f"\n({rows - 2 - max_rows} more rows in the full file)")
+            rows = 0
+            if seen == tables:
+                break
+        if line.startswith("#"):  # keep the README's own heading levels
+            line = f"**{line.lstrip('#').strip()}**"
         out.append(line)
-    if rows > max_rows + 2:
+    if in_table and rows > max_rows + 2:
         out.append(f"\n({rows - 2 - max_rows} more rows in the full file)")
     return "\n".join(out).strip()
 
@@ -60,12 +68,13 @@ def headline(markdown: str, max_rows: int = 24) -> str:
 def section(machine_dir: Path) -> str:
     """The README text for one machine's results."""
     parts = [f"Machine: `{machine_dir.name}` (facts in each file)."]
-    for name, title in SECTIONS:
+    for name, title, *tables in SECTIONS:
         path = machine_dir / f"{name}.md"
         if not path.is_file():
             continue
         link = path.relative_to(ROOT).as_posix()
-        parts.append(f"### {title}\n\n{headline(path.read_text())}\n\nFull: [{link}]({link})")
+        text = headline(path.read_text(), tables=tables[0] if tables else 1)
+        parts.append(f"### {title}\n\n{text}\n\nFull: [{link}]({link})")
     return "\n\n".join(parts)
 
 
