@@ -16,6 +16,7 @@ not part of the test suite.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -116,6 +117,8 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--training", choices=["full", "probe"], default="full")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the recorded rows of other backbone x size pairs")
     args = parser.parse_args()
 
     from converters import convert_run
@@ -124,6 +127,14 @@ def main() -> None:
 
     results = {"machine": machine_slug(), "per_class": args.per_class, "epochs": args.epochs,
                "training": args.training, "rows": []}
+    recorded = ROOT / "benchmarks" / "results" / results["machine"] / "convert_matrix.json"
+    if args.append and recorded.is_file():
+        previous = json.loads(recorded.read_text())
+        if (previous["per_class"], previous["epochs"], previous["training"]) != (
+                args.per_class, args.epochs, args.training):
+            raise SystemExit(f"{recorded}: recorded with other settings; run without --append")
+        wanted = {(b, int(z)) for b in args.backbones.split(",") for z in args.sizes.split(",")}
+        results["rows"] = [r for r in previous["rows"] if (r["backbone"], r["size"]) not in wanted]
     for backbone in args.backbones.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             with tempfile.TemporaryDirectory(prefix=f"matrix-{backbone}-{size}-") as tmp:
