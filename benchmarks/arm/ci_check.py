@@ -33,7 +33,7 @@ HOST_ONLY = ("tensorflow", "keras", "sklearn", "skimage", "cv2", "edgepose.train
 HOST_SIDE_TESTS = ("test_train_", "test_convert_", "test_keypoints_train", "test_model_spec",
                    "test_weights")
 # A test whose *fixture* (a frame in tests/) needs one of these is host-only too.
-HOST_CODE = ("tests/", "edgepose/train/", "converters/")
+HOST_CODE = ("tests/", "edgepose/train/", "converters/", "edgepose/quiet.py")
 MISSING_ON_DEVICE = re.compile(r"No module named '(tensorflow|keras|sklearn|skimage|cv2)")
 
 
