@@ -21,7 +21,12 @@ import numpy as np
 
 from converters import calibration as calib
 from converters.debugger import layer_errors, plot_layer_errors
-from converters.drift import keras_probabilities, median_latency_ms, tflite_probabilities
+from converters.drift import (
+    device_classifier,
+    keras_probabilities,
+    median_latency_ms,
+    tflite_probabilities,
+)
 from converters.export import export_saved_model, input_shape, load_keras_model
 from converters.fallback import auto_fallback
 from converters.hardswish import count_hard_swish, rewrite_hard_swish
@@ -135,13 +140,15 @@ def _write_mode(ctx: _Context, mode: str, data: bytes, seconds: float,
             keypoint_layout=config.get("keypoint_layout"), source_model=ctx.source.model_path,
             source_sha256=ctx.sha256, settings=settings)
         manifest.save(tmp_manifest)
+        classifier = device_classifier(tmp_model, tmp_manifest)  # loaded once per mode
         drift = None
         if len(ctx.x_test):
-            probs = tflite_probabilities(tmp_model, ctx.x_test, tmp_manifest)
+            probs = tflite_probabilities(classifier, ctx.x_test)
             drift = compare_outputs(ctx.keras_test, probs, ctx.y_test, ctx.labels)
         sample = ctx.x_test[0] if len(ctx.x_test) else np.zeros(
             manifest.input.shape[1:], dtype=np.float32)
-        latency = median_latency_ms(tmp_model, sample, tmp_manifest)
+        latency = median_latency_ms(classifier, sample)
+        del classifier
         delegation = inspect_model(tmp_model, num_threads=1, use_xnnpack=True)
     ctx.files += [str(model_path), str(manifest_path)]
     result = ModeResult(

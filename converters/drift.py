@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
+from edgepose.bench.stats import latency_stats, time_calls
 from edgepose.runtime.classifier import Classifier
 
 
@@ -18,30 +18,24 @@ def keras_probabilities(model, x: np.ndarray, batch_size: int = 32) -> np.ndarra
                       dtype=np.float32)
 
 
-def tflite_probabilities(model_path: str | Path, x: np.ndarray,
-                         manifest_path: str | Path | None = None,
-                         num_threads: int | None = None) -> np.ndarray:
+def device_classifier(model_path: str | Path, manifest_path: str | Path | None = None,
+                      num_threads: int = 1) -> Classifier:
+    """The device-side classifier for a converted model: XNNPACK on, one thread like a Pi core."""
+    return Classifier.from_file(model_path, manifest_path=manifest_path, num_threads=num_threads)
+
+
+def tflite_probabilities(model: Classifier | str | Path, x: np.ndarray) -> np.ndarray:
     """Device-side :class:`Classifier` outputs, one sample at a time as on the Pi."""
-    classifier = Classifier.from_file(model_path, manifest_path=manifest_path,
-                                      num_threads=num_threads)
+    classifier = model if isinstance(model, Classifier) else device_classifier(model)
     out = np.zeros((x.shape[0], classifier.num_classes), dtype=np.float32)
     for i in range(x.shape[0]):
         out[i] = classifier.predict(x[i])
     return out
 
 
-def median_latency_ms(model_path: str | Path, sample: np.ndarray,
-                      manifest_path: str | Path | None = None, runs: int = 30,
-                      warmup: int = 3, num_threads: int = 1) -> float:
-    """Median single-sample invoke time with XNNPACK and one thread (like a Pi core)."""
-    classifier = Classifier.from_file(model_path, manifest_path=manifest_path,
-                                      num_threads=num_threads)
+def median_latency_ms(model: Classifier | str | Path, sample: np.ndarray, runs: int = 30,
+                      warmup: int = 3) -> float:
+    """Median single-sample invoke time (the bench harness's timing loop, invoke only)."""
+    classifier = model if isinstance(model, Classifier) else device_classifier(model)
     classifier.set_input(sample)
-    for _ in range(warmup):
-        classifier.invoke()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        classifier.invoke()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000.0)
+    return latency_stats(time_calls(lambda _: classifier.invoke(), runs, warmup)).p50_ms
