@@ -99,6 +99,12 @@ class InputContract:
         """The same normalisation for a tensor of ``dtype`` (and ``layout``)."""
         return replace(self, dtype=dtype, layout=layout or self.layout)
 
+    def as_stated(self) -> StatedContract:
+        """This contract as if the user had stated it (to load a model without manifest)."""
+        if self.kind == FEATURES:
+            return StatedContract()
+        return StatedContract(mean=self.mean, std=self.std, channel_order=self.channel_order)
+
     # -- what it means ---------------------------------------------------------------------
 
     @property
@@ -262,7 +268,7 @@ def contract_from_quantization(scale: float, zero_point: int, dtype: str,
 
 def _clean(value: float) -> float:
     """Round float noise away so 255/1 prints as 255.0, not 254.99999999999997."""
-    return float(round(value, 9))
+    return float(round(value, 9)) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def _fmt(value: float) -> str:
