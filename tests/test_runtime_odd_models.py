@@ -269,3 +269,30 @@ def test_timing_only_loads_what_the_classifier_refuses(odd):
     assert clf.contract.source == "nothing: assumed 0..255, for timing only"
     clf.set_input(np.zeros((32, 32, 3), np.uint8))
     clf.invoke()
+
+
+# -- bench ------------------------------------------------------------------------------------
+
+def test_bench_with_data_uses_the_stated_contract_and_prints_it(odd, tmp_path):
+    import io
+    import zipfile
+
+    packed = io.BytesIO()  # labels packed as the TFLite Metadata writer packs them
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("labels.txt", "\n".join(cm.BRIGHTNESS) + "\n")
+    model = tmp_path / "unit.tflite"
+    model.write_bytes(odd.float_unit.read_bytes() + packed.getvalue())
+    args = ["bench", str(model), "--data", str(odd.images), "--runs", "2", "--warmup", "0",
+            "--reference", "none"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "no stated pixel range" in refused.stderr
+    result = CliRunner().invoke(main, [*args, "--input-range", "0,1", "--print-json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    [row] = json.loads(result.stdout)["result"]["rows"]
+    assert row["accuracy"] == 1.0
+    table = CliRunner().invoke(main, [*args, "--input-range", "0,1"])
+    assert f"input contract {model}: pixels 0..1 (mean 0, std 255), RGB, NHWC, float32 " \
+           "(from --input-range)" in " ".join(table.stdout.split())
