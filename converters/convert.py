@@ -31,6 +31,7 @@ from converters.export import export_saved_model, input_shape, load_keras_model
 from converters.fallback import auto_fallback
 from converters.hardswish import count_hard_swish, rewrite_hard_swish
 from converters.manifest import build_manifest, versions
+from converters.metadata import add_metadata
 from converters.modes import DEFAULT_MODES, FALLBACK_MODE, IO_TYPES, MODES, get_mode
 from converters.report import ConversionReport, ModeResult
 from converters.tflite import COMPAT_TARGETS, calibrate, convert_mode
@@ -176,11 +177,15 @@ def _write_mode(ctx: _Context, mode: str, data: bytes, seconds: float,
 
     model_path, manifest_path = ctx.source.output(mode), ctx.source.output(mode, ".json")
     config = ctx.source.config
+    preprocessing = config.get("preprocessing") if config["task"] == "image" else None
+    size = (int(preprocessing["height"]), int(preprocessing["width"])) if preprocessing else None
+    # labels and the input contract also travel inside the model, as TFLite Metadata
+    data = add_metadata(data, model_path.stem, ctx.labels, ctx.contract, size)
     with atomic_path(model_path) as tmp_model, atomic_path(manifest_path) as tmp_manifest:
         tmp_model.write_bytes(data)
         manifest = build_manifest(
             tmp_model, mode, task=config["task"], labels=ctx.labels,
-            preprocessing=config.get("preprocessing") if config["task"] == "image" else None,
+            preprocessing=preprocessing,
             keypoint_layout=config.get("keypoint_layout"), source_model=ctx.source.model_path,
             source_sha256=ctx.sha256, settings=settings, contract=ctx.contract)
         manifest.save(tmp_manifest)

@@ -171,3 +171,33 @@ def test_contract_flags_on_a_keypoint_model_are_a_config_error(tmp_path):
 def test_input_range_and_mean_std_together_are_a_config_error():
     with pytest.raises(ConfigError, match="not both"):
         StatedContract(input_range=(0.0, 1.0), mean=(0.0,)).apply()
+
+
+def test_a_converted_model_carries_labels_and_contract_as_tflite_metadata(unit_converted,
+                                                                          brightness, tmp_path):
+    from edgepose.runtime.classifier import Classifier
+    from edgepose.runtime.tflite_file import input_metadata, read_model_info
+
+    alone = tmp_path / "model_int8.tflite"  # copied without its manifest
+    alone.write_bytes((unit_converted / "model_int8.tflite").read_bytes())
+    info = read_model_info(alone)
+    assert "TFLITE_METADATA" in info.metadata_names and info.associated_files == ["labels.txt"]
+    meta = input_metadata(info)
+    assert (meta.mean, meta.std, meta.color_space, meta.size) == (
+        (0.0, 0.0, 0.0), (255.0, 255.0, 255.0), "RGB", (32, 32))
+    clf = Classifier.from_file(alone)
+    assert clf.labels == cm.BRIGHTNESS and clf.labels_source == "labels embedded in the model"
+    assert clf.contract.source == "TFLite metadata NormalizationOptions"
+    answers = _answers(alone, brightness, cm.BRIGHTNESS)
+    assert [a for a, _ in answers] == [t for _, t in answers]
+
+
+def test_a_bgr_contract_writes_no_rgb_normalization_into_the_metadata():
+    from converters.metadata import metadata_flatbuffer
+    from edgepose.runtime.input_contract import InputContract
+    from edgepose.runtime.tflite_file import ModelFileInfo, input_metadata
+
+    bgr = InputContract.from_range(0.0, 1.0, channel_order="BGR")
+    info = ModelFileInfo(Path("m.tflite"), 0, "", None, None,
+                         tflite_metadata=metadata_flatbuffer("m", ["a"], bgr, (8, 8)))
+    assert input_metadata(info) == type(input_metadata(info))(None, None, None, None)
