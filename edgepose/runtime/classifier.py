@@ -1,8 +1,13 @@
 """A classifier built from a ``.tflite`` file and (optionally) its manifest.
 
-The one object the Pi uses: quantize the input if the model wants integers,
-invoke, dequantize the output, softmax only when the model emits logits, and
-return the top-k labels with scores.
+The one object the Pi uses: turn RGB pixels into the values the model wants
+through its input contract (:mod:`edgepose.runtime.input_contract`: stated,
+manifest, TFLite metadata or input quantization; an unstated float image model
+is refused), quantize them if the model wants integers, invoke, dequantize the
+output, softmax only when the model emits logits, and return the top-k labels
+with scores. A model it cannot run as a classifier (several inputs, outputs that
+are not class scores, a batch the graph fixes) is a one-line error
+(:mod:`edgepose.runtime.model_checks`).
 
 Labels come from, in order: an explicit labels file, the manifest
 (``model_<mode>.json`` next to the model), a ``labels.txt``-style file packed
@@ -10,7 +15,8 @@ into the model by the TFLite Metadata writer, else ``"0".."N-1"``.
 
 The hot path (:meth:`Classifier.predict` on a prepared sample) allocates
 nothing but the small returned probability vector: the input is quantized
-into a preallocated buffer (a lookup table for uint8 images), the output is
+into a preallocated buffer (a lookup table per channel for uint8 images, which
+also applies the contract's mean/std, channel order and layout), the output is
 read through a view of the interpreter's tensor and dequantized into a
 preallocated array. Image resizing is Pillow's, which makes its own buffer.
 """
