@@ -149,7 +149,9 @@ def test_a_0_to_1_npy_for_a_raw_pixel_model_is_refused(tmp_path):
 
 def test_a_0_to_1_npy_for_a_0_to_1_model_is_accepted(tmp_path, brightness):
     path = _save(cm.brightness_model("0..1"), tmp_path / "m")
-    x = np.stack([np.asarray(__import__("PIL.Image").Image.open(f), np.float32) / 255.0
+    from PIL import Image
+
+    x = np.stack([np.asarray(Image.open(f), np.float32) / 255.0
                   for f, _ in cm.class_files(brightness, cm.BRIGHTNESS)])
     np.save(tmp_path / "unit.npy", x)
     report = convert_run(path, ["int8"], calib_data=tmp_path / "unit.npy", stated=UNIT)
