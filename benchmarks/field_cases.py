@@ -262,7 +262,7 @@ def dynamic(work: Path) -> tuple[str, str]:
     got = _error(lambda: Classifier.from_file(
         model, stated=StatedContract(input_range=(0.0, 1.0))))
     return ("input has a dynamic height/width (shape signature [1, -1, -1, 3]) and nothing "
-            "states the image size (no manifest preprocessing)"), got
+            "states the image size (no manifest preprocessing, no TFLite metadata image size)"), got
 
 
 @case("5", "landmark model (63 + 1 outputs) given to predict")

@@ -223,7 +223,9 @@ def test_a_float16_input_is_fed_float16(odd):
 
 def test_a_dynamic_image_size_without_a_stated_size_is_one_line(odd):
     with pytest.raises(ModelError, match=r"input has a dynamic height/width \(shape signature "
-                                         r"\[1, -1, -1, 3\]\) and nothing states the image size"):
+                                         r"\[1, -1, -1, 3\]\) and nothing states the image size "
+                                         r"\(no manifest preprocessing, no TFLite metadata image "
+                                         r"size\)"):
         Classifier.from_file(odd.dynamic, stated=UNIT)
 
 
@@ -236,6 +238,18 @@ def test_a_dynamic_image_size_is_taken_from_the_manifest(odd, tmp_path):
         Manifest.path_for(model))
     clf = Classifier.from_file(model)
     assert clf.tensor_shape == (1, 24, 40, 3)
+    _right(model, odd.images)
+
+
+def test_a_dynamic_image_size_is_taken_from_tflite_metadata(odd, tmp_path):
+    from converters.metadata import add_metadata
+
+    model = tmp_path / "dynamic_meta.tflite"
+    model.write_bytes(add_metadata(odd.dynamic.read_bytes(), "dynamic", cm.BRIGHTNESS,
+                                   InputContract.from_range(0.0, 1.0), (20, 28)))
+    clf = Classifier.from_file(model)
+    assert clf.tensor_shape == (1, 20, 28, 3) and clf.labels == cm.BRIGHTNESS
+    assert clf.contract.source == "TFLite metadata NormalizationOptions"
     _right(model, odd.images)
 
 

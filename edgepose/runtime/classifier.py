@@ -45,7 +45,7 @@ from edgepose.runtime.model_checks import (
 )
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES, ImagePreprocessing, image_to_array
 from edgepose.runtime.quantization import dequantize
-from edgepose.runtime.tflite_file import embedded_labels, read_model_info
+from edgepose.runtime.tflite_file import embedded_labels, input_metadata, read_model_info
 
 __all__ = ["Classification", "Classifier", "NotAClassifier", "read_labels", "softmax"]
 
@@ -115,7 +115,8 @@ class Classifier:
     def __init__(self, interpreter, backend: InterpreterBackend, model_path: Path,
                  manifest: Manifest | None, labels: list[str], labels_source: str = "none",
                  use_xnnpack: bool = True, num_threads: int | None = None,
-                 contract: InputContract | None = None, strict: bool = True):
+                 contract: InputContract | None = None, strict: bool = True,
+                 image_size: tuple[int, int] | None = None):
         self.interpreter = interpreter
         self.backend = backend
         self.model_path = model_path
@@ -125,7 +126,7 @@ class Classifier:
         self._input, self._output = check_single_io(interpreter, model_path, strict)
         self.contract = contract or resolve_contract(self._input, manifest, None, None,
                                                      model_path, strict=strict)
-        size = manifest_image_size(manifest)
+        size = manifest_image_size(manifest) or image_size  # for a dynamic height/width
         self._input, self._output = fit_batch_of_one(interpreter, self._input, self._output,
                                                      model_path, size)
         self.outputs = interpreter.get_output_details()
@@ -194,12 +195,13 @@ class Classifier:
         else:
             labels, source = embedded_labels(model_path, info), "labels embedded in the model"
         interpreter, backend = load_interpreter(model_path, num_threads, use_xnnpack, prefer)
+        metadata = input_metadata(info)
         detail, _ = check_single_io(interpreter, model_path, strict)
         contract = resolve_contract(detail, manifest, manifest_path if manifest else None, info,
                                     model_path, stated, strict)
         return cls(interpreter, backend, model_path, manifest, labels, source,
                    use_xnnpack=use_xnnpack, num_threads=num_threads, contract=contract,
-                   strict=strict)
+                   strict=strict, image_size=metadata.size if metadata else None)
 
     @property
     def task(self) -> str:

@@ -95,8 +95,8 @@ def fit_batch_of_one(interpreter, detail: dict, output: dict, model_path: Path,
     if any(signature[i] == -1 for i in spatial):
         if image_size is None:
             raise ModelError(f"input has a dynamic height/width (shape signature {signature}) "
-                             "and nothing states the image size (no manifest preprocessing)",
-                             model_path)
+                             "and nothing states the image size (no manifest preprocessing, "
+                             "no TFLite metadata image size)", model_path)
         wanted[spatial[0]], wanted[spatial[1]] = image_size
     if wanted == shape:
         return detail, output
