@@ -3,7 +3,10 @@
 By default a class-stratified, seeded sample of the run's TRAIN split, loaded
 exactly as the device loads inputs (:func:`edgepose.rundir.load_inputs`).
 ``--calib-data`` points at other data instead: a folder of images (flat or
-class folders), a folder of keypoint JSON files, or a ``.npy`` array.
+class folders), a folder of keypoint JSON files, or a ``.npy`` array of values
+the model takes as they are (already in its input contract, e.g. 0..1).
+Images are mapped through the model's input contract; every set is checked
+against it (:meth:`CalibrationSet.check_values`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 from edgepose.data.splits import Sample, Splits
 from edgepose.errors import ConversionError, DataError
 from edgepose.rundir import load_inputs
+from edgepose.runtime.input_contract import InputContract
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES, ImagePreprocessing, image_to_array
 
 
@@ -27,6 +31,9 @@ class CalibrationSet:
     x: np.ndarray  # N x <model input shape without batch>
     source: str  # "train split of <run>" or the folder given
     paths: list[str] = field(default_factory=list)
+    # "pixels": RGB 0..255 images, to be mapped through the input contract
+    # (:meth:`to_model_values`); "model": values the model takes as they are (.npy, keypoints).
+    domain: str = "model"
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -47,6 +54,42 @@ class CalibrationSet:
             raise ConversionError(
                 f"calibration data from {self.source} has sample shape {tuple(self.x.shape[1:])}"
                 f" but the model expects {tuple(input_shape)}", model_path)
+
+
+    def to_model_values(self, contract: InputContract) -> CalibrationSet:
+        """Pixels mapped through ``contract`` (float32); model values are left as they are."""
+        if self.domain != "pixels":
+            return self
+        return CalibrationSet(contract.normalize(self.x), self.source, self.paths, "model")
+
+    def check_values(self, contract: InputContract, path: str | Path) -> None:
+        """Refuse NaN/inf, and values far from the contract's range (e.g. 0..1 data for a
+        0..255 model), naming ``path`` (the data) and both ranges.
+
+        "Far" means the data reaches more than 10% of the contract's span beyond it, or
+        spans less than 2% of it (0..1 in a 0..255 contract spans 0.4%): int8 ranges
+        calibrated on such data clip or waste almost every quantization level.
+        """
+        x = np.asarray(self.x)
+        if np.issubdtype(x.dtype, np.floating):
+            bad = ~np.isfinite(x)
+            if bad.any():
+                first = int(np.argwhere(bad.reshape(len(x), -1).any(axis=1))[0, 0])
+                raise ConversionError(f"calibration data has {int(bad.sum())} NaN/inf values "
+                                      f"(first in sample {first}); int8 ranges would be "
+                                      "meaningless", path)
+        expected = contract.value_range
+        if expected is None or x.size == 0:
+            return
+        lo, hi = expected
+        span = hi - lo
+        low, high = float(x.min()), float(x.max())
+        if low < lo - 0.1 * span or high > hi + 0.1 * span or (high - low) < 0.02 * span:
+            raise ConversionError(
+                f"calibration data spans {low:.4g}..{high:.4g} but the model's input contract "
+                f"is {lo:.4g}..{hi:.4g} ({contract.describe()}); give data in the contract's "
+                "range, or state the contract with --input-range / --input-mean/--input-std",
+                path)
 
 
 def stratified_sample(samples: list[Sample], n: int, seed: int = 0) -> list[Sample]:
@@ -77,7 +120,8 @@ def from_run(splits: Splits, config: dict[str, Any], n: int = 200, seed: int = 0
     chosen = stratified_sample(train, n, seed)
     x, _ = load_inputs(splits, chosen, config)
     return CalibrationSet(x, f"train split (stratified, {len(train)} available)",
-                          [s.path for s in chosen])
+                          [s.path for s in chosen],
+                          "pixels" if config["task"] == "image" else "model")
 
 
 def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: int = 0
@@ -92,6 +136,8 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
             raise DataError(f"not a readable .npy array ({exc})", folder) from None
         if x.ndim < 2 or x.shape[0] == 0:
             raise DataError(f"expected an N x ... array of samples, got shape {x.shape}", folder)
+        if not np.issubdtype(x.dtype, np.number):
+            raise DataError(f"expected a numeric array, got dtype {x.dtype}", folder)
         return CalibrationSet(x[:n], str(folder))
     if not folder.is_dir():
         raise DataError("calibration data not found (expected a folder or a .npy file)", folder)
@@ -114,4 +160,5 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
         from edgepose.data.keypoints import load_keypoint_vector
 
         x = np.stack([load_keypoint_vector(p, config["keypoint_layout"]) for p in files])
-    return CalibrationSet(x, str(folder), [str(p.relative_to(folder)) for p in files])
+    return CalibrationSet(x, str(folder), [str(p.relative_to(folder)) for p in files],
+                          "pixels" if task == "image" else "model")

@@ -31,6 +31,7 @@ from converters.export import export_saved_model, input_shape, load_keras_model
 from converters.fallback import auto_fallback
 from converters.hardswish import count_hard_swish, rewrite_hard_swish
 from converters.manifest import build_manifest, versions
+from converters.metadata import add_metadata
 from converters.modes import DEFAULT_MODES, FALLBACK_MODE, IO_TYPES, MODES, get_mode
 from converters.report import ConversionReport, ModeResult
 from converters.tflite import COMPAT_TARGETS, calibrate, convert_mode
@@ -39,7 +40,8 @@ from edgepose.drift import compare_outputs
 from edgepose.errors import ConfigError, DriftExceeded, ModelError
 from edgepose.fileio import atomic_path, read_json, sha256_file, write_bytes
 from edgepose.rundir import RunDir, load_inputs
-from edgepose.runtime.classifier import read_labels
+from edgepose.runtime.classifier import Classifier, read_labels
+from edgepose.runtime.input_contract import STATE_IT, InputContract, StatedContract
 from edgepose.runtime.preprocess import ImagePreprocessing
 
 Progress = Callable[[str], None]
@@ -97,6 +99,48 @@ def _infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, A
     return config
 
 
+def _first_layer(model):
+    """The first layer after the Input, looking into a nested model that comes first."""
+    layers = [layer for layer in model.layers if layer.__class__.__name__ != "InputLayer"]
+    if not layers:
+        return None
+    first = layers[0]
+    return _first_layer(first) if hasattr(first, "layers") and first.layers else first
+
+
+def source_contract(src: Source, model, stated: StatedContract | None = None) -> InputContract:
+    """The input contract of the model being converted (see README "Input contract").
+
+    Keypoint models take features as given. For an image model, in order: what the
+    user stated (``--input-range`` ...), a contract recorded in the run's
+    config.json, a run directory edgepose trained (raw 0..255: rescaling is inside
+    the graph), a first layer that is ``Rescaling`` (it maps raw pixels itself).
+    Anything else (a bare .keras trained on ``pixels / 255``, a keras.applications
+    backbone wanting -1..1, a Normalization layer adapted on unknown data) raises
+    :class:`ConfigError` asking the user to state it: guessing 0..255 there is the
+    silent wrong answer of issue 11.
+    """
+    if src.config["task"] != "image":
+        if stated is not None and (stated.normalization_given or stated.channel_order):
+            raise ConfigError("--input-range/--input-mean/--input-std/--channel-order apply "
+                              "to image models; this is a keypoint model")
+        return InputContract.features(source="a keypoint model")
+    if stated is not None and (stated.normalization_given or stated.channel_order):
+        return stated.apply(None)
+    if src.config.get("input_contract"):
+        return InputContract.from_dict(src.config["input_contract"], "the run's config.json")
+    if src.splits is not None or src.config.get("backbone"):
+        return InputContract.raw("the run directory (edgepose models rescale in the graph)")
+    first = _first_layer(model)
+    if first is not None and first.__class__.__name__ == "Rescaling":
+        return InputContract.raw(f"the model's first layer {first.name!r} (Rescaling of raw "
+                                 "0..255 pixels)")
+    found = first.__class__.__name__ if first is not None else "none"
+    raise ConfigError(f"{src.model_path}: not an edgepose run and the first layer is {found}, "
+                      f"not Rescaling: edgepose cannot tell which pixel range the model was "
+                      f"trained on; {STATE_IT}")
+
+
 def _layer_names(model) -> list[str]:
     names = []
     for layer in model.layers:
@@ -122,6 +166,7 @@ class _Context:
     settings: dict[str, Any]
     weight_bytes: int
     progress: Progress
+    contract: InputContract
     files: list[str] = field(default_factory=list)
 
 
@@ -132,13 +177,17 @@ def _write_mode(ctx: _Context, mode: str, data: bytes, seconds: float,
 
     model_path, manifest_path = ctx.source.output(mode), ctx.source.output(mode, ".json")
     config = ctx.source.config
+    preprocessing = config.get("preprocessing") if config["task"] == "image" else None
+    size = (int(preprocessing["height"]), int(preprocessing["width"])) if preprocessing else None
+    # labels and the input contract also travel inside the model, as TFLite Metadata
+    data = add_metadata(data, model_path.stem, ctx.labels, ctx.contract, size)
     with atomic_path(model_path) as tmp_model, atomic_path(manifest_path) as tmp_manifest:
         tmp_model.write_bytes(data)
         manifest = build_manifest(
             tmp_model, mode, task=config["task"], labels=ctx.labels,
-            preprocessing=config.get("preprocessing") if config["task"] == "image" else None,
+            preprocessing=preprocessing,
             keypoint_layout=config.get("keypoint_layout"), source_model=ctx.source.model_path,
-            source_sha256=ctx.sha256, settings=settings)
+            source_sha256=ctx.sha256, settings=settings, contract=ctx.contract)
         manifest.save(tmp_manifest)
         classifier = device_classifier(tmp_model, tmp_manifest)  # loaded once per mode
         drift = None
@@ -170,14 +219,17 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
                 calib_data: str | Path | None = None, seed: int = 0,
                 max_drop: float | None = None, debug_layers: bool = False,
                 auto_fallback_enabled: bool = False, hardswish_rewrite: str = "auto",
-                progress: Progress | None = None) -> ConversionReport:
+                progress: Progress | None = None,
+                stated: StatedContract | None = None) -> ConversionReport:
     """Convert ``source`` (run directory or .keras file) in ``modes`` and report the drift.
 
     Writes ``<stem>_<mode>.tflite`` + ``<stem>_<mode>.json`` next to the model,
     ``reference_outputs.npz`` (Keras test outputs), ``conversion_report.json/.md``
     and, with ``debug_layers``, ``quant_debug.png``. Raises :class:`DriftExceeded`
     (after writing everything) when a mode loses more than ``max_drop`` accuracy
-    points on the test split.
+    points on the test split. ``stated`` is the input contract the user gave
+    (:func:`source_contract` says when it is required); it is applied to the Keras
+    reference, calibration, drift, and written in every manifest.
     """
     progress = progress or (lambda message: None)
     modes = list(dict.fromkeys(modes))
@@ -201,6 +253,8 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
     model = load_keras_model(src.model_path)
     shape = input_shape(model)
     src.config = _infer_config(src.config, shape)
+    contract = source_contract(src, model, stated)
+    progress(f"input contract: {contract.describe()}")
     num_outputs = int(model.outputs[0].shape[-1])
     labels = src.labels or [str(i) for i in range(num_outputs)]
     if len(labels) != num_outputs:
@@ -214,7 +268,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
         test = src.splits.samples("test")
         x_test, y_test = load_inputs(src.splits, test, src.config)
         test_paths = [s.path for s in test]
-    keras_test = keras_probabilities(model, x_test)
+    keras_test = keras_probabilities(model, contract.normalize(x_test))
     if len(x_test):
         buffer = _io.BytesIO()
         np.savez(buffer, paths=np.array(test_paths), probabilities=keras_test, labels=y_test)
@@ -231,15 +285,18 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
             raise ConfigError(f"{src.model_path} is not in a run directory: pass --calib-data "
                               "for calibrated modes")
         calibration.check_shape(shape, src.model_path)
+        calibration = calibration.to_model_values(contract)
+        calibration.check_values(contract, calib_data if calib_data is not None
+                                 else src.out_dir / "splits.json")
         progress(f"calibration: {len(calibration)} samples from {calibration.source}")
 
     hard_swish = count_hard_swish(model)
     rewrite = hardswish_rewrite == "on" or (hardswish_rewrite == "auto" and hard_swish > 0)
     settings = {"io": io, "compat": compat, "seed": seed, "max_drop": max_drop,
                 "hardswish_layers": hard_swish, "hardswish_rewrite": rewrite,
-                "calib_samples": calib_samples}
+                "calib_samples": calib_samples, "input_contract": contract.describe()}
     ctx = _Context(src, model, labels, sha256_file(src.model_path), x_test, y_test, keras_test,
-                   settings, _float_weight_bytes(model), progress)
+                   settings, _float_weight_bytes(model), progress, contract)
     calibration_info = ({"source": calibration.source, "samples": len(calibration),
                          "seed": seed} if calibration else {})
     report = ConversionReport(
@@ -320,7 +377,8 @@ def _run_fallback(ctx: _Context, report: ConversionReport, saved_model: Path, ca
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "candidate.tflite"
             path.write_bytes(data)
-            probs = tflite_probabilities(path, x_val)
+            probs = tflite_probabilities(Classifier.from_file(
+                path, num_threads=1, stated=ctx.contract.as_stated()), x_val)
         return 100.0 * (keras_val_acc - float(np.mean(probs.argmax(1) == y_val)))
 
     ctx.progress(f"auto-fallback: int8 lost {report.mode('int8').drop_pct:.2f} points, "

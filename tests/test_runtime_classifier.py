@@ -10,6 +10,7 @@ from edgepose.errors import DataError, ModelError
 from edgepose.rundir import RunDir, load_inputs
 from edgepose.runtime import Classifier
 from edgepose.runtime.delegation import inspect_model
+from edgepose.runtime.input_contract import StatedContract
 from edgepose.runtime.interpreter import explain_load_failure, find_backend
 from edgepose.runtime.quantization import tensor_quantization
 from edgepose.runtime.tflite_file import read_model_info
@@ -65,8 +66,10 @@ def test_softmax_is_applied_only_to_a_logits_model(tiny_run, test_inputs):
 def test_without_manifest_a_softmax_output_is_detected_from_the_graph(tiny_run, tmp_path):
     for model in (tiny_run.fp32, tiny_run.logits):
         shutil.copy(model, tmp_path / model.name)
-    assert not Classifier.from_file(tmp_path / tiny_run.fp32.name).outputs_logits
-    assert Classifier.from_file(tmp_path / tiny_run.logits.name).outputs_logits
+    # Without a manifest a float image model must be told its pixel range.
+    raw = StatedContract(input_range=(0.0, 255.0))
+    assert not Classifier.from_file(tmp_path / tiny_run.fp32.name, stated=raw).outputs_logits
+    assert Classifier.from_file(tmp_path / tiny_run.logits.name, stated=raw).outputs_logits
 
 
 def test_prepare_image_matches_the_training_pipeline_array(tiny_run, test_inputs):
@@ -144,7 +147,7 @@ def test_labels_packed_into_the_model_are_used_without_a_manifest(tiny_run, tmp_
     model = tmp_path / "with_labels.tflite"
     model.write_bytes(tiny_run.fp32.read_bytes() + packed.getvalue())
     assert read_model_info(model).associated_files == ["labels.txt"]
-    clf = Classifier.from_file(model)
+    clf = Classifier.from_file(model, stated=StatedContract(input_range=(0.0, 255.0)))
     assert clf.labels == ["cat", "dog", "bird"]
     assert clf.labels_source == "labels embedded in the model"
 

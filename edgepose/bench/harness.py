@@ -210,10 +210,12 @@ class _References:
 
 def _bench_one(model: Path, threads: int | None, xnnpack: bool, warmup: int, runs: int,
                clock: Clock, data: LabelledData | None, rng: np.random.Generator,
-               k: int) -> tuple[BenchRow, Classifier]:
+               k: int, stated=None) -> tuple[BenchRow, Classifier]:
     rss_before = current_rss_mb()
     start = clock()
-    classifier = Classifier.from_file(model, num_threads=threads, use_xnnpack=xnnpack)
+    classifier = Classifier.from_file(model, num_threads=threads, use_xnnpack=xnnpack,
+                                      strict=data is not None,  # no data: timing only
+                                      stated=stated)
     load_ms = (clock() - start) / 1e6
     rss_after = current_rss_mb()
     k = min(k, classifier.num_classes)
@@ -246,13 +248,14 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
               split: str | None = None, threads: Sequence[int | None] = (None,),
               xnnpack: Sequence[bool] = (True,), warmup: int = 20, runs: int = 200,
               reference: str = "auto", max_samples: int | None = None, k: int = 1,
-              clock: Clock = time.perf_counter_ns, seed: int = 0) -> BenchResult:
+              clock: Clock = time.perf_counter_ns, seed: int = 0, stated=None) -> BenchResult:
     """Benchmark each model for each thread count and XNNPACK setting (see module docstring).
 
     ``data`` is a class-folder directory, ``split`` a split name of the run
     directory each model sits in (they are exclusive). ``reference`` is
     ``"auto"``, ``"keras"`` (reference_outputs.npz), ``"fp32"`` or ``"none"``.
-    ``clock`` returns integer nanoseconds; inject a fake one in tests.
+    ``clock`` returns integer nanoseconds; inject a fake one in tests. ``stated`` is
+    the user's input contract (a :class:`~edgepose.runtime.input_contract.StatedContract`).
     """
     if not models:
         raise ConfigError("no model given")
@@ -288,7 +291,7 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
             for n in threads:
                 rng = np.random.default_rng(seed)
                 row, classifier = _bench_one(model, n, use_xnnpack, warmup, runs, clock,
-                                             labelled, rng, k)
+                                             labelled, rng, k, stated)
                 runtime = str(classifier.backend)
                 if labelled is not None:
                     if accuracy_done is None:

@@ -6,9 +6,21 @@ import click
 
 from edgepose.cli.common import console, parse_int_list, print_table
 from edgepose.cli.common import print_json as show_json
+from edgepose.cli.contract_options import contract_options, stated_from
 
 
-def print_bench(report) -> None:
+def _contract_line(model: str, stated=None) -> str:
+    from edgepose.errors import EdgeposeError
+    from edgepose.runtime.classifier import Classifier
+
+    try:
+        return Classifier.from_file(model, num_threads=1, stated=stated,
+                                    strict=False).contract.describe()
+    except EdgeposeError as exc:
+        return f"unknown ({exc.message})"
+
+
+def print_bench(report, stated=None) -> None:
     """The comparison table, the device line, warnings, files written, baseline deltas."""
     from edgepose.bench.report import device_line, terminal_table
 
@@ -20,6 +32,8 @@ def print_bench(report) -> None:
         console.print(f"drift reference: {reference}", highlight=False)
     for name, text in sorted({(r.model, r.delegation) for r in result.rows if r.xnnpack}):
         console.print(f"XNNPACK {name}: {text}", highlight=False)
+    for name in dict.fromkeys(r.model for r in result.rows):
+        console.print(f"input contract {name}: {_contract_line(name, stated)}", highlight=False)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     for path in report.written:
@@ -65,9 +79,10 @@ def print_bench(report) -> None:
 @click.option("--emulate", type=click.Choice(["pi4", "pi5"]),
               help="Run on the emulated Pi CPU instead (needs `edgepose arm setup`): ARM vs "
                    "x86 agreement, accuracy on ARM, XNNPACK use, instructions per invoke.")
+@contract_options
 def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, reference,
           max_samples, json_path, csv_path, md_path, plot_path, baseline, tolerance,
-          print_json, emulate) -> None:
+          print_json, emulate, input_range, input_mean, input_std, channel_order) -> None:
     """Measure latency (invoke only and end to end), accuracy and drift of MODELs.
 
     With --emulate the same models and samples run on an emulated Raspberry Pi CPU;
@@ -90,16 +105,17 @@ def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, 
     from edgepose.bench.baseline import parse_tolerance
     from edgepose.bench.session import bench as run
 
+    stated = stated_from(input_range, input_mean, input_std, channel_order)
     xnnpack = {"on": [True], "off": [False], "both": [True, False]}[
         "off" if no_xnnpack else xnnpack_mode]
     report = run(models, data=data, split=split, threads=parse_int_list(threads),
                  xnnpack=xnnpack, warmup=warmup, runs=runs, reference=reference,
                  max_samples=max_samples, json_path=json_path, csv_path=csv_path,
                  md_path=md_path, plot_path=plot_path, baseline=baseline,
-                 tolerance=parse_tolerance(tolerance))
+                 tolerance=parse_tolerance(tolerance), stated=stated)
     if print_json:
         show_json(report)
     else:
-        print_bench(report)
+        print_bench(report, stated)
     if report.baseline is not None:
         report.baseline.raise_on_regression()

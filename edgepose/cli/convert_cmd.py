@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from edgepose.cli.common import console, print_json, print_table
+from edgepose.cli.contract_options import contract_options, stated_from
 
 _MODE_FLAGS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 
@@ -40,12 +41,19 @@ _MODE_FLAGS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
               help="int8 over --max-drop: keep the worst layers float (int8-fallback).")
 @click.option("--hardswish-rewrite", type=click.Choice(["auto", "on", "off"]), default="auto",
               show_default=True, help="rewrite hard-swish so XNNPACK runs it in int8.")
+@contract_options
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON.")
 def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int16x8: bool,
             all_modes: bool, io: str, compat: str | None, calib_samples: int,
             calib_data: str | None, seed: int, max_drop: float | None, debug_layers: bool,
-            auto_fallback: bool, hardswish_rewrite: str, as_json: bool) -> None:
-    """Convert RUN_DIR (or MODEL.keras) to TFLite and report accuracy drift per mode."""
+            auto_fallback: bool, hardswish_rewrite: str, input_range: str | None,
+            input_mean: str | None, input_std: str | None, channel_order: str | None,
+            as_json: bool) -> None:
+    """Convert RUN_DIR (or MODEL.keras) to TFLite and report accuracy drift per mode.
+
+    A bare MODEL.keras whose first layer is not Rescaling needs its pixel range:
+    --input-range 0,1 (or -1,1, or --input-mean/--input-std).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from converters import DEFAULT_MODES, convert_run
 
@@ -63,7 +71,8 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     report = convert_run(source, chosen, io=io, compat=compat, calib_samples=calib_samples,
                          calib_data=calib_data, seed=seed, max_drop=max_drop,
                          debug_layers=debug_layers, auto_fallback_enabled=auto_fallback,
-                         hardswish_rewrite=hardswish_rewrite, progress=progress)
+                         hardswish_rewrite=hardswish_rewrite, progress=progress,
+                         stated=stated_from(input_range, input_mean, input_std, channel_order))
     if as_json:
         print_json(report)
         return
@@ -71,6 +80,7 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     keras = "n/a" if report.keras_accuracy is None else f"{100 * report.keras_accuracy:.2f}%"
     print_table(f"{report.source}: Keras accuracy {keras} on {report.test_samples} test samples",
                 columns, rows)
+    console.print(f"input contract: {report.settings.get('input_contract')}", highlight=False)
     for mode in report.modes:
         if mode.ops_outside:
             outside = ", ".join(f"{op} x{n}" for op, n in sorted(mode.ops_outside.items()))

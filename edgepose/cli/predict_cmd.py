@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgepose.cli.common import console, print_json, print_table
+from edgepose.cli.contract_options import contract_options, stated_from
 
 
 def print_predictions(result) -> None:
@@ -33,15 +34,19 @@ def print_predictions(result) -> None:
 @click.option("--runtime", "prefer", type=click.Choice(["ai_edge_litert", "tflite_runtime",
                                                         "tensorflow"]),
               help="Force an interpreter package (default: first one installed).")
+@contract_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def predict(model: str, inputs: tuple[str, ...], k: int, manifest: str | None,
             labels: str | None, threads: int | None, no_xnnpack: bool, prefer: str | None,
-            as_json: bool) -> None:
+            input_range: str | None, input_mean: str | None, input_std: str | None,
+            channel_order: str | None, as_json: bool) -> None:
     """Print the top-k labels of MODEL for each INPUT (image or keypoint JSON file)."""
     from edgepose.runtime.predict import predict_files
 
     result = predict_files(model, inputs, k=k, manifest=manifest, labels=labels,
-                           num_threads=threads, use_xnnpack=not no_xnnpack, prefer=prefer)
+                           num_threads=threads, use_xnnpack=not no_xnnpack, prefer=prefer,
+                           stated=stated_from(input_range, input_mean, input_std,
+                                              channel_order))
     if as_json:
         print_json(result)
     else:

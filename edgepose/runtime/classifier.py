@@ -1,8 +1,13 @@
 """A classifier built from a ``.tflite`` file and (optionally) its manifest.
 
-The one object the Pi uses: quantize the input if the model wants integers,
-invoke, dequantize the output, softmax only when the model emits logits, and
-return the top-k labels with scores.
+The one object the Pi uses: turn RGB pixels into the values the model wants
+through its input contract (:mod:`edgepose.runtime.input_contract`: stated,
+manifest, TFLite metadata or input quantization; an unstated float image model
+is refused), quantize them if the model wants integers, invoke, dequantize the
+output, softmax only when the model emits logits, and return the top-k labels
+with scores. A model it cannot run as a classifier (several inputs, outputs that
+are not class scores, a batch the graph fixes) is a one-line error
+(:mod:`edgepose.runtime.model_checks`).
 
 Labels come from, in order: an explicit labels file, the manifest
 (``model_<mode>.json`` next to the model), a ``labels.txt``-style file packed
@@ -10,7 +15,8 @@ into the model by the TFLite Metadata writer, else ``"0".."N-1"``.
 
 The hot path (:meth:`Classifier.predict` on a prepared sample) allocates
 nothing but the small returned probability vector: the input is quantized
-into a preallocated buffer (a lookup table for uint8 images), the output is
+into a preallocated buffer (a lookup table per channel for uint8 images, which
+also applies the contract's mean/std, channel order and layout), the output is
 read through a view of the interpreter's tensor and dequantized into a
 preallocated array. Image resizing is Pillow's, which makes its own buffer.
 """
@@ -25,11 +31,23 @@ import numpy as np
 
 from edgepose.errors import DataError, ModelError
 from edgepose.runtime.delegation import DelegationReport, delegation_report
+from edgepose.runtime.input_contract import PIXELS, InputContract, PixelWriter, StatedContract
 from edgepose.runtime.interpreter import InterpreterBackend, load_interpreter
 from edgepose.runtime.manifest import Manifest
+from edgepose.runtime.model_checks import (
+    NotAClassifier,
+    check_class_scores,
+    check_single_io,
+    fit_batch_of_one,
+    manifest_image_size,
+    resolve_contract,
+    sample_shape,
+)
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES, ImagePreprocessing, image_to_array
-from edgepose.runtime.quantization import InputQuantizer, dequantize
-from edgepose.runtime.tflite_file import embedded_labels, read_model_info
+from edgepose.runtime.quantization import dequantize
+from edgepose.runtime.tflite_file import embedded_labels, input_metadata, read_model_info
+
+__all__ = ["Classification", "Classifier", "NotAClassifier", "read_labels", "softmax"]
 
 # Ops whose output is already a probability: no softmax on top of them.
 _PROBABILITY_OPS = ("SOFTMAX", "LOGISTIC")
@@ -96,19 +114,29 @@ class Classifier:
 
     def __init__(self, interpreter, backend: InterpreterBackend, model_path: Path,
                  manifest: Manifest | None, labels: list[str], labels_source: str = "none",
-                 use_xnnpack: bool = True, num_threads: int | None = None):
+                 use_xnnpack: bool = True, num_threads: int | None = None,
+                 contract: InputContract | None = None, strict: bool = True,
+                 image_size: tuple[int, int] | None = None):
         self.interpreter = interpreter
         self.backend = backend
         self.model_path = model_path
         self.manifest = manifest
         self.use_xnnpack = use_xnnpack
         self.num_threads = num_threads
-        self._input = interpreter.get_input_details()[0]
+        self._input, self._output = check_single_io(interpreter, model_path, strict)
+        self.contract = contract or resolve_contract(self._input, manifest, None, None,
+                                                     model_path, strict=strict)
+        size = manifest_image_size(manifest) or image_size  # for a dynamic height/width
+        self._input, self._output = fit_batch_of_one(interpreter, self._input, self._output,
+                                                     model_path, size)
         self.outputs = interpreter.get_output_details()
-        self._output = self.outputs[0]
-        self.input_shape = tuple(int(d) for d in self._input["shape"])
+        self.tensor_shape = tuple(int(d) for d in self._input["shape"])
         self.input_dtype = np.dtype(self._input["dtype"])
-        self.num_classes = int(np.prod(self._output["shape"][1:]))
+        self.sample_shape = sample_shape(self.tensor_shape, self.contract)
+        # The shape of one prepared sample with its batch axis: for an NCHW image model
+        # still 1 x H x W x 3 (the tensor's own shape is ``tensor_shape``).
+        self.input_shape = (1, *self.sample_shape)
+        self.num_classes = check_class_scores(self._output, model_path, strict)
         if not labels:
             labels, labels_source = [str(i) for i in range(self.num_classes)], "index"
         if len(labels) != self.num_classes:
@@ -121,19 +149,19 @@ class Classifier:
         else:
             producer = output_producer(interpreter, int(self._output["index"]))
             self.outputs_logits = producer not in _PROBABILITY_OPS
-        self._input_buffer = np.zeros(self.input_shape, dtype=self.input_dtype)
-        self._quantizer = InputQuantizer(self._input, self.input_shape[1:])
+        self._input_buffer = np.zeros(self.tensor_shape, dtype=self.input_dtype)
+        self._writer = PixelWriter(self._input, self.contract, self.tensor_shape)
         self._scores = np.zeros(self.num_classes, dtype=np.float32)
         self.preprocessing: ImagePreprocessing | None = None
         if manifest is not None and manifest.preprocessing:
             self.preprocessing = ImagePreprocessing.from_dict(manifest.preprocessing)
-        elif self.task == "image" and len(self.input_shape) == 4 and self.input_shape[-1] == 3:
+        elif self.task == "image":
             self.preprocessing = ImagePreprocessing(self.input_shape[1], self.input_shape[2])
         if self.preprocessing is not None and (
                 (self.preprocessing.height, self.preprocessing.width) != self.input_shape[1:3]):
             raise ModelError(f"manifest preprocessing is {self.preprocessing.height}x"
                              f"{self.preprocessing.width} but the model input is "
-                             f"{self.input_shape}", model_path)
+                             f"{self.tensor_shape}", model_path)
         self._image_buffer = (np.zeros((self.preprocessing.height, self.preprocessing.width, 3),
                                        dtype=np.uint8) if self.preprocessing else None)
         self._delegation: DelegationReport | None = None
@@ -141,8 +169,19 @@ class Classifier:
     @classmethod
     def from_file(cls, model_path: str | Path, manifest_path: str | Path | None = None,
                   labels_path: str | Path | None = None, num_threads: int | None = None,
-                  use_xnnpack: bool = True, prefer: str | None = None) -> Classifier:
-        """Load a model; its manifest is found next to it (``model_x.json``) when present."""
+                  use_xnnpack: bool = True, prefer: str | None = None,
+                  stated: StatedContract | None = None, strict: bool = True) -> Classifier:
+        """Load a model; its manifest is found next to it (``model_x.json``) when present.
+
+        ``stated`` is the input contract the user gave (``--input-range`` ...), which
+        overrides the manifest's and the model's own. Raises :class:`ModelError` for
+        a model the classifier cannot run (:class:`NotAClassifier` for one that is
+        not a single-input classifier, e.g. a landmark model) and for a float image
+        model whose pixel range nothing states. ``strict=False`` is for timing only
+        (``bench`` without data): output 0 is read as scores and an unstated pixel
+        range is taken as 0..255, both said in ``contract.source``; never use it to
+        report an answer.
+        """
         model_path = Path(model_path)
         info = read_model_info(model_path)
         if manifest_path is not None and not Path(manifest_path).is_file():
@@ -156,16 +195,20 @@ class Classifier:
         else:
             labels, source = embedded_labels(model_path, info), "labels embedded in the model"
         interpreter, backend = load_interpreter(model_path, num_threads, use_xnnpack, prefer)
+        metadata = input_metadata(info)
+        detail, _ = check_single_io(interpreter, model_path, strict)
+        contract = resolve_contract(detail, manifest, manifest_path if manifest else None, info,
+                                    model_path, stated, strict)
         return cls(interpreter, backend, model_path, manifest, labels, source,
-                   use_xnnpack=use_xnnpack, num_threads=num_threads)
+                   use_xnnpack=use_xnnpack, num_threads=num_threads, contract=contract,
+                   strict=strict, image_size=metadata.size if metadata else None)
 
     @property
     def task(self) -> str:
         """``"image"``, ``"keypoints"`` or ``"unknown"`` (third-party, non-image input)."""
         if self.manifest is not None:
             return self.manifest.task
-        shape = self.input_shape
-        return "image" if len(shape) == 4 and shape[-1] == 3 else "unknown"
+        return "image" if self.contract.kind == PIXELS else "unknown"
 
     @property
     def delegation(self) -> DelegationReport:
@@ -175,15 +218,20 @@ class Classifier:
         return self._delegation
 
     def set_input(self, sample: np.ndarray) -> None:
-        """Write one sample (real values, without the batch axis) into the input tensor."""
+        """Write one sample (without the batch axis) into the input tensor.
+
+        An image model takes RGB pixels 0..255, ``H x W x 3`` whatever its tensor's
+        layout; the input contract turns them into the values the model wants. Other
+        models take their input values as they are.
+        """
         sample = np.asarray(sample)
-        if sample.shape != self.input_shape[1:]:
+        if sample.shape != self.sample_shape:
             if sample.shape == self.input_shape:
                 sample = sample[0]
             else:
                 raise DataError(f"input has shape {sample.shape}, model {self.model_path.name} "
-                                f"expects {self.input_shape[1:]}")
-        self._quantizer(sample, self._input_buffer[0])
+                                f"expects {self.sample_shape}")
+        self._writer(sample, self._input_buffer[0])
         self.interpreter.set_tensor(self._input["index"], self._input_buffer)
 
     def invoke(self) -> None:
@@ -202,7 +250,7 @@ class Classifier:
         return softmax(self._scores) if self.outputs_logits else self._scores.copy()
 
     def predict(self, sample: np.ndarray) -> np.ndarray:
-        """Probabilities for one prepared sample (image uint8 HxWx3 or keypoint vector)."""
+        """Probabilities for one prepared sample (image pixels HxWx3 or keypoint vector)."""
         self.set_input(sample)
         self.invoke()
         return self.scores()

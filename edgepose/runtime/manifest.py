@@ -11,10 +11,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgepose.errors import ModelError
+from edgepose.errors import ConfigError, ModelError
 from edgepose.fileio import read_json, write_json
+from edgepose.runtime.input_contract import InputContract
 
-MANIFEST_VERSION = 1
+# 2: input_contract added. A version-1 manifest was written only for models edgepose
+# trained, which take raw RGB 0..255 (rescaling inside the graph).
+MANIFEST_VERSION = 2
 
 
 @dataclass
@@ -44,6 +47,23 @@ class Manifest:
     versions: dict[str, str] = field(default_factory=dict)  # tensorflow, keras, edgepose
     settings: dict[str, Any] = field(default_factory=dict)  # converter flags, calibration
     manifest_version: int = MANIFEST_VERSION
+    input_contract: dict[str, Any] | None = None  # InputContract.to_dict()
+
+    def contract(self, path: str | Path | None = None) -> InputContract:
+        """The input contract this manifest states (raw 0..255 for a version-1 image manifest).
+
+        A malformed ``input_contract`` raises :class:`ModelError` naming ``path``.
+        """
+        where = f"the manifest {Path(path).name}" if path else "the manifest"
+        if self.input_contract is not None:
+            try:
+                return InputContract.from_dict(self.input_contract, where)
+            except ConfigError as exc:
+                raise ModelError(exc.message, path) from None
+        if self.task == "image":
+            return InputContract.raw(f"{where} (version {self.manifest_version}: raw 0..255)",
+                                     dtype=self.input.dtype)
+        return InputContract.features(self.input.dtype, where)
 
     def save(self, path: str | Path) -> Path:
         """Write the manifest atomically as JSON."""

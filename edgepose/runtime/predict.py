@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.runtime.classifier import Classifier
+from edgepose.runtime.input_contract import StatedContract
 
 
 @dataclass
@@ -40,18 +41,26 @@ class PredictResult:
     delegation: str  # DelegationReport.summary()
     labels_source: str
     predictions: list[Prediction] = field(default_factory=list)
+    input_contract: str = ""  # InputContract.describe(): how pixels became model input
 
 
 def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
                   manifest: str | Path | None = None, labels: str | Path | None = None,
                   num_threads: int | None = None, use_xnnpack: bool = True,
-                  prefer: str | None = None) -> PredictResult:
-    """Classify each input file (images, or keypoint JSON files for keypoint models)."""
-    classifier = Classifier.from_file(model, manifest, labels, num_threads, use_xnnpack, prefer)
+                  prefer: str | None = None, stated: StatedContract | None = None
+                  ) -> PredictResult:
+    """Classify each input file (images, or keypoint JSON files for keypoint models).
+
+    ``stated`` is the user's input contract (``--input-range`` ...), needed for a float
+    image model without manifest or metadata.
+    """
+    classifier = Classifier.from_file(model, manifest, labels, num_threads, use_xnnpack, prefer,
+                                      stated=stated)
     result = PredictResult(model=str(model), task=classifier.task,
                            runtime=str(classifier.backend), threads=num_threads,
                            xnnpack=use_xnnpack, delegation=classifier.delegation.summary(),
-                           labels_source=classifier.labels_source)
+                           labels_source=classifier.labels_source,
+                           input_contract=classifier.contract.describe())
     k = max(1, min(k, classifier.num_classes))
     for item in inputs:
         start = time.perf_counter_ns()

@@ -44,6 +44,7 @@ class ModelFileInfo:
     converter_version: str | None  # TensorFlow version from CONVERSION_METADATA, if any
     metadata_names: list[str] = field(default_factory=list)
     associated_files: list[str] = field(default_factory=list)  # zip appended by Metadata writer
+    tflite_metadata: bytes | None = None  # the TFLITE_METADATA flatbuffer (schema M001), if any
 
     @property
     def has_tflite_metadata(self) -> bool:
@@ -137,6 +138,7 @@ def read_model_info(path: str | Path) -> ModelFileInfo:
 
     names: list[str] = []
     min_version = converter = None
+    tflite_metadata: bytes | None = None
     for entry in reader.tables(model, _MODEL_METADATA):
         name = reader.string(entry, _METADATA_NAME) or ""
         names.append(name)
@@ -145,6 +147,10 @@ def read_model_info(path: str | Path) -> ModelFileInfo:
             vec = reader.vector(buffers[index], _BUFFER_DATA)
             if vec is not None:
                 min_version = reader.u8s(*vec).split(b"\0")[0].decode("ascii", "replace")
+        if name == "TFLITE_METADATA" and index < len(buffers):
+            vec = reader.vector(buffers[index], _BUFFER_DATA)
+            if vec is not None:
+                tflite_metadata = reader.u8s(*vec)
         if name == "CONVERSION_METADATA" and index < len(buffers):
             vec = reader.vector(buffers[index], _BUFFER_DATA)
             if vec is not None:
@@ -154,7 +160,7 @@ def read_model_info(path: str | Path) -> ModelFileInfo:
                          description=reader.string(model, _MODEL_DESCRIPTION) or "",
                          min_runtime_version=min_version or None, converter_version=converter,
                          metadata_names=names,
-                         associated_files=_zip_members(data))
+                         associated_files=_zip_members(data), tflite_metadata=tflite_metadata)
 
 
 def _converter_version(blob: bytes, path: Path) -> str | None:
@@ -201,3 +207,73 @@ def embedded_labels(path: str | Path, info: ModelFileInfo | None = None) -> list
         return []
     text = read_associated_file(path, chosen).decode("utf-8", "replace")
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class InputMetadata:
+    """What TFLite Metadata says about the first input tensor (absent parts are None)."""
+
+    mean: tuple[float, ...] | None  # NormalizationOptions: input = (pixel - mean) / std
+    std: tuple[float, ...] | None
+    color_space: str | None  # "RGB", "GRAYSCALE" or None (UNKNOWN / not an image)
+    size: tuple[int, int] | None  # ImageProperties.default_size as (height, width)
+
+
+# Field numbers in tensorflow/lite/experimental/support/metadata/metadata_schema.fbs.
+_MM_SUBGRAPHS = 3
+_SG_INPUTS = 2
+_TM_CONTENT, _TM_PROCESS_UNITS = 3, 4
+_PU_TYPE, _PU_OPTIONS = 0, 1
+_NORMALIZATION_OPTIONS = 1  # ProcessUnitOptions union member 1
+_CONTENT_TYPE, _CONTENT_PROPERTIES = 0, 1
+_IMAGE_PROPERTIES = 2  # ContentProperties union member 2
+_COLOR_SPACES = {1: "RGB", 2: "GRAYSCALE"}
+
+
+def input_metadata(info: ModelFileInfo) -> InputMetadata | None:
+    """Normalisation, colour space and size of the first input from TFLite Metadata.
+
+    None when the model carries no TFLITE_METADATA or it describes no input; a
+    malformed metadata flatbuffer raises :class:`ModelError`.
+    """
+    if not info.tflite_metadata:
+        return None
+    reader = _Reader(info.tflite_metadata, info.path)
+    try:
+        root = reader.indirect(0)
+        subgraphs = reader.tables(root, _MM_SUBGRAPHS)
+        inputs = reader.tables(subgraphs[0], _SG_INPUTS) if subgraphs else []
+        if not inputs:
+            return None
+        tensor = inputs[0]
+        mean = std = None
+        for unit in reader.tables(tensor, _TM_PROCESS_UNITS):
+            if reader.scalar(unit, _PU_TYPE, "<B") == _NORMALIZATION_OPTIONS:
+                pos = reader.field_pos(unit, _PU_OPTIONS)
+                if pos is not None:
+                    options = reader.indirect(pos)
+                    mean, std = _floats(reader, options, 0), _floats(reader, options, 1)
+        color = size = None
+        pos = reader.field_pos(tensor, _TM_CONTENT)
+        if pos is not None:
+            content = reader.indirect(pos)
+            props = reader.field_pos(content, _CONTENT_PROPERTIES)
+            if reader.scalar(content, _CONTENT_TYPE, "<B") == _IMAGE_PROPERTIES and props:
+                image = reader.indirect(props)
+                color = _COLOR_SPACES.get(reader.scalar(image, 0, "<b"))
+                size_pos = reader.field_pos(image, 1)
+                if size_pos is not None:
+                    table = reader.indirect(size_pos)
+                    width, height = reader.scalar(table, 0, "<I"), reader.scalar(table, 1, "<I")
+                    size = (int(height), int(width)) if width and height else None
+    except struct.error:
+        raise ModelError("malformed TFLite metadata (TFLITE_METADATA)", info.path) from None
+    return InputMetadata(mean, std, color, size)
+
+
+def _floats(reader: _Reader, table: int, index: int) -> tuple[float, ...] | None:
+    vec = reader.vector(table, index)
+    if vec is None:
+        return None
+    start, length = vec
+    return tuple(float(v) for v in struct.unpack_from(f"<{length}f", reader.u8s(start, 4 * length)))

@@ -1,0 +1,332 @@
+"""The pixel contract of an image model: what numbers it wants for an RGB image.
+
+An image reaches a model as 8-bit pixels ``p`` in 0..255. What the model was
+trained on differs: raw 0..255 (edgepose's own models rescale inside the graph),
+``p / 255`` (0..1), ``p / 127.5 - 1`` (-1..1), or per-channel mean/std. The
+contract follows TFLite Metadata's ``NormalizationOptions`` (and MediaPipe Model
+Maker's ``mean_rgb``/``stddev_rgb``): the model input is ``(p - mean) / std``
+per channel, with the channels in ``channel_order`` and the tensor in ``layout``.
+
+Where a contract comes from, in order (:func:`resolve_contract`): the user
+(``--input-range``/``--input-mean``/``--input-std``), the manifest, the model's
+TFLite Metadata, the quantization parameters of an integer input (a uint8 input
+with scale 1/255 and zero point 0 stands for 0..1, i.e. raw bytes); a float
+image input that states nothing is refused: edgepose does not guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from edgepose.errors import ConfigError, ModelError
+
+PIXELS, FEATURES = "pixels", "features"
+LAYOUTS = ("NHWC", "NCHW")
+CHANNEL_ORDERS = ("RGB", "BGR")
+# Named value ranges a quantized input is matched against (lo, hi of the real values).
+KNOWN_RANGES = {"0..255": (0.0, 255.0), "0..1": (0.0, 1.0), "-1..1": (-1.0, 1.0)}
+# A quantized input's representable range must lie this close (fraction of the span)
+# to a known range to count as unambiguous: 1/255 of slack for rounding, plus a margin.
+_RANGE_TOLERANCE = 0.03
+
+STATE_IT = ("state it with --input-range 0,255 | 0,1 | -1,1 "
+            "(or --input-mean/--input-std per channel)")
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """How an 8-bit RGB image becomes the model's input tensor.
+
+    ``kind`` is ``"pixels"`` for image models and ``"features"`` for keypoint or
+    other vector models (passed through unchanged). For pixels the model input
+    is ``(p - mean[c]) / std[c]`` for pixel ``p`` in 0..255 of channel ``c`` (one
+    value applies to all channels), channels ordered ``channel_order``,
+    tensor laid out ``layout`` (NHWC or NCHW). ``dtype`` is the input tensor's
+    type (an integer tensor is then quantized with its own scale/zero point).
+    ``source`` says where the contract was learned.
+    """
+
+    kind: str = PIXELS
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    channel_order: str = "RGB"
+    layout: str = "NHWC"
+    dtype: str = "float32"
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in (PIXELS, FEATURES):
+            raise ConfigError(f"input contract kind must be pixels or features, not {self.kind!r}")
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"input layout must be NHWC or NCHW, not {self.layout!r}")
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise ConfigError(f"channel order must be RGB or BGR, not {self.channel_order!r}")
+        if len(self.mean) not in (1, 3) or len(self.std) not in (1, 3):
+            raise ConfigError("input mean/std take 1 value or 3 (one per channel)")
+        if any(not np.isfinite(s) or s == 0 for s in self.std) or \
+                any(not np.isfinite(m) for m in self.mean):
+            raise ConfigError(f"input std must be finite and non-zero, got {list(self.std)}")
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def raw(cls, source: str = "", **kwargs: Any) -> InputContract:
+        """Raw 0..255 pixels (what every model edgepose trains takes)."""
+        return cls(PIXELS, (0.0,), (1.0,), source=source, **kwargs)
+
+    @classmethod
+    def features(cls, dtype: str = "float32", source: str = "") -> InputContract:
+        """A vector model (keypoints): the input is passed as given."""
+        return cls(FEATURES, dtype=dtype, source=source)
+
+    @classmethod
+    def from_range(cls, lo: float, hi: float, source: str = "", **kwargs: Any) -> InputContract:
+        """Pixels 0..255 mapped linearly onto ``lo..hi`` (``--input-range lo,hi``).
+
+        ``(p - mean) / std`` hits ``lo`` at 0 and ``hi`` at 255 for
+        ``std = 255 / (hi - lo)`` and ``mean = -lo * std``.
+        """
+        if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+            raise ConfigError(f"--input-range needs two finite numbers lo < hi, got {lo},{hi}")
+        std = 255.0 / (hi - lo)
+        return cls(PIXELS, (_clean(-lo * std),), (_clean(std),), source=source, **kwargs)
+
+    def with_tensor(self, dtype: str, layout: str | None = None) -> InputContract:
+        """The same normalisation for a tensor of ``dtype`` (and ``layout``)."""
+        return replace(self, dtype=dtype, layout=layout or self.layout)
+
+    def as_stated(self) -> StatedContract:
+        """This contract as if the user had stated it (to load a model without manifest)."""
+        if self.kind == FEATURES:
+            return StatedContract()
+        return StatedContract(mean=self.mean, std=self.std, channel_order=self.channel_order)
+
+    # -- what it means ---------------------------------------------------------------------
+
+    @property
+    def is_raw(self) -> bool:
+        """Raw RGB 0..255 in NHWC: the input needs no arithmetic before quantization."""
+        return (self.kind == FEATURES) or (
+            all(m == 0 for m in self.mean) and all(s == 1 for s in self.std)
+            and self.channel_order == "RGB" and self.layout == "NHWC")
+
+    def channel_mean_std(self, channels: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """``mean`` and ``std`` as float32 arrays of ``channels`` values."""
+        mean = np.broadcast_to(np.asarray(self.mean, np.float32), (channels,)).copy()
+        std = np.broadcast_to(np.asarray(self.std, np.float32), (channels,)).copy()
+        return mean, std
+
+    @property
+    def value_range(self) -> tuple[float, float] | None:
+        """The real values pixels 0..255 become (lowest, highest over channels); None for
+        features."""
+        if self.kind == FEATURES:
+            return None
+        mean, std = self.channel_mean_std()
+        ends = np.stack([(0.0 - mean) / std, (255.0 - mean) / std])
+        return float(ends.min()), float(ends.max())
+
+    def normalize(self, pixels: np.ndarray) -> np.ndarray:
+        """Pixels ``... x H x W x 3`` (RGB, 0..255) -> float32 model values in this contract's
+        channel order, still channels-last (the layout is the device's concern)."""
+        x = np.asarray(pixels, dtype=np.float32)
+        if self.kind == FEATURES:
+            return x
+        mean, std = self.channel_mean_std(x.shape[-1])
+        x = (x - mean) / std
+        return x[..., ::-1] if self.channel_order == "BGR" else x
+
+    def describe(self) -> str:
+        """One line, e.g. ``pixels 0..1 (mean 0, std 255), RGB, NHWC, float32 (from the
+        manifest)``."""
+        where = f" (from {self.source})" if self.source else ""
+        if self.kind == FEATURES:
+            return f"features as given, {self.dtype}{where}"
+        lo, hi = self.value_range or (0.0, 255.0)
+        uniform = len(set(self.mean)) == 1 and len(set(self.std)) == 1
+        values = (f"mean {_fmt(self.mean[0])}, std {_fmt(self.std[0])}" if uniform else
+                  f"mean {[_fmt(m) for m in self.mean]}, std {[_fmt(s) for s in self.std]}")
+        return (f"pixels {_fmt(lo)}..{_fmt(hi)} ({values}), {self.channel_order}, "
+                f"{self.layout}, {self.dtype}{where}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the manifest's ``input_contract``); ``source`` is not stored."""
+        return {"kind": self.kind, "mean": list(self.mean), "std": list(self.std),
+                "channel_order": self.channel_order, "layout": self.layout,
+                "dtype": self.dtype, "value_range": list(self.value_range or []) or None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "") -> InputContract:
+        """Inverse of :meth:`to_dict`; ``value_range`` is derived, not read."""
+        try:
+            return cls(str(data.get("kind", PIXELS)),
+                       tuple(float(m) for m in data.get("mean", (0.0,))),
+                       tuple(float(s) for s in data.get("std", (1.0,))),
+                       str(data.get("channel_order", "RGB")), str(data.get("layout", "NHWC")),
+                       str(data.get("dtype", "float32")), source)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"malformed input_contract ({exc})") from None
+
+
+@dataclass(frozen=True)
+class StatedContract:
+    """What a user stated on the command line (any field may be missing)."""
+
+    input_range: tuple[float, float] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    channel_order: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def normalization_given(self) -> bool:
+        return self.input_range is not None or self.mean is not None or self.std is not None
+
+    def apply(self, base: InputContract | None = None) -> InputContract | None:
+        """The stated contract (on top of ``base`` for what was not stated), or None."""
+        if not self.normalization_given and self.channel_order is None:
+            return base
+        if self.input_range is not None and (self.mean is not None or self.std is not None):
+            raise ConfigError("give --input-range or --input-mean/--input-std, not both")
+        order = {"channel_order": self.channel_order.upper()} if self.channel_order else {}
+        if self.input_range is not None:
+            return InputContract.from_range(*self.input_range, source="--input-range", **order)
+        if self.mean is not None or self.std is not None:
+            return InputContract(PIXELS, self.mean or (0.0,), self.std or (1.0,),
+                                 source="--input-mean/--input-std", **order)
+        if base is None:
+            raise ConfigError(f"--channel-order alone does not say the pixel range; {STATE_IT}")
+        return replace(base, source=f"{base.source}, --channel-order", **order)
+
+
+def parse_floats(text: str | None, option: str, count: Sequence[int] = (1, 3)
+                 ) -> tuple[float, ...] | None:
+    """``"0,1"`` -> ``(0.0, 1.0)``; a wrong count or a non-number raises ConfigError."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in str(text).replace(" ", "").split(","))
+    except ValueError:
+        raise ConfigError(f"{option} takes comma-separated numbers, got {text!r}") from None
+    if len(values) not in count:
+        wanted = " or ".join(str(c) for c in count)
+        raise ConfigError(f"{option} takes {wanted} comma-separated numbers, got {text!r}")
+    return values
+
+
+def stated_contract(input_range: str | None = None, input_mean: str | None = None,
+                    input_std: str | None = None, channel_order: str | None = None
+                    ) -> StatedContract:
+    """The CLI's contract flags parsed into a :class:`StatedContract`."""
+    rng = parse_floats(input_range, "--input-range", (2,))
+    return StatedContract(input_range=(rng[0], rng[1]) if rng else None,
+                          mean=parse_floats(input_mean, "--input-mean"),
+                          std=parse_floats(input_std, "--input-std"),
+                          channel_order=channel_order)
+
+
+def image_layout(shape: Sequence[int]) -> str | None:
+    """``"NHWC"`` or ``"NCHW"`` for a 4-D image input with 3 channels, else None.
+
+    NCHW when dimension 1 is 3 and dimension 3 is not (a 3-pixel-wide image is
+    not a thing), NHWC when dimension 3 is 3.
+    """
+    if len(shape) != 4:
+        return None
+    if shape[3] == 3:
+        return "NHWC"
+    if shape[1] == 3:
+        return "NCHW"
+    return None
+
+
+def contract_from_quantization(scale: float, zero_point: int, dtype: str,
+                               layout: str = "NHWC") -> InputContract | None:
+    """The contract an integer image input's quantization states, when unambiguous.
+
+    The representable real range ``scale * (qmin - zp) .. scale * (qmax - zp)`` is
+    what calibration saw; it is matched to 0..255, 0..1 or -1..1 within 3% of the
+    span. E.g. uint8 scale 1/255 zp 0 -> 0..1 (the model takes raw bytes); int8
+    scale 1/255 zp -128 -> 0..1; uint8 scale 1 zp 0 -> 0..255. Anything else -> None.
+    """
+    info = np.iinfo(np.dtype(dtype))
+    lo, hi = scale * (info.min - zero_point), scale * (info.max - zero_point)
+    for name, (want_lo, want_hi) in KNOWN_RANGES.items():
+        span = want_hi - want_lo
+        if abs(lo - want_lo) <= _RANGE_TOLERANCE * span and \
+                abs(hi - want_hi) <= _RANGE_TOLERANCE * span:
+            return InputContract.from_range(
+                want_lo, want_hi, layout=layout, dtype=dtype,
+                source=f"{dtype} input quantization (scale {scale:.6g}, zero point "
+                       f"{zero_point} -> {name})")
+    return None
+
+
+def _clean(value: float) -> float:
+    """Round float noise away so 255/1 prints as 255.0, not 254.99999999999997."""
+    return float(round(value, 9)) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def refuse_unstated(shape: Sequence[int], dtype: str, path) -> ModelError:
+    """The one-line error for a float image model that states no contract."""
+    return ModelError(f"{dtype} image input {list(shape)} with no stated pixel range (no "
+                      "edgepose manifest, no TFLite metadata): edgepose cannot tell 0..255 from "
+                      f"0..1 or -1..1; {STATE_IT}", path)
+
+
+class PixelWriter:
+    """Write one sample into an input tensor's buffer through the contract.
+
+    Raw RGB NHWC (and features) go through :class:`InputQuantizer` unchanged
+    (its uint8 fast paths). Otherwise a uint8 image goes through one 256-entry
+    table per tensor channel, ``quantize((p - mean[c]) / std[c])`` computed once,
+    so normalising, reordering to BGR, transposing to NCHW and quantizing cost
+    one lookup per value; a float image (pixels as floats) is normalised, then
+    quantized like any real value.
+    """
+
+    def __init__(self, detail: dict, contract: InputContract, tensor_shape: tuple[int, ...]):
+        from edgepose.runtime.quantization import InputQuantizer, quantize
+
+        self.contract = contract
+        self.detail = detail
+        self._direct = contract.kind == FEATURES or contract.is_raw
+        sample = tuple(tensor_shape[1:])
+        self._quantizer = InputQuantizer(detail, sample) if self._direct else None
+        if self._direct:
+            return
+        channels = 3
+        mean, std = contract.channel_mean_std(channels)
+        # tensor channel c reads source (RGB) channel _source[c]
+        self._source = [2, 1, 0] if contract.channel_order == "BGR" else [0, 1, 2]
+        pixels = np.arange(256, dtype=np.float32)
+        self._tables = [quantize((pixels - mean[s]) / std[s], detail) for s in self._source]
+        height, width = (sample[1], sample[2]) if contract.layout == "NCHW" else sample[:2]
+        self._scratch = np.empty((height, width), dtype=np.dtype(detail["dtype"]))
+
+    def _channels_last(self, out: np.ndarray) -> np.ndarray:
+        return out.transpose(1, 2, 0) if self.contract.layout == "NCHW" else out
+
+    def __call__(self, pixels: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``pixels`` (H x W x 3 RGB, or a feature sample) -> ``out`` (one tensor sample)."""
+        from edgepose.runtime.quantization import quantize
+
+        if self._direct:
+            return self._quantizer(pixels, out)
+        view = self._channels_last(out)
+        if pixels.dtype == np.uint8:
+            for c, source in enumerate(self._source):
+                np.take(self._tables[c], pixels[..., source], out=self._scratch)
+                view[..., c] = self._scratch
+            return out
+        values = self.contract.normalize(pixels)  # reorders channels too
+        view[...] = quantize(values, self.detail)
+        return out
