@@ -79,6 +79,10 @@ class LazyGroup(click.Group):
             except ModuleNotFoundError as exc:
                 if exc.name and exc.name.startswith("edgepose.cli."):
                     return None  # command not built yet
+                root = (exc.name or "").split(".")[0]
+                if root in TRAIN_EXTRA_MODULES:
+                    path = " ".join(("edgepose", *_command_path(ctx, name)))
+                    raise ConfigError(train_extra_hint(path, [root])) from None
                 raise
             return getattr(module, attribute)
         return super().get_command(ctx, name)
