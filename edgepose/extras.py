@@ -22,7 +22,7 @@ TRAIN_EXTRA_MODULES = {
 }
 
 # No registry serves edgepose, so the hint names the command that works from a checkout.
-INSTALL_TRAIN = "pip install '.[train]' in the edgepose checkout (README: Install)"
+INSTALL_TRAIN = "install edgepose[train] (in the edgepose checkout: pip install '.[train]')"
 
 
 def train_extra_hint(what: str, modules: Iterable[str]) -> str:
@@ -32,8 +32,7 @@ def train_extra_hint(what: str, modules: Iterable[str]) -> str:
     (``scikit-learn``).
     """
     names = ", ".join(TRAIN_EXTRA_MODULES.get(m, m) for m in modules)
-    return f"{what} runs on the workstation and needs {names}: install the train extra, " \
-           f"{INSTALL_TRAIN}"
+    return f"{what} runs on the workstation and needs {names}: {INSTALL_TRAIN}"
 
 
 def missing_modules(modules: Iterable[str]) -> list[str]:
