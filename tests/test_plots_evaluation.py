@@ -9,6 +9,7 @@ title colours and order, legend entries, line colours.
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -191,3 +192,43 @@ def test_every_plot_is_a_png_inside_its_figure(digits4, saved, tmp_path):
         for box in boxes:
             assert tight.x0 <= box.x0 and box.x1 <= tight.x1
             assert tight.y0 <= box.y0 and box.y1 <= tight.y1
+
+
+@pytest.fixture(scope="module")
+def dense_model():
+    """A tiny real Keras classifier on the 64 digit pixels (4 classes), trained briefly."""
+    from sklearn.datasets import load_digits
+
+    from edgepose.quiet import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    digits = load_digits()
+    keep = digits.target < 4
+    x, y = digits.data[keep].astype(np.float32) / 16.0, digits.target[keep]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(4, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x[:200], y[:200], epochs=3, verbose=0)
+    return model, x[200:], y[200:]
+
+
+def test_evaluation_writes_the_roc_pr_curves_behind_its_auc(dense_model, tmp_path):
+    model, x, y = dense_model
+    result = evaluation.evaluate_model(model, x, y, LONG_NAMES, tmp_path, images=False)
+    assert result.roc_auc is not None
+    assert result.plots["roc_pr"] == "roc_pr.png"
+    assert (tmp_path / "roc_pr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["plots"]["roc_pr"] == "roc_pr.png"
+
+
+def test_no_roc_pr_when_a_class_is_missing_from_the_split(dense_model, tmp_path):
+    model, x, y = dense_model
+    keep = y != 3  # no AUC without every class: no curves either
+    result = evaluation.evaluate_model(model, x[keep], y[keep], LONG_NAMES, tmp_path,
+                                       images=False, split="val")
+    assert result.roc_auc is None
+    assert "roc_pr" not in result.plots
+    assert not (tmp_path / "roc_pr_val.png").exists()
