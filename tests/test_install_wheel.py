@@ -179,3 +179,24 @@ def test_host_only_commands_give_the_train_extra_hint(device_venv, command, miss
     assert done.stdout == ""
     expected = train_extra_hint("edgepose " + " ".join(command[:-1]), missing)
     assert done.stderr == f"error: {expected}\n"
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(),
+                    reason="needs git and a git checkout (pip installs git+file:// of it)")
+def test_the_repository_url_installs_the_device_side_only(tmp_path):
+    # The README's "straight from the repository URL" route, with this checkout as the
+    # repository (its committed HEAD), offline.
+    venv = tmp_path / "venv"
+    env = _clean_env()
+    _check(subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True,
+                          text=True, env=env, timeout=300))
+    _check(subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                           "--no-index", "--find-links", str(WHEELHOUSE),
+                           f"git+file://{ROOT}"],
+                          capture_output=True, text=True, env=env, timeout=600))
+    device = DeviceVenv(venv, Path(), "", tmp_path)
+    installed = _installed(device)
+    assert installed["edgepose"] == "0.1.0"
+    assert HOST_DISTRIBUTIONS & set(installed) == set()
+    done = _check(device.run(device.edgepose, "--version"))
+    assert done.stdout.strip() == "edgepose, version 0.1.0"
