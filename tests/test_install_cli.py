@@ -9,6 +9,7 @@ install is tested in ``test_install_wheel.py``.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -20,9 +21,9 @@ from click.testing import CliRunner
 
 from edgepose.cli import HOST_ONLY, LazyGroup
 from edgepose.extras import train_extra_hint
+from tests.reference_model import MODEL, write_digit_samples
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "reference" / "digits3_int8.tflite"
 TRAIN_MODULES = ("tensorflow", "keras", "sklearn", "matplotlib", "imagehash", "tensorboard")
 
 BLOCKED = textwrap.dedent(f"""
@@ -70,11 +71,12 @@ def test_help_of_a_host_only_command_works_without_the_extra(command):
     assert done.stdout.startswith("Usage: edgepose " + " ".join(command))
 
 
-def test_device_commands_run_with_the_train_extra_blocked():
-    image = next((MODEL.parent / "samples" / "one").glob("*.png"))
-    done = _run("predict", str(MODEL), str(image), "--json")
+def test_device_commands_run_with_the_train_extra_blocked(tmp_path):
+    images = write_digit_samples(tmp_path, per_class=1)
+    done = _run("predict", str(MODEL), *map(str, images), "--json")
     assert done.returncode == 0, done.stderr
-    assert '"label": "one"' in done.stdout
+    top = [p["top"][0]["label"] for p in json.loads(done.stdout)["predictions"]]
+    assert top == [path.parent.name for path in images]
 
 
 @pytest.mark.parametrize("module_text", [

@@ -5,8 +5,9 @@ wheel (``pip wheel``, build isolation, setuptools from the wheelhouse); a new
 venv (``python -m venv``, pip from ensurepip) installs that wheel with no
 extras, offline (``--no-index --find-links`` the wheelhouse); then the venv's own
 ``edgepose`` console script runs ``predict`` and ``bench`` on the committed
-reference model (``models/reference/``, rebuilt by its ``make_reference.py``)
-from a folder outside the checkout, so nothing but the installed wheel is used.
+reference model (``models/reference/``, rebuilt by its ``make_reference.py``) and
+real digit images written at test time, from a folder outside the checkout, so
+nothing but the installed wheel is used; the answers must equal the checkout's.
 
 The wheelhouse (``.cache/wheelhouse/cp<XY>-<machine>/``: the device
 dependencies and setuptools) is filled online once by ``make wheelhouse``;
@@ -29,13 +30,11 @@ from pathlib import Path
 import pytest
 
 from edgepose.extras import train_extra_hint
+from tests.reference_model import MODEL, write_digit_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEELHOUSE = ROOT / ".cache" / "wheelhouse" / (
     f"cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}")
-REFERENCE = ROOT / "models" / "reference"
-MODEL = REFERENCE / "digits3_int8.tflite"
-SAMPLES = REFERENCE / "samples"
 # Distributions only the `train` extra (or a stray dependency) would bring.
 HOST_DISTRIBUTIONS = {"tensorflow", "tensorflow-cpu", "keras", "tf-keras", "scikit-learn",
                       "matplotlib", "tensorboard", "imagehash"}
@@ -141,31 +140,46 @@ def test_the_wheel_declares_its_license_as_an_spdx_expression(device_venv):
     assert "deprecated" not in device_venv.build_log.lower()
 
 
-def test_predict_in_the_fresh_venv_gives_the_checkouts_answers(device_venv):
-    images = sorted(SAMPLES.glob("*/*.png"))
-    assert len(images) == 45
-    done = _check(device_venv.run(device_venv.edgepose, "predict", MODEL, *images, "--json"))
-    fresh = json.loads(done.stdout)["predictions"]
-    # Every held-out sample's top label is its folder (the reference model is 100% on them).
-    assert [p["top"][0]["label"] for p in fresh] == [path.parent.name for path in images]
-    # And the scores equal the checkout's own run (same interpreter, same model).
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    """Real digit PNGs in class folders, and the checkout's own predictions for them."""
+    root = tmp_path_factory.mktemp("samples")
+    images = write_digit_samples(root)
     here = subprocess.run([sys.executable, "-m", "edgepose", "predict", str(MODEL),
                            *map(str, images), "--json"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert here.returncode == 0, here.stderr
-    expected = json.loads(here.stdout)["predictions"]
-    assert [[t["score"] for t in p["top"]] for p in fresh] == \
-        [[t["score"] for t in p["top"]] for p in expected]
+    return root, images, json.loads(here.stdout)["predictions"]
 
 
-def test_bench_in_the_fresh_venv_measures_the_reference_model(device_venv):
+def _scores(predictions) -> list[list[tuple[str, float]]]:
+    return [[(t["label"], t["score"]) for t in p["top"]] for p in predictions]
+
+
+def test_predict_in_the_fresh_venv_gives_the_checkouts_answers(device_venv, samples):
+    _, images, expected = samples
+    assert len(images) == 45
+    done = _check(device_venv.run(device_venv.edgepose, "predict", MODEL, *images, "--json"))
+    fresh = json.loads(done.stdout)["predictions"]
+    assert [p["input"] for p in fresh] == [str(path) for path in images]
+    assert _scores(fresh) == _scores(expected)
+    # And the answers are right: the reference model knows these digits.
+    right = [p["top"][0]["label"] == path.parent.name for p, path in zip(fresh, images,
+                                                                         strict=True)]
+    assert sum(right) >= 42
+
+
+def test_bench_in_the_fresh_venv_measures_the_reference_model(device_venv, samples):
+    root, images, expected = samples
     out = device_venv.workdir / "bench.json"
-    _check(device_venv.run(device_venv.edgepose, "bench", MODEL, "--data", SAMPLES,
+    _check(device_venv.run(device_venv.edgepose, "bench", MODEL, "--data", root,
                            "--runs", "5", "--warmup", "1", "--json", out))
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 1
     assert rows[0]["size_bytes"] == MODEL.stat().st_size
-    assert rows[0]["accuracy"] == 1.0
+    right = [p["top"][0]["label"] == path.parent.name for p, path in zip(expected, images,
+                                                                         strict=True)]
+    assert rows[0]["accuracy"] == pytest.approx(sum(right) / len(images))
 
 
 @pytest.mark.parametrize("command, missing", [

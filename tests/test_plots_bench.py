@@ -1,15 +1,15 @@
 """``edgepose bench --plot``: one colour per row, a legend naming every row, nothing cut.
 
 Real inputs: the committed reference model (``models/reference/``) under five
-names, benchmarked by the real harness with 1 and 2 threads, XNNPACK on and off
-(20 rows, as in the issue), 10 runs each. The figure is caught when the plot
+names and real digit images (``tests/reference_model.py``), benchmarked by the
+real harness with 1 and 2 threads, XNNPACK on and off (20 rows, as in the issue),
+10 runs each. The figure is caught when the plot
 function closes it (``pyplot.close``) and its artists are inspected.
 """
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
@@ -19,8 +19,8 @@ from matplotlib.text import Text
 from edgepose.bench import report
 from edgepose.bench.harness import run_bench
 from edgepose.bench.report import plot_latency, row_colours
+from tests.reference_model import MODEL, write_digit_samples
 
-REFERENCE = Path(__file__).resolve().parents[1] / "models" / "reference"
 NAMES = ["model_fp32", "model_fp16", "model_dynamic", "model_int8", "model_int8_fallback"]
 
 
@@ -30,9 +30,11 @@ def twenty_rows(tmp_path_factory):
     models = []
     for name in NAMES:
         for suffix in (".tflite", ".json"):
-            shutil.copyfile(REFERENCE / f"digits3_int8{suffix}", folder / f"{name}{suffix}")
+            shutil.copyfile(MODEL.with_suffix(suffix), folder / f"{name}{suffix}")
         models.append(folder / f"{name}.tflite")
-    return run_bench(models, data=REFERENCE / "samples", threads=(1, 2),
+    data = folder / "data"
+    write_digit_samples(data, per_class=5)
+    return run_bench(models, data=data, threads=(1, 2),
                      xnnpack=(True, False), warmup=1, runs=10)
 
 

@@ -1,6 +1,6 @@
 """Rebuild the committed reference model: ``digits3_int8.tflite`` + its manifest + samples.
 
-A tiny, real, trained classifier (about 10 KB) that the fresh-install test
+A tiny, real, trained classifier (6 KB) that the fresh-install test
 (``tests/test_install_wheel.py``) runs with ``edgepose predict`` and
 ``edgepose bench`` in a virtual environment without TensorFlow, so the device
 install is tested on a model made by edgepose's own pipeline.
@@ -15,9 +15,9 @@ What it does (seeded; about 30 s on 2 cores; needs the ``train`` extra)::
 2. trains a small CNN (raw 0..255 RGB in, rescaled in the graph) for 30 epochs;
 3. converts it with :func:`converters.convert_run` to full-integer int8 with
    int8 input/output (calibrated on the train split, drift measured on test);
-4. writes ``digits3_int8.tflite``, ``digits3_int8.json`` (the manifest) and
-   ``samples/<class>/*.png`` (the test split: the labelled images ``bench --data``
-   reads) next to this script.
+4. writes ``digits3_int8.tflite`` and ``digits3_int8.json`` (the manifest) next
+   to this script. No images are committed: the tests write real digits the same
+   way (``tests/reference_model.py``).
 """
 
 from __future__ import annotations
@@ -119,13 +119,6 @@ def build(out: Path = HERE) -> list[Path]:
         # The Keras file lived in a temporary folder: say where it comes from instead.
         manifest["source_model"] = f"{STEM}.keras (rebuilt by models/reference/make_reference.py)"
         write_json(written[1], manifest)
-        samples = out / "samples"
-        shutil.rmtree(samples, ignore_errors=True)
-        for sample in splits.samples("test"):
-            target = samples / sample.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(data / sample.path, target)
-            written.append(target)
     drift = report.modes[0].drift
     print(f"Keras test accuracy {report.keras_accuracy}, int8 {drift.accuracy if drift else None};"
           f" wrote {len(written)} files under {out}")
