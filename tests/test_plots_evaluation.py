@@ -135,7 +135,8 @@ def test_prediction_grid_shows_the_errors_first_in_red(digits4, saved, tmp_path,
     for title in titles:
         predicted, true = re.match(r"(\w+) \([\d.]+\)\ntrue: (\w+)", title.get_text()).groups()
         assert (predicted != true) == (to_hex(title.get_color()) == to_hex("red"))
-    assert fig._suptitle.get_text().startswith(f"{take_errors} of {len(subset)} wrong")
+    assert fig._suptitle.get_text().startswith(
+        f"{take_errors} of {len(subset)} wrong" if take_errors else f"all {len(subset)} right")
 
 
 def _legend_aucs(ax) -> list[float]:
@@ -232,3 +233,30 @@ def test_no_roc_pr_when_a_class_is_missing_from_the_split(dense_model, tmp_path)
     assert result.roc_auc is None
     assert "roc_pr" not in result.plots
     assert not (tmp_path / "roc_pr_val.png").exists()
+
+
+def test_training_curves_name_each_new_stage(dense_model, saved, tmp_path):
+    model, x, y = dense_model
+    rows = []
+    for stage in ("head", "finetune"):
+        history = model.fit(x, y, validation_split=0.25, epochs=2, verbose=0).history
+        for i in range(2):
+            rows.append({"stage": stage, "epoch": len(rows) + 1,
+                         **{key: values[i] for key, values in history.items()}})
+    evaluation.plot_training_curves(rows, tmp_path / "curves.png")
+    (fig,) = saved
+    for ax in fig.axes:
+        assert [t.get_text().strip() for t in ax.texts] == ["finetune"]
+        assert [line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"] \
+            == [2.5]
+        assert {t.get_text() for t in ax.get_legend().get_texts()} <= {
+            "loss", "val_loss", "accuracy", "val_accuracy"}
+
+
+def test_prediction_grid_title_when_nothing_is_wrong(digits4, saved, tmp_path):
+    images, y, probabilities = digits4
+    right = np.flatnonzero(probabilities.argmax(1) == y)[:9]
+    plot_prediction_grid(images[right], y[right], probabilities[right], LONG_NAMES,
+                         tmp_path / "grid.png")
+    (fig,) = saved
+    assert fig._suptitle.get_text() == "all 9 right; each: predicted (score) / true"

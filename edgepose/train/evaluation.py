@@ -156,8 +156,10 @@ def plot_training_curves(rows: list[dict[str, Any]], path: str | Path) -> Path:
             if points:
                 ax.plot(*zip(*points, strict=True), style, label=key, markersize=3)
         for previous, row in zip(rows, rows[1:], strict=False):
-            if row["stage"] != previous["stage"]:
+            if row["stage"] != previous["stage"]:  # e.g. head -> fine-tune: say which
                 ax.axvline(previous["epoch"] + 0.5, color="grey", linestyle=":")
+                ax.text(previous["epoch"] + 0.5, 0.99, f" {row['stage']}", color="grey",
+                        fontsize=7, va="top", transform=ax.get_xaxis_transform())
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.legend()
@@ -205,8 +207,9 @@ def plot_prediction_grid(images: np.ndarray, y_true: np.ndarray, probabilities: 
         ax.set_title(f"{classes[predicted]} ({probabilities[index][predicted]:.2f})\n"
                      f"true: {classes[int(y_true[index])]}", fontsize=8,
                      color="green" if right else "red")
-    fig.suptitle(f"{errors} of {len(y_true)} wrong, shown first in red ({min(errors, count)} "
-                 f"here); each: predicted (score) / true", fontsize=9)
+    summary = (f"{errors} of {len(y_true)} wrong, shown first in red ({min(errors, count)} here)"
+               if errors else f"all {len(y_true)} right")
+    fig.suptitle(f"{summary}; each: predicted (score) / true", fontsize=9)
     return _save_figure(fig, Path(path))
 
 
