@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench readme-results arm-setup arm-check arm-bench clean-venv
+.PHONY: demo test bench readme-results arm-setup arm-check arm-bench clean-venv wheel wheelhouse
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,28 @@ $(ASSETS): tests/assets.py $(VENV)/.installed
 test: $(VENV)/.installed $(ASSETS)
 	$(VENV)/bin/ruff check edgepose converters benchmarks tests
 	$(PY) -m pytest -q
+
+# The device wheel to copy to the Pi (pure Python: one wheel for every platform).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+WHEEL := dist/edgepose-$(VERSION)-py3-none-any.whl
+
+wheel: $(WHEEL)
+
+$(WHEEL): $(VENV)/.installed $(shell find edgepose converters -name '*.py') README.md
+	rm -rf build
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
+
+# The wheels a device install pulls (and setuptools to build ours), for this Python and
+# machine, so tests/test_install_wheel.py installs into a fresh venv offline.
+WHEELHOUSE := .cache/wheelhouse/$(shell $(PYTHON) -c 'import platform, sys; \
+	print(f"cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}")')
+
+wheelhouse: $(WHEELHOUSE)/.complete
+
+$(WHEELHOUSE)/.complete: $(WHEEL)
+	$(PY) -m pip download --quiet --only-binary=:all: --dest $(WHEELHOUSE) $(WHEEL) 'setuptools>=77'
+	rm -f $(WHEELHOUSE)/edgepose-*.whl
+	touch $@
 
 # The benchmark suite behind the README's numbers (minutes, GBs): results land in
 # benchmarks/results/<machine>/ and the README's results section is regenerated.

@@ -81,29 +81,62 @@ def layer_errors(saved_model_dir: str | Path, calibration: CalibrationSet,
     return rows
 
 
+# rmse/scale above this: the layer is a candidate to keep in float (module docstring).
+KEEP_FLOAT_THRESHOLD = 1.0
+IDEAL_ROUNDING = 0.29  # RMS of a uniform rounding error, in steps: 1/sqrt(12)
+
+
 def plot_layer_errors(errors: list[LayerError], path: str | Path, top: int = 25) -> Path:
-    """Bar chart of the worst layers (rmse/scale, with cosine similarity) as a PNG."""
+    """Bar chart of the ``top`` worst layers (rmse/scale, cosine similarity beside) as a PNG.
+
+    Bars above :data:`KEEP_FLOAT_THRESHOLD` are red (candidates to keep in
+    float), the others blue; the dotted line is ideal rounding (1/sqrt(12)).
+    Each layer is named by its op and the first of its fused tensor names
+    (:func:`layer_label`). The x range leaves room for the cosine labels and the
+    figure is saved with a tight bounding box, so no label is cut.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     worst = errors[:top][::-1]
-    fig, ax = plt.subplots(figsize=(9, 0.32 * max(len(worst), 4) + 1.2))
-    names = [f"{e.op} {_short(e.tensor)}" for e in worst]
-    bars = ax.barh(range(len(worst)), [e.rmse_over_scale for e in worst], color="#c0504d")
+    fig, ax = plt.subplots(figsize=(9, 0.32 * max(len(worst), 4) + 1.6))
+    values = [e.rmse_over_scale for e in worst]
+    colours = ["#c0504d" if v > KEEP_FLOAT_THRESHOLD else "#4f81bd" for v in values]
+    bars = ax.barh(range(len(worst)), values, color=colours)
     for bar, e in zip(bars, worst, strict=True):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" cos {e.cosine:.3f}",
                 va="center", fontsize=7)
-    ax.set_yticks(range(len(worst)), names, fontsize=7)
-    ax.axvline(0.29, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("RMSE / quantization step (0.29 = ideal rounding)")
-    ax.set_title("int8 per-layer quantization error (worst first)")
+    ax.set_yticks(range(len(worst)), [layer_label(e) for e in worst], fontsize=7)
+    # Room on the right for the longest bar's cosine label (about 15% of the range).
+    ax.set_xlim(0, max([*values, IDEAL_ROUNDING, 0.1]) * 1.18)
+    ax.axvline(IDEAL_ROUNDING, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("RMSE / quantization step (dotted: 0.29 = ideal rounding)")
+    ax.set_title(f"int8 per-layer quantization error, worst first ({len(worst)} of "
+                 f"{len(errors)} layers)", fontsize=10)
+    ax.legend(handles=[Patch(color="#c0504d", label=f"> {KEEP_FLOAT_THRESHOLD:g}: keep in float?"),
+                       Patch(color="#4f81bd", label=f"<= {KEEP_FLOAT_THRESHOLD:g}")],
+              fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return Path(path)
+
+
+def layer_label(error: LayerError, width: int = 48) -> str:
+    """``"CONV_2D block6_conv/Relu"``: the op and the first of the fused tensor names.
+
+    The converter joins the names of fused ops with ``;`` (``.../Relu;.../BiasAdd;...``);
+    the first is the layer's own. Keras' ``functional_N/`` prefix is dropped.
+    """
+    name = error.tensor.split(";")[0]
+    head, _, rest = name.partition("/")
+    if head.startswith("functional") and rest:
+        name = rest
+    return f"{error.op} {_short(name, width)}"
 
 
 def _short(name: str, width: int = 48) -> str:

@@ -137,7 +137,16 @@ def write_outputs(result: BenchResult, json_path: str | Path | None = None,
 
 
 def plot_latency(result: BenchResult, path: str | Path) -> Path:
-    """Histogram and CDF of the end-to-end and invoke latency of every row, as one image."""
+    """Latency of every row as one image: end-to-end box per row, and the CDFs.
+
+    Left: one horizontal box per row (model, threads, XNNPACK) of the
+    end-to-end latency (box p25-p75, line median, whiskers p5-p95, outliers
+    not drawn), labelled on the axis. Right: the CDF of end-to-end (solid) and
+    invoke-only (dotted) latency. Each row keeps one colour in both panels, no
+    colour repeated (:func:`row_colours`); one legend names every row and the two
+    line styles. The latency axis turns logarithmic when p99/p1 exceeds 20.
+    Raises ConfigError when matplotlib is missing.
+    """
     try:
         import matplotlib
 
@@ -146,30 +155,79 @@ def plot_latency(result: BenchResult, path: str | Path) -> Path:
     except ImportError:
         raise ConfigError("--plot needs matplotlib: pip install matplotlib") from None
     import numpy as np
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    fig, (hist_ax, cdf_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for row in result.rows:
-        threads = "default" if row.threads is None else row.threads
-        name = f"{Path(row.model).name} t={threads}{'' if row.xnnpack else ' no-xnnpack'}"
-        for kind, values, style in (("e2e", row.end_to_end_ms, "-"),
-                                    ("invoke", row.invoke_ms, ":")):
-            if not values:
-                continue
-            data = np.sort(np.asarray(values))
-            hist_ax.hist(data, bins=40, histtype="step", label=f"{name} {kind}")
-            cdf_ax.plot(data, np.arange(1, data.size + 1) / data.size, style,
-                        label=f"{name} {kind}")
-    hist_ax.set_xlabel("latency (ms)")
-    hist_ax.set_ylabel("samples")
-    hist_ax.set_title("latency histogram")
-    cdf_ax.set_xlabel("latency (ms)")
+    rows = [row for row in result.rows if row.end_to_end_ms or row.invoke_ms]
+    names = [_row_name(row) for row in rows]
+    colours = row_colours(len(rows))
+    height = max(4.5, 0.32 * len(rows) + 2.0)
+    fig, (box_ax, cdf_ax) = plt.subplots(1, 2, figsize=(13, height),
+                                         gridspec_kw={"width_ratios": [1, 1.2]})
+    e2e = [np.asarray(row.end_to_end_ms or row.invoke_ms, dtype=float) for row in rows]
+    if rows:
+        # matplotlib 3.10 renamed vert=False to orientation="horizontal" (and deprecated vert).
+        sideways = ({"orientation": "horizontal"} if _version(matplotlib.__version__) >= (3, 10)
+                    else {"vert": False})
+        boxes = box_ax.boxplot(e2e[::-1], **sideways, whis=(5, 95), showfliers=False,
+                               patch_artist=True, widths=0.6,
+                               medianprops={"color": "black"})
+        for patch, colour in zip(boxes["boxes"], colours[::-1], strict=True):
+            patch.set_facecolor(colour)
+        box_ax.set_yticks(range(1, len(rows) + 1), names[::-1], fontsize=8)
+    for row, colour in zip(rows, colours, strict=True):
+        for values, style in ((row.end_to_end_ms, "-"), (row.invoke_ms, ":")):
+            if values:
+                data = np.sort(np.asarray(values, dtype=float))
+                cdf_ax.plot(data, np.arange(1, data.size + 1) / data.size, style, color=colour,
+                            linewidth=1.2)
+    everything = np.concatenate([np.asarray(v, dtype=float) for r in rows
+                                 for v in (r.end_to_end_ms, r.invoke_ms) if v] or [np.ones(1)])
+    low, high = np.percentile(everything, [1, 99])
+    for ax in (box_ax, cdf_ax):
+        if low > 0 and high / low > 20:
+            ax.set_xscale("log")
+            # Plain numbers at the decades only: minor labels (2x10^-1 ...) collide.
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("latency (ms)")
+        ax.grid(axis="x", alpha=0.3)
+    box_ax.set_title("end-to-end latency per row\n(box p25-p75, line median, whiskers p5-p95)",
+                     fontsize=9)
     cdf_ax.set_ylabel("fraction of samples")
-    cdf_ax.set_title("latency CDF")
-    cdf_ax.legend(fontsize=7, loc="lower right")
+    cdf_ax.set_title("latency CDF (solid: end-to-end, dotted: invoke only)", fontsize=9)
+    handles = [Line2D([], [], color=c, linewidth=6) for c in colours]
+    handles += [Line2D([], [], color="black", linestyle="-"),
+                Line2D([], [], color="black", linestyle=":")]
+    fig.legend(handles, [*names, "end-to-end", "invoke only"], loc="upper left",
+               bbox_to_anchor=(1.0, 0.95), fontsize=8, ncols=1 if len(rows) <= 16 else 2,
+               frameon=False)
     fig.suptitle(f"edgepose bench on {result.device.slug}", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png", bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+def _row_name(row: BenchRow) -> str:
+    threads = "default" if row.threads is None else row.threads
+    return f"{Path(row.model).stem} t={threads}{'' if row.xnnpack else ' no-XNNPACK'}"
+
+
+def row_colours(count: int) -> list[tuple[float, float, float, float]]:
+    """``count`` RGBA colours, none repeated: tab10, tab20, then evenly spaced on turbo."""
+    import matplotlib
+    import numpy as np
+
+    if count <= 10:
+        return [matplotlib.colormaps["tab10"](i) for i in range(count)]
+    if count <= 20:
+        return [matplotlib.colormaps["tab20"](i) for i in range(count)]
+    return [matplotlib.colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, count)]

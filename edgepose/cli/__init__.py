@@ -14,7 +14,8 @@ import sys
 import click
 
 from edgepose import __version__
-from edgepose.errors import EdgeposeError
+from edgepose.errors import ConfigError, EdgeposeError
+from edgepose.extras import TRAIN_EXTRA_MODULES, missing_modules, train_extra_hint
 
 # name -> "module:attribute"; each module holds one command or group.
 COMMANDS = {
@@ -29,6 +30,32 @@ COMMANDS = {
     "service": "edgepose.cli.serve_cmd:service",
     "arm": "edgepose.cli.arm_cmd:arm",
 }
+
+# Host-side commands (by path below `edgepose`) and the train-extra modules each
+# needs to start: on a device install they stop with one line before any work.
+HOST_ONLY = {
+    ("train", "image"): ("tensorflow", "keras", "sklearn", "matplotlib"),
+    ("train", "keypoints"): ("tensorflow", "keras", "sklearn", "matplotlib"),
+    ("eval",): ("tensorflow", "keras", "sklearn", "matplotlib"),
+    ("convert",): ("tensorflow", "keras"),
+    ("data", "digits"): ("sklearn",),
+}
+
+
+def _command_path(ctx: click.Context, name: str) -> tuple[str, ...]:
+    """``("train", "image")`` for ``edgepose train image``: the names below the root."""
+    names = [name]
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return tuple(reversed(names))
+
+
+def check_host_only(path: tuple[str, ...]) -> None:
+    """Raise ConfigError with the train-extra hint when ``path`` needs a missing module."""
+    missing = missing_modules(HOST_ONLY.get(path, ()))
+    if missing:
+        raise ConfigError(train_extra_hint("edgepose " + " ".join(path), missing))
 
 
 class LazyGroup(click.Group):
@@ -52,13 +79,31 @@ class LazyGroup(click.Group):
             except ModuleNotFoundError as exc:
                 if exc.name and exc.name.startswith("edgepose.cli."):
                     return None  # command not built yet
+                root = (exc.name or "").split(".")[0]
+                if root in TRAIN_EXTRA_MODULES:
+                    path = " ".join(("edgepose", *_command_path(ctx, name)))
+                    raise ConfigError(train_extra_hint(path, [root])) from None
                 raise
             return getattr(module, attribute)
         return super().get_command(ctx, name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        cmd_name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None and not {"-h", "--help"} & set(rest):  # help works everywhere
+            check_host_only(_command_path(ctx, cmd.name or cmd_name or ""))
+        return cmd_name, cmd, rest
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            # A train-extra module imported on a path HOST_ONLY does not list: same hint.
+            root = (exc.name or "").split(".")[0]
+            if root not in TRAIN_EXTRA_MODULES:
+                raise
+            command = " ".join((ctx.command_path, ctx.invoked_subcommand or "")).strip()
+            click.echo(f"error: {train_extra_hint(command, [root])}", err=True)
+            sys.exit(ConfigError.exit_code)
         except EdgeposeError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
@@ -75,12 +120,12 @@ def main() -> None:
     with measured accuracy drift, and run them on a Raspberry Pi.
 
     \b
-    Host side (needs `pip install edgepose[train]`):
+    Host side (the `train` extra: pip install '.[train]' in the checkout):
       edgepose data digits OUT/          write the bundled real digits dataset
       edgepose train image DATA/         transfer-learn an image classifier
       edgepose train keypoints DATA/     train an MLP on 2D pose keypoints
       edgepose convert RUN_DIR           TFLite fp32/fp16/dynamic/int8 + drift report
-    Device side (plain `pip install edgepose`):
+    Device side (the wheel alone, no TensorFlow):
       edgepose predict MODEL INPUT...    top-k labels for images or keypoint files
       edgepose bench MODEL... --split test   latency, accuracy and drift
       edgepose serve --model M --source S    the camera-classifier service

@@ -11,7 +11,9 @@ from rich.table import Table
 
 from edgepose.fileio import _to_jsonable
 
-console = Console(stderr=False)
+# soft_wrap: a line longer than the terminal is not broken, so a printed command stays
+# copyable whatever the console width (tables still fit the width).
+console = Console(stderr=False, soft_wrap=True)
 
 
 def print_json(obj: Any) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from edgepose.errors import ConfigError, DataError
+from edgepose.extras import train_extra_hint
 from edgepose.fileio import read_json, write_bytes, write_json
 
 MARKER = ".edgepose-digits.json"  # written last: a folder with it is complete
@@ -42,8 +43,7 @@ def _load_digits():
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ConfigError("the bundled digits dataset needs scikit-learn: "
-                          "pip install 'edgepose[train]'") from None
+        raise ConfigError(train_extra_hint("the bundled digits dataset", ["sklearn"])) from None
     return load_digits()
 
 

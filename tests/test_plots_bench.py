@@ -1,0 +1,114 @@
+"""``edgepose bench --plot``: one colour per row, a legend naming every row, nothing cut.
+
+Real inputs: the committed reference model (``models/reference/``) under five
+names and real digit images (``tests/reference_model.py``), benchmarked by the
+real harness with 1 and 2 threads, XNNPACK on and off (20 rows, as in the issue),
+10 runs each. The figure is caught when the plot
+function closes it (``pyplot.close``) and its artists are inspected.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.colors import to_hex
+from matplotlib.text import Text
+
+from edgepose.bench import report
+from edgepose.bench.harness import run_bench
+from edgepose.bench.report import plot_latency, row_colours
+from tests.reference_model import MODEL, write_digit_samples
+
+NAMES = ["model_fp32", "model_fp16", "model_dynamic", "model_int8", "model_int8_fallback"]
+
+
+@pytest.fixture(scope="module")
+def twenty_rows(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench_models")
+    models = []
+    for name in NAMES:
+        for suffix in (".tflite", ".json"):
+            shutil.copyfile(MODEL.with_suffix(suffix), folder / f"{name}{suffix}")
+        models.append(folder / f"{name}.tflite")
+    data = folder / "data"
+    write_digit_samples(data, per_class=5)
+    return run_bench(models, data=data, threads=(1, 2),
+                     xnnpack=(True, False), warmup=1, runs=10)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Figures as plot_latency leaves them, measured before they are closed."""
+    figures = []
+    close = plt.close
+
+    def keep(fig=None):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        fig.boxes = {id(t): t.get_window_extent(renderer) for t in fig.findobj(Text)
+                     if t.get_visible() and t.get_text()}
+        fig.tight = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)
+        figures.append(fig)
+        close(fig)
+
+    monkeypatch.setattr(plt, "close", keep)
+    return figures
+
+
+def test_twenty_rows_get_twenty_colours_and_a_legend_entry_each(twenty_rows, drawn, tmp_path):
+    assert len(twenty_rows.rows) == 20
+    path = plot_latency(twenty_rows, tmp_path / "bench.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (fig,) = drawn
+    expected = [report._row_name(row) for row in twenty_rows.rows]
+    assert len(set(expected)) == 20
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [*expected, "end-to-end",
+                                                          "invoke only"]
+    colours = [to_hex(h.get_color()) for h in legend.legend_handles[:20]]
+    assert len(set(colours)) == 20
+
+
+def test_each_row_keeps_its_colour_in_both_panels(twenty_rows, drawn, tmp_path):
+    plot_latency(twenty_rows, tmp_path / "bench.png")
+    (fig,) = drawn
+    box_ax, cdf_ax = fig.axes
+    colours = [to_hex(c) for c in row_colours(20)]
+    # Right: an end-to-end (solid) and an invoke (dotted) CDF per row, in the row's colour.
+    lines = cdf_ax.get_lines()
+    assert [to_hex(line.get_color()) for line in lines] == [c for c in colours for _ in (0, 1)]
+    assert [line.get_linestyle() for line in lines] == ["-", ":"] * 20
+    # Left: one box per row, labelled on the axis (bottom to top = last row to first).
+    labels = [t.get_text() for t in box_ax.get_yticklabels()]
+    assert labels == [report._row_name(row) for row in twenty_rows.rows][::-1]
+    faces = [to_hex(patch.get_facecolor()) for patch in box_ax.patches]
+    assert faces == colours[::-1]
+
+
+def test_no_label_of_the_bench_plot_is_cut_or_overlaps(twenty_rows, drawn, tmp_path):
+    plot_latency(twenty_rows, tmp_path / "bench.png")
+    (fig,) = drawn
+    box_ax, cdf_ax = fig.axes
+    tight = fig.tight.padded(1)  # saved with bbox_inches="tight"
+    legend_texts = fig.legends[0].get_texts()
+    boxes = [fig.boxes[id(t)] for t in [*legend_texts, *box_ax.get_yticklabels(),
+                                         box_ax.title, cdf_ax.title, fig._suptitle]]
+    for box in boxes:
+        assert tight.x0 <= box.x0 and box.x1 <= tight.x1
+        assert tight.y0 <= box.y0 and box.y1 <= tight.y1
+    for ax in (box_ax, cdf_ax):
+        lo, hi = sorted(ax.get_xlim())
+        ticks = [fig.boxes[id(t)] for t in ax.get_xticklabels(minor=True) + ax.get_xticklabels()
+                 if t.get_text() and lo <= t.get_position()[0] <= hi]
+        assert ticks
+        assert not any(a.overlaps(b) for i, a in enumerate(ticks) for b in ticks[i + 1:])
+    y_labels = [fig.boxes[id(t)] for t in box_ax.get_yticklabels()]
+    assert not any(a.overlaps(b) for i, a in enumerate(y_labels) for b in y_labels[i + 1:])
+
+
+@pytest.mark.parametrize("count", [1, 10, 11, 20, 21, 40])
+def test_row_colours_never_repeat(count):
+    colours = [to_hex(c) for c in row_colours(count)]
+    assert len(colours) == count == len(set(colours))
