@@ -18,6 +18,7 @@ from edgepose.data.splits import Sample, Splits
 from edgepose.errors import ConversionError, DataError
 from edgepose.rundir import load_inputs
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES, ImagePreprocessing, image_to_array
+from edgepose.sampling import SampleChoice, stratified_indices, take
 
 
 @dataclass
@@ -27,6 +28,12 @@ class CalibrationSet:
     x: np.ndarray  # N x <model input shape without batch>
     source: str  # "train split of <run>" or the folder given
     paths: list[str] = field(default_factory=list)
+    choice: SampleChoice | None = None  # which samples of how many were taken
+
+    @property
+    def description(self) -> str:
+        """How many samples of how many, how drawn, from where (for reports)."""
+        return self.choice.describe() if self.choice else f"{len(self)} samples from {self.source}"
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -50,21 +57,8 @@ class CalibrationSet:
 
 
 def stratified_sample(samples: list[Sample], n: int, seed: int = 0) -> list[Sample]:
-    """Up to ``n`` samples with every class represented in proportion, deterministically."""
-    if n >= len(samples):
-        return list(samples)
-    rng = np.random.default_rng(seed)
-    by_class: dict[int, list[Sample]] = {}
-    for sample in samples:
-        by_class.setdefault(sample.label, []).append(sample)
-    quotas = {label: max(1, round(n * len(items) / len(samples)))
-              for label, items in by_class.items()}
-    chosen: list[Sample] = []
-    for label in sorted(by_class):
-        items = by_class[label]
-        order = rng.permutation(len(items))[:quotas[label]]
-        chosen.extend(items[i] for i in sorted(order))
-    return chosen[:n] if len(chosen) > n else chosen
+    """Up to ``n`` samples, every class in proportion, seeded (:mod:`edgepose.sampling`)."""
+    return take(samples, stratified_indices([s.label for s in samples], n, seed))
 
 
 def from_run(splits: Splits, config: dict[str, Any], n: int = 200, seed: int = 0
@@ -74,10 +68,11 @@ def from_run(splits: Splits, config: dict[str, Any], n: int = 200, seed: int = 0
     if not train:
         raise DataError("the run's train split is empty; pass --calib-data",
                         Path(splits.root))
-    chosen = stratified_sample(train, n, seed)
+    source = f"train split of {splits.root}"
+    choice = stratified_indices([s.label for s in train], n, seed, source)
+    chosen = take(train, choice)
     x, _ = load_inputs(splits, chosen, config)
-    return CalibrationSet(x, f"train split (stratified, {len(train)} available)",
-                          [s.path for s in chosen])
+    return CalibrationSet(x, source, [s.path for s in chosen], choice)
 
 
 def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: int = 0
@@ -92,7 +87,9 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
             raise DataError(f"not a readable .npy array ({exc})", folder) from None
         if x.ndim < 2 or x.shape[0] == 0:
             raise DataError(f"expected an N x ... array of samples, got shape {x.shape}", folder)
-        return CalibrationSet(x[:n], str(folder))
+        choice = stratified_indices([0] * x.shape[0], n, seed, str(folder))
+        return CalibrationSet(x[choice.indices], str(folder),
+                              [str(i) for i in choice.indices], choice)
     if not folder.is_dir():
         raise DataError("calibration data not found (expected a folder or a .npy file)", folder)
     task = config["task"]
@@ -102,9 +99,10 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
     if not files:
         kind = "images" if task == "image" else "keypoint .json files"
         raise DataError(f"no {kind} in the calibration folder", folder)
-    rng = np.random.default_rng(seed)
-    if len(files) > n:
-        files = [files[i] for i in sorted(rng.choice(len(files), size=n, replace=False))]
+    # Class folders (or the flat folder, as one class) keep their proportions.
+    choice = stratified_indices([p.relative_to(folder).parent.as_posix() for p in files], n,
+                                seed, str(folder))
+    files = take(files, choice)
     if task == "image":
         spec = ImagePreprocessing.from_dict(config["preprocessing"])
         x = np.zeros((len(files), spec.height, spec.width, 3), dtype=np.uint8)
@@ -114,4 +112,4 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
         from edgepose.data.keypoints import load_keypoint_vector
 
         x = np.stack([load_keypoint_vector(p, config["keypoint_layout"]) for p in files])
-    return CalibrationSet(x, str(folder), [str(p.relative_to(folder)) for p in files])
+    return CalibrationSet(x, str(folder), [str(p.relative_to(folder)) for p in files], choice)

@@ -231,7 +231,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
             raise ConfigError(f"{src.model_path} is not in a run directory: pass --calib-data "
                               "for calibrated modes")
         calibration.check_shape(shape, src.model_path)
-        progress(f"calibration: {len(calibration)} samples from {calibration.source}")
+        progress(f"calibration: {calibration.description}")
 
     hard_swish = count_hard_swish(model)
     rewrite = hardswish_rewrite == "on" or (hardswish_rewrite == "auto" and hard_swish > 0)
@@ -241,7 +241,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
     ctx = _Context(src, model, labels, sha256_file(src.model_path), x_test, y_test, keras_test,
                    settings, _float_weight_bytes(model), progress)
     calibration_info = ({"source": calibration.source, "samples": len(calibration),
-                         "seed": seed} if calibration else {})
+                         "seed": seed, "sample": calibration.description} if calibration else {})
     report = ConversionReport(
         source=str(src.model_path), source_sha256=ctx.sha256, task=src.config["task"],
         test_samples=int(len(x_test)),

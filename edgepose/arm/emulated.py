@@ -71,6 +71,7 @@ class EmulatedResult:
     emulator_seconds: float
     ipc_assumed: list[float]
     clock_ghz: list[float]
+    samples: str | None = None  # "50 of 539 samples (stratified by class, seed 0) from ..."
 
     @property
     def integer_runs_identical(self) -> bool:
@@ -256,7 +257,8 @@ def emulated_bench(models: list[Path], pi: int = 5, *, split: str | None = None,
     Takes ``split`` of the run directory next to the first model, or the class
     folders under ``data``; without either, scikit-image's photographs (no
     accuracy). At most ``max_samples`` samples, evenly spaced, because every
-    sample costs emulated seconds. ``options`` go to :func:`run_emulated`.
+    sample costs emulated seconds: a stratified, seeded subset
+    (:func:`edgepose.sampling.stratified_indices`). ``options`` go to :func:`run_emulated`.
     """
     from edgepose.bench.harness import folder_data, label_indices, split_data
     from edgepose.runtime.classifier import Classifier
@@ -265,8 +267,9 @@ def emulated_bench(models: list[Path], pi: int = 5, *, split: str | None = None,
         return run_emulated(models, pi, **options)
     labelled = split_data(models[0], split) if split else folder_data(data)
     classifier = Classifier.from_file(models[0])
-    pick = np.unique(np.linspace(0, len(labelled.files) - 1, min(max_samples,
-                                                                  len(labelled.files))).astype(int))
-    labels = label_indices(classifier, labelled)[pick]
-    inputs = np.stack([classifier.prepare(labelled.files[i]).copy() for i in pick])
-    return run_emulated(models, pi, inputs, labels, **options)
+    labelled, choice = labelled.subset(max_samples)
+    labels = label_indices(classifier, labelled)
+    inputs = np.stack([classifier.prepare(path).copy() for path in labelled.files])
+    result = run_emulated(models, pi, inputs, labels, **options)
+    result.samples = choice.describe()
+    return result

@@ -38,6 +38,7 @@ from edgepose.drift import DriftStats, compare_outputs
 from edgepose.errors import ConfigError, DataError
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES
+from edgepose.sampling import SampleChoice, stratified_indices, take
 
 REFERENCE_FILE = "reference_outputs.npz"
 FP32_MODEL = "model_fp32.tflite"
@@ -77,6 +78,7 @@ class BenchSettings:
     xnnpack: list[bool]
     data: str | None  # class-folder directory, or "<run>/splits.json:test"
     samples: int  # labelled samples used for accuracy (0 = latency only)
+    sample: str | None = None  # "90 of 539 samples (stratified by class, seed 0) from ..."
     clock: str = "time.perf_counter_ns"
 
 
@@ -99,6 +101,12 @@ class LabelledData:
     keys: list[str]  # paths relative to the dataset root
     source: str
     run_dir: Path | None = None
+
+    def subset(self, n: int | None, seed: int = 0) -> tuple[LabelledData, SampleChoice]:
+        """A stratified, seeded subset of ``n`` samples (all of them when ``n`` is None)."""
+        choice = stratified_indices(self.class_names, n, seed, self.source)
+        return LabelledData(take(self.files, choice), take(self.class_names, choice),
+                            take(self.keys, choice), self.source, self.run_dir), choice
 
 
 def _mode_of(classifier: Classifier) -> str:
@@ -270,6 +278,7 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
     rows: list[BenchRow] = []
     runtime = None
     used_samples = 0
+    sample_notes: dict[str, None] = {}  # ordered set: one line per dataset sampled
     datasets: dict[Path, LabelledData | None] = {}
     references: dict[str, _References] = {}
     for model in models:
@@ -278,11 +287,9 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
             labelled = datasets.setdefault(Path(data), folder_data(data))
         elif split is not None:
             labelled = datasets.setdefault(model.parent, split_data(model, split))
-        if labelled is not None and max_samples:
-            labelled = LabelledData(labelled.files[:max_samples],
-                                    labelled.class_names[:max_samples],
-                                    labelled.keys[:max_samples], labelled.source,
-                                    labelled.run_dir)
+        if labelled is not None:
+            labelled, choice = labelled.subset(max_samples, seed)
+            sample_notes.setdefault(choice.describe(), None)
         for use_xnnpack in xnnpack:
             accuracy_done: tuple[float | None, DriftStats | None, str | None] | None = None
             for n in threads:
@@ -302,7 +309,7 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
     settings = BenchSettings(warmup=warmup, runs=runs, threads=threads, xnnpack=xnnpack,
                              data=None if data is None and split is None else
                              (str(data) if data is not None else f"split:{split}"),
-                             samples=used_samples,
+                             samples=used_samples, sample="; ".join(sample_notes) or None,
                              clock=getattr(clock, "__qualname__", type(clock).__name__))
     return BenchResult(device=device, settings=settings, rows=rows,
                        warnings=list(device.warnings))

@@ -87,9 +87,10 @@ def device_line(result: BenchResult) -> str:
     temps = ""
     if d.before and d.after and d.before.temperature_c is not None:
         temps = f", SoC {d.before.temperature_c:.1f} -> {d.after.temperature_c:.1f} C"
-    return (f"{where} ({d.machine}, {d.cores} cores, governor {d.governor or 'unknown'}{temps}); "
+    line = (f"{where} ({d.machine}, {d.cores} cores, governor {d.governor or 'unknown'}{temps}); "
             f"Python {d.python}, {d.runtime}; warmup {s.warmup}, runs {s.runs}; "
             f"end-to-end input: {', '.join(sorted({r.end_to_end_input for r in result.rows}))}")
+    return line + (f"; accuracy on {s.sample}" if s.sample else "")
 
 
 def to_csv(result: BenchResult) -> str:
