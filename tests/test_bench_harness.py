@@ -66,7 +66,8 @@ def test_third_party_multi_output_model_is_benchmarkable_for_latency():
     result = run_bench([model], warmup=1, runs=3)
     [row] = result.rows
     assert row.outputs == 5 and row.mode == "?"
-    assert row.accuracy is None and row.end_to_end_input == "arrays"
+    assert row.accuracy is None and row.end_to_end_input == "random arrays"
+    assert row.kind == "any model" and len(row.tensors) == 6
     assert row.invoke.min_ms > 0 and "332/332" in row.delegation
 
 
