@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgepose.errors import DataError
 from edgepose.runtime.classifier import Classifier
 
 
@@ -29,6 +30,14 @@ class Prediction:
 
 
 @dataclass
+class FailedInput:
+    """An input that could not be processed, and why (one line, without the file name)."""
+
+    input: str
+    reason: str
+
+
+@dataclass
 class PredictResult:
     """Predictions of one model on a list of inputs, with how it was run."""
 
@@ -40,13 +49,31 @@ class PredictResult:
     delegation: str  # DelegationReport.summary()
     labels_source: str
     predictions: list[Prediction] = field(default_factory=list)
+    failed: list[FailedInput] = field(default_factory=list)  # unreadable inputs, in order
+
+    def check(self, strict: bool = False) -> None:
+        """Raise :class:`DataError` when nothing was processed, or (``strict``) anything failed."""
+        total = len(self.predictions) + len(self.failed)
+        if self.failed and not self.predictions:
+            first = self.failed[0]
+            raise DataError(f"none of the {total} input(s) could be processed "
+                            f"(first: {first.input}: {first.reason})")
+        if strict and self.failed:
+            raise DataError(f"{len(self.failed)} of {total} input(s) could not be processed "
+                            f"(--strict): {', '.join(f.input for f in self.failed)}")
 
 
 def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
                   manifest: str | Path | None = None, labels: str | Path | None = None,
                   num_threads: int | None = None, use_xnnpack: bool = True,
                   prefer: str | None = None) -> PredictResult:
-    """Classify each input file (images, or keypoint JSON files for keypoint models)."""
+    """Classify each input file (images, or keypoint JSON files for keypoint models).
+
+    An input that cannot be read (missing, not an image, a broken file, a bad
+    keypoint file: a :class:`DataError`) is listed in ``failed`` and the others
+    are still classified; call :meth:`PredictResult.check` to turn failures into
+    an error. A model that cannot run raises at once (it would fail every input).
+    """
     classifier = Classifier.from_file(model, manifest, labels, num_threads, use_xnnpack, prefer)
     result = PredictResult(model=str(model), task=classifier.task,
                            runtime=str(classifier.backend), threads=num_threads,
@@ -55,7 +82,11 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
     k = max(1, min(k, classifier.num_classes))
     for item in inputs:
         start = time.perf_counter_ns()
-        top = classifier.classify(Path(item), k)
+        try:
+            top = classifier.classify(Path(item), k)
+        except DataError as exc:
+            result.failed.append(FailedInput(str(item), exc.message))
+            continue
         elapsed_ms = (time.perf_counter_ns() - start) / 1e6
         result.predictions.append(Prediction(
             input=str(item), top=[RankedLabel(c.index, c.label, c.score) for c in top],
