@@ -26,7 +26,7 @@ def print_bench(report) -> None:
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     for item in result.skipped:
-        console.print(f"skipped {item.file}: {item.reason}", highlight=False)
+        console.print(f"skipped {item.file}: {item.reason}", highlight=False, soft_wrap=True)
     for name, tensors in dict((r.model, r.tensors) for r in result.rows).items():
         for tensor in tensors:
             console.print(f"{Path(name).name}: {tensor.describe()}", highlight=False)

@@ -18,7 +18,7 @@ def print_predictions(result) -> None:
                   f"labels: {result.labels_source}")
     for failed in result.failed:
         console.print(f"[yellow]could not process[/yellow] {failed.input}: {failed.reason}",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)  # file names stay copyable
 
 
 @click.command()
