@@ -295,6 +295,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
         if report.fallback is not None and report.fallback.within_budget \
                 and "int8" in report.failed_modes:
             report.failed_modes.remove("int8")  # replaced by int8-fallback, which fits
+    report.merge_previous(src.out_dir)  # keep earlier modes made from this same model
     report.save(src.out_dir)
     if report.failed_modes:
         worst = max((report.mode(m) for m in report.failed_modes), key=lambda m: m.drop_pct)
