@@ -204,11 +204,13 @@ class ConversionReport:
     def to_markdown(self) -> str:
         columns, rows = self.table()
         lines = [f"# Conversion report: {self.source}", "",
-                 f"- task: {self.task}; test samples: {self.test_samples}; Keras accuracy: "
+                 f"- task: {self.task}; drift measured on all {self.test_samples} samples of the "
+                 f"test split; Keras accuracy: "
                  f"{_pct(self.keras_accuracy)}",
-                 f"- calibration: {self.calibration.get('source')} "
-                 f"({self.calibration.get('samples')} samples, seed "
-                 f"{self.calibration.get('seed')})",
+                 "- calibration: " + (self.calibration.get("sample") or
+                                      f"{self.calibration.get('source')} "
+                                      f"({self.calibration.get('samples')} samples, seed "
+                                      f"{self.calibration.get('seed')})"),
                  f"- settings: {self.settings}",
                  f"- versions: {self.versions}", "",
                  "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -245,7 +247,7 @@ class ConversionReport:
         if notes:
             lines += ["", "## Speed and staleness on this machine", ""]
             lines += [f"- {note}" for note in notes]
-        lines += ["", "## Where each row comes from", ""]
+        lines += ["", "## Where each row comes from", ""] if self.modes else []
         lines += [f"- {m.mode}: made {m.made_at or 'at an unknown time'} from source sha256 "
                   f"{(m.source_sha256 or self.source_sha256)[:12]}" for m in self.modes]
         return "\n".join(lines) + "\n"

@@ -260,7 +260,7 @@ def emulated_bench(models: list[Path], pi: int = 5, *, split: str | None = None,
     sample costs emulated seconds: a stratified, seeded subset
     (:func:`edgepose.sampling.stratified_indices`). ``options`` go to :func:`run_emulated`.
     """
-    from edgepose.bench.harness import folder_data, label_indices, split_data
+    from edgepose.bench.harness import folder_data, label_indices, screen, split_data
     from edgepose.runtime.classifier import Classifier
 
     if split is None and data is None:
@@ -268,8 +268,9 @@ def emulated_bench(models: list[Path], pi: int = 5, *, split: str | None = None,
     labelled = split_data(models[0], split) if split else folder_data(data)
     classifier = Classifier.from_file(models[0])
     labelled, choice = labelled.subset(max_samples)
-    labels = label_indices(classifier, labelled)
-    inputs = np.stack([classifier.prepare(path).copy() for path in labelled.files])
-    result = run_emulated(models, pi, inputs, labels, **options)
-    result.samples = choice.describe()
+    screened = screen(classifier, labelled)  # unreadable samples are left out and counted
+    labels = label_indices(classifier, screened.labelled)
+    result = run_emulated(models, pi, np.stack(screened.arrays), labels, **options)
+    result.samples = choice.describe() + (f" ({len(screened.skipped)} unreadable, left out)"
+                                          if screened.skipped else "")
     return result
