@@ -38,8 +38,6 @@ def print_bench(report) -> None:
                     ["row", "metric", "baseline", "current", "ratio", "regressed"],
                     [[d.row, d.metric, f"{d.baseline:.4g}", f"{d.current:.4g}",
                       f"{d.ratio:.3f}", "YES" if d.regressed else ""] for d in base.deltas])
-        for key in base.unmatched:
-            console.print(f"no baseline for {key}", highlight=False)
 
 
 @click.command()
