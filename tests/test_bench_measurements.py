@@ -94,6 +94,30 @@ def test_bench_skips_unreadable_images_and_scores_the_rest(tiny_run, data_with_b
         in result.warnings
 
 
+def test_bench_skips_unreadable_keypoint_files_and_scores_the_rest(tiny_run, tmp_path):
+    rng = np.random.default_rng(0)
+    clean, broken = tmp_path / "clean", tmp_path / "broken"
+    for name in tiny_run.labels:
+        for root in (clean, broken):
+            (root / name).mkdir(parents=True)
+        for i in range(4):
+            text = json.dumps({"keypoints": rng.uniform(0, 1, 34).round(4).tolist()})
+            (clean / name / f"{i}.json").write_text(text)
+            (broken / name / f"{i}.json").write_text(text)
+    (broken / "one" / "x_bad.json").write_text("{not json")
+    (broken / "two" / "x_short.json").write_text(json.dumps({"keypoints": [0.1, 0.2]}))
+    (broken / "zero" / "x_null.json").write_text(json.dumps({"keypoints": [None] * 34}))
+    expected = run_bench([tiny_run.keypoints], data=clean, warmup=0, runs=2, reference="none")
+    result = run_bench([tiny_run.keypoints], data=broken, warmup=0, runs=2, reference="none")
+    assert result.rows[0].accuracy == expected.rows[0].accuracy
+    assert [(s.file, s.reason) for s in result.skipped] == [
+        (str(broken / "one" / "x_bad.json"), "not valid JSON (Expecting property name enclosed "
+                                             "in double quotes: line 1 column 2 (char 1))"),
+        (str(broken / "two" / "x_short.json"), "'keypoints' has 2 numbers, layout coco17 needs "
+                                               "34 (17 joints x 2)"),
+        (str(broken / "zero" / "x_null.json"), "'keypoints'[0] is not a number (None)")]
+
+
 def test_bench_strict_fails_on_an_unreadable_image(tiny_run, data_with_broken_images):
     result = CliRunner().invoke(main, ["bench", str(tiny_run.int8), "--data",
                                        str(data_with_broken_images), "--runs", "2",
@@ -174,6 +198,11 @@ def test_a_busy_machine_is_named_in_the_warnings(fp32_result):
     # The run's own thread is not counted against it: 1.9 at the end is this run plus 0.9.
     quiet = _with_load(fp32_result, 0.2, 1.9)
     assert not [w for w in busy_warnings(quiet, fp32_result.rows[:1]) if "load average" in w]
+
+
+def test_the_result_records_whether_the_machine_was_busy(fp32_result):
+    busy = [w for w in fp32_result.warnings if w.startswith("machine busy")]
+    assert fp32_result.machine_busy == bool(busy)
 
 
 def test_a_wide_spread_of_timings_is_a_busy_warning(fp32_result):

@@ -105,6 +105,7 @@ class BenchResult:
     rows: list[BenchRow]
     warnings: list[str] = field(default_factory=list)
     skipped: list[SkippedInput] = field(default_factory=list)  # samples that could not be read
+    machine_busy: bool = False  # a "machine busy" warning was given: do not record the timings
 
 
 @dataclass
@@ -454,10 +455,10 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
     if skipped:
         warnings.append(f"{len(skipped)} sample(s) could not be read and were left out "
                         "(listed under skipped)")
-    warnings += busy_warnings(device, rows)
-    warnings += slower_than_fp32(rows)
+    busy = busy_warnings(device, rows)
+    warnings += busy + slower_than_fp32(rows)
     return BenchResult(device=device, settings=settings, rows=rows, warnings=warnings,
-                       skipped=list(skipped.values()))
+                       skipped=list(skipped.values()), machine_busy=bool(busy))
 
 
 def _runtime_name() -> str:
