@@ -12,7 +12,8 @@ one. Re-convert that mode to get it back.
 
 Speed is judged on the machine that converted (median invoke, 1 thread,
 XNNPACK, :func:`converters.drift.median_latency_ms`): a mode slower than fp32
-is flagged with the fastest mode measured, and int16x8 with no node in
+is flagged with the fastest mode that loses no more accuracy (or fits
+``--max-drop``), and int16x8 with no node in
 XNNPACK is labelled a reference-kernel mode with its cost relative to int8
 and fp32 (:meth:`ConversionReport.speed_notes`).
 """
@@ -148,13 +149,16 @@ class ConversionReport:
         timed = [m for m in self.modes if m.latency_ms]
         fp32 = next((m for m in timed if m.mode == "fp32"), None)
         budget = self.settings.get("max_drop")
-        fits = [m for m in timed if budget is None or m.drop_pct is None or m.drop_pct <= budget]
-        fastest = min(fits or timed, key=lambda m: m.latency_ms) if timed else None
         for row in timed:
-            if fp32 is None or row is fp32 or fastest is None:
+            if fp32 is None or row is fp32:
                 continue
             ratio = row.latency_ms / fp32.latency_ms
             if ratio > 1.0 + SLOWER_MARGIN:
+                # The fastest mode that loses no more accuracy than this one (or fits
+                # --max-drop): never trade accuracy for speed behind the user's back.
+                allowed = max(_drop(row), budget or 0.0)
+                fastest = min((m for m in timed if _drop(m) <= allowed),
+                              key=lambda m: m.latency_ms)
                 drop = "" if fastest.drop_pct is None else f", drop {fastest.drop_pct:.2f} pts"
                 notes.append(f"{row.mode} is {ratio:.2f}x slower than fp32 on this machine "
                              f"({row.latency_ms:.3g} vs {fp32.latency_ms:.3g} ms median invoke, "
@@ -289,6 +293,11 @@ def mode_result_from_dict(data: dict[str, Any], default_sha256: str | None = Non
     if row.source_sha256 is None:
         row.source_sha256 = default_sha256
     return row
+
+
+def _drop(row: ModeResult) -> float:
+    """Accuracy points lost vs Keras, 0 when not measured (no test split)."""
+    return row.drop_pct if row.drop_pct is not None else 0.0
 
 
 def _pct(value: float | None) -> str | None:

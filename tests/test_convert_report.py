@@ -10,6 +10,7 @@ from run_fixtures import digits_run  # noqa: F401
 
 from converters import convert_run
 from converters.report import ConversionReport, ModeResult
+from edgepose.drift import DriftStats
 from edgepose.fileio import read_json, sha256_file, write_json
 
 
@@ -55,11 +56,16 @@ def test_int16x8_is_labelled_a_reference_kernel_mode_with_its_measured_cost(two_
 
 
 def _row(mode: str, latency: float, path: str = "m.tflite", sha: str | None = "a" * 64,
-         delegated: int = 10, made_at: str | None = "2026-01-01T00:00:00Z") -> ModeResult:
+         delegated: int = 10, made_at: str | None = "2026-01-01T00:00:00Z",
+         drop: float | None = None) -> ModeResult:
+    drift = None if drop is None else DriftStats(
+        samples=80, accuracy=0.9 - drop / 100, reference_accuracy=0.9,
+        accuracy_delta=-drop / 100, top1_agreement=1.0, mean_abs_diff=0.0, max_abs_diff=0.0,
+        mean_kl=0.0)
     return ModeResult(mode=mode, path=path, size_bytes=1, size_ratio=1.0, conversion_seconds=0,
                       input_dtype="float32", output_dtype="float32", latency_ms=latency,
                       delegated_nodes=delegated, total_nodes=10, made_at=made_at,
-                      source_sha256=sha)
+                      source_sha256=sha, drift=drift)
 
 
 def _report(modes: list[ModeResult], sha: str = "a" * 64, max_drop=None) -> ConversionReport:
@@ -73,6 +79,17 @@ def test_a_mode_slower_than_fp32_is_flagged_with_the_fastest_mode():
     assert report.speed_notes() == [
         "int8 is 1.67x slower than fp32 on this machine (0.72 vs 0.43 ms median invoke, "
         "1 thread, XNNPACK): use dynamic here (0.4 ms)"]
+
+
+def test_the_recommended_mode_loses_no_more_accuracy_than_the_flagged_one():
+    rows = [_row("fp32", 0.023, drop=0.0), _row("int8", 0.01, drop=2.5),
+            _row("int16x8", 1.08, drop=1.25, delegated=0)]
+    assert _report(rows).speed_notes()[0] == (
+        "int16x8 is 46.96x slower than fp32 on this machine (1.08 vs 0.023 ms median invoke, "
+        "1 thread, XNNPACK): use fp32 here (0.023 ms, drop 0.00 pts)")
+    # With a --max-drop budget of 3 points, int8 fits and is the fastest.
+    assert _report(rows, max_drop=3.0).speed_notes()[0].endswith(
+        "use int8 here (0.01 ms, drop 2.50 pts)")
 
 
 def test_a_mode_within_timing_noise_of_fp32_is_not_flagged():
