@@ -43,6 +43,17 @@ def dynamic_batch(tmp_path_factory):
     return tflite_models._convert(model, folder / "dynamic.tflite", folder, "fp32")
 
 
+@pytest.fixture(scope="module")
+def dense_map(tmp_path_factory):
+    """One image in, one feature map out ([1, 8, 8, 2]): one output, but not class scores."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("densemap")
+    inputs = keras.Input((16, 16, 3), batch_size=1)
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, strides=2, padding="same")(inputs))
+    return tflite_models._convert(model, folder / "dense_map.tflite", folder, "fp32")
+
+
 def _names(model):
     return [t.name for t in AnyModel(model).tensors if t.role == "input"]
 
@@ -122,6 +133,14 @@ def test_bench_times_a_multi_output_model_without_accuracy(two_by_two, tiny_run)
     assert row.end_to_end_input == "random arrays" and row.invoke.count == 3
     assert ("two_by_two.tflite is timed as a generic model, not a classifier "
             "(2 input(s) and 2 output(s))") in result.warnings
+
+
+def test_a_single_output_that_is_not_a_score_vector_is_timed_not_classified(dense_map):
+    result = run_bench([dense_map], warmup=0, runs=2)
+    [row] = result.rows
+    assert row.kind == "any model" and row.outputs == 1
+    assert ("dense_map.tflite is timed as a generic model, not a classifier (output shape "
+            "[1, 8, 8, 2] is not a [batch, classes] score vector)") in result.warnings
 
 
 def test_bench_with_data_on_a_non_classifier_says_there_is_no_accuracy(two_by_two, tiny_run):

@@ -160,6 +160,24 @@ def test_a_row_without_baseline_fails_by_default(tiny_run, tmp_path, fp32_result
     assert "no baseline row for model_int8.tflite t=1 xnnpack" in allowed.output
 
 
+@pytest.mark.parametrize("change, expected", [
+    ({"threads": 2}, "model_fp32.tflite t=1 xnnpack"),  # recorded at 2 threads only
+    ({"xnnpack": False}, "model_fp32.tflite t=1 xnnpack"),  # recorded without XNNPACK only
+    ({"model": "/elsewhere/model_fp16.tflite"}, "model_fp32.tflite t=1 xnnpack"),
+])
+def test_every_kind_of_missing_baseline_row_is_named(fp32_result, tmp_path, change, expected):
+    from edgepose.bench.baseline import compare_with_baseline
+
+    data = json.loads(write_json(tmp_path / "b.json", fp32_result).read_text())
+    data["rows"] = [dict(data["rows"][0], **change)]
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    comparison = compare_with_baseline(fp32_result, tmp_path / "b.json", tolerance=0.1)
+    assert comparison.unmatched[0] == expected
+    with pytest.raises(DataError, match=f"no baseline row for {expected}"):
+        comparison.raise_on_regression()
+    comparison.raise_on_regression(allow_unmatched=True)  # allowed: no error
+
+
 def test_first_inference_and_warmup_are_reported_apart(fp32_result, tmp_path):
     row = fp32_result.rows[0]
     assert row.first_invoke_ms > 0 and row.warmup_invoke_ms > 0  # warmup 2 = first + 1 more
