@@ -247,3 +247,17 @@ def test_a_converted_model_slower_than_fp32_is_flagged_with_the_faster_mode(fp32
         assert slower_than_fp32([fp32, int8]) == []
     finally:
         fp32.invoke, int8.invoke = saved
+
+
+def test_the_emulated_bench_takes_the_same_stratified_sample(tiny_run):
+    from edgepose.arm.emulated import labelled_inputs
+
+    inputs, labels, described = labelled_inputs(tiny_run.fp32, data=tiny_run.data,
+                                                max_samples=30)
+    assert inputs.shape == (30, 32, 32, 3) and inputs.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [10, 10, 10]  # every class in proportion
+    assert described == f"30 of 120 samples (stratified by class, seed 0) from {tiny_run.data}"
+    _, split_labels, split_described = labelled_inputs(tiny_run.fp32, split="test",
+                                                       max_samples=7)
+    assert len(split_labels) == 7 and set(split_labels.tolist()) == {0, 1, 2}
+    assert split_described.startswith("7 of 18 samples (stratified by class, seed 0) from ")
