@@ -250,7 +250,7 @@ def _compare(models, kernels, x86: dict, arm: dict, folder: Path, counts: list[i
 
 
 def emulated_bench(models: list[Path], pi: int = 5, *, split: str | None = None,
-                   data: str | Path | None = None, max_samples: int = 50,
+                   data: str | Path | None = None, max_samples: int = 50, seed: int = 0,
                    **options) -> EmulatedResult:
     """``edgepose bench --emulate``: the run's labelled samples on the emulated Pi and on x86.
 
@@ -262,7 +262,7 @@ def emulated_bench(models: list[Path], pi: int = 5, *, split: str | None = None,
     if split is None and data is None:
         return run_emulated(models, pi, **options)
     inputs, labels, described = labelled_inputs(models[0], split=split, data=data,
-                                                max_samples=max_samples)
+                                                max_samples=max_samples, seed=seed)
     result = run_emulated(models, pi, inputs, labels, **options)
     result.samples = described
     return result

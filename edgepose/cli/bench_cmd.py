@@ -68,7 +68,8 @@ def print_bench(report) -> None:
 @click.option("--tolerance", default="10%", show_default=True,
               help="Allowed latency increase over the baseline.")
 @click.option("--allow-missing-baseline", is_flag=True,
-              help="A row with no baseline row is a warning, not a failure (exit 2).")
+              help="A measured row with no baseline row is a warning; without this flag it "
+                   "fails (exit 2).")
 @click.option("--input", "input_files", multiple=True, metavar="NAME=FILE.npy",
               help="Time the model on this array for input NAME (or its position); repeat "
                    "per input. Other inputs get seeded random values. No accuracy.")
@@ -100,7 +101,7 @@ def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, 
         from edgepose.cli.arm_cmd import print_emulated
 
         result = emulated_bench(list(models), int(emulate[-1]), split=split, data=data,
-                                max_samples=max_samples or 50,
+                                max_samples=max_samples or 50, seed=seed,
                                 kernels=("reference", "xnnpack") if xnnpack_mode == "both"
                                 else ("reference",) if no_xnnpack or xnnpack_mode == "off"
                                 else ("xnnpack",))
@@ -128,7 +129,7 @@ def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, 
         report.baseline.raise_on_regression(allow_unmatched=allow_missing_baseline)
     if strict and report.result.skipped:
         raise DataError(f"{len(report.result.skipped)} sample(s) could not be read (--strict)",
-                        data or split)
+                        data or f"the {split} split")
 
 
 def parse_inputs(items: tuple[str, ...]) -> dict[str, str] | None:
