@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from edgepose.cli import main
@@ -118,3 +119,31 @@ def test_predict_fails_when_no_input_could_be_processed(tiny_run, tmp_path):
     first = next(iter(broken))
     assert (f"none of the 4 input(s) could be processed (first: {first}: not a readable image"
             in " ".join(result.output.split()))
+
+
+@pytest.fixture(scope="module")
+def not_classifiers(tmp_path_factory):
+    """Two models predict must refuse: two outputs, and one [1, 8, 8, 2] feature map."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("notclassifiers")
+    inputs = keras.Input((16, 16, 3), batch_size=1)
+    features = keras.layers.Conv2D(2, 3, strides=2, padding="same")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    two = keras.Model(inputs, [keras.layers.Dense(3)(pooled), keras.layers.Dense(1)(pooled)])
+    return (tflite_models._convert(two, folder / "two_outputs.tflite", folder, "fp32"),
+            tflite_models._convert(keras.Model(inputs, features), folder / "feature_map.tflite",
+                                   folder, "fp32"))
+
+
+@pytest.mark.parametrize("which, why", [
+    (0, "1 input(s) and 2 output(s)"),
+    (1, "output shape [1, 8, 8, 2] is not a [batch, classes] score vector")])
+def test_predict_refuses_a_model_that_is_not_a_classifier(not_classifiers, tiny_run, which, why):
+    model = not_classifiers[which]
+    result = CliRunner().invoke(main, ["predict", str(model),
+                                       str(tiny_run.data / "one" / "000.png")])
+    assert result.exit_code == 2
+    assert (f"{model}: not a classifier ({why}); predict needs one class-score output (time any "
+            "model with `edgepose bench`)") in " ".join(result.output.split())
+    assert "Traceback" not in result.output

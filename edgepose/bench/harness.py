@@ -47,6 +47,7 @@ from edgepose.drift import DriftStats, compare_outputs
 from edgepose.errors import ConfigError, DataError, EdgeposeError, ModelError
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.manifest import Manifest
+from edgepose.runtime.predict import classifier_problem
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES
 from edgepose.sampling import SampleChoice, stratified_indices, take
 
@@ -323,14 +324,9 @@ def not_a_classifier(model: Path, given: dict[str, str] | None = None
         return None, "inputs given with --input"
     if Manifest.path_for(model).is_file():
         return Classifier.from_file(model, num_threads=1, use_xnnpack=False), None
-    runner = AnyModel(model, 1, use_xnnpack=False)
-    inputs = [t for t in runner.tensors if t.role == "input"]
-    outputs = [t for t in runner.tensors if t.role == "output"]
-    del runner
-    if len(inputs) != 1 or len(outputs) != 1:
-        return None, f"{len(inputs)} input(s) and {len(outputs)} output(s)"
-    if len(outputs[0].shape) != 2 or outputs[0].shape[1] < 2:
-        return None, f"output shape {outputs[0].shape} is not a [batch, classes] score vector"
+    why = classifier_problem(AnyModel(model, 1, use_xnnpack=False).interpreter)
+    if why is not None:
+        return None, why
     try:
         return Classifier.from_file(model, num_threads=1, use_xnnpack=False), None
     except ModelError as exc:
