@@ -22,6 +22,7 @@ from edgepose.errors import ConversionError, DataError
 from edgepose.rundir import load_inputs
 from edgepose.runtime.input_contract import InputContract
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES, ImagePreprocessing, image_to_array
+from edgepose.sampling import SampleChoice, stratified_indices, take
 
 
 @dataclass
@@ -34,6 +35,12 @@ class CalibrationSet:
     # "pixels": RGB 0..255 images, to be mapped through the input contract
     # (:meth:`to_model_values`); "model": values the model takes as they are (.npy, keypoints).
     domain: str = "model"
+    choice: SampleChoice | None = None  # which samples of how many were taken
+
+    @property
+    def description(self) -> str:
+        """How many samples of how many, how drawn, from where (for reports)."""
+        return self.choice.describe() if self.choice else f"{len(self)} samples from {self.source}"
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -60,7 +67,8 @@ class CalibrationSet:
         """Pixels mapped through ``contract`` (float32); model values are left as they are."""
         if self.domain != "pixels":
             return self
-        return CalibrationSet(contract.normalize(self.x), self.source, self.paths, "model")
+        return CalibrationSet(contract.normalize(self.x), self.source, self.paths, "model",
+                              self.choice)
 
     def check_values(self, contract: InputContract, path: str | Path) -> None:
         """Refuse NaN/inf, and values far from the contract's range (e.g. 0..1 data for a
@@ -93,21 +101,8 @@ class CalibrationSet:
 
 
 def stratified_sample(samples: list[Sample], n: int, seed: int = 0) -> list[Sample]:
-    """Up to ``n`` samples with every class represented in proportion, deterministically."""
-    if n >= len(samples):
-        return list(samples)
-    rng = np.random.default_rng(seed)
-    by_class: dict[int, list[Sample]] = {}
-    for sample in samples:
-        by_class.setdefault(sample.label, []).append(sample)
-    quotas = {label: max(1, round(n * len(items) / len(samples)))
-              for label, items in by_class.items()}
-    chosen: list[Sample] = []
-    for label in sorted(by_class):
-        items = by_class[label]
-        order = rng.permutation(len(items))[:quotas[label]]
-        chosen.extend(items[i] for i in sorted(order))
-    return chosen[:n] if len(chosen) > n else chosen
+    """Up to ``n`` samples, every class in proportion, seeded (:mod:`edgepose.sampling`)."""
+    return take(samples, stratified_indices([s.label for s in samples], n, seed))
 
 
 def from_run(splits: Splits, config: dict[str, Any], n: int = 200, seed: int = 0
@@ -117,11 +112,12 @@ def from_run(splits: Splits, config: dict[str, Any], n: int = 200, seed: int = 0
     if not train:
         raise DataError("the run's train split is empty; pass --calib-data",
                         Path(splits.root))
-    chosen = stratified_sample(train, n, seed)
+    source = f"train split of {splits.root}"
+    choice = stratified_indices([s.label for s in train], n, seed, source)
+    chosen = take(train, choice)
     x, _ = load_inputs(splits, chosen, config)
-    return CalibrationSet(x, f"train split (stratified, {len(train)} available)",
-                          [s.path for s in chosen],
-                          "pixels" if config["task"] == "image" else "model")
+    return CalibrationSet(x, source, [s.path for s in chosen],
+                          "pixels" if config["task"] == "image" else "model", choice)
 
 
 def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: int = 0
@@ -138,7 +134,9 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
             raise DataError(f"expected an N x ... array of samples, got shape {x.shape}", folder)
         if not np.issubdtype(x.dtype, np.number):
             raise DataError(f"expected a numeric array, got dtype {x.dtype}", folder)
-        return CalibrationSet(x[:n], str(folder))
+        choice = stratified_indices([0] * x.shape[0], n, seed, str(folder))
+        return CalibrationSet(x[choice.indices], str(folder),
+                              [str(i) for i in choice.indices], "model", choice)
     if not folder.is_dir():
         raise DataError("calibration data not found (expected a folder or a .npy file)", folder)
     task = config["task"]
@@ -148,9 +146,10 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
     if not files:
         kind = "images" if task == "image" else "keypoint .json files"
         raise DataError(f"no {kind} in the calibration folder", folder)
-    rng = np.random.default_rng(seed)
-    if len(files) > n:
-        files = [files[i] for i in sorted(rng.choice(len(files), size=n, replace=False))]
+    # Class folders (or the flat folder, as one class) keep their proportions.
+    choice = stratified_indices([p.relative_to(folder).parent.as_posix() for p in files], n,
+                                seed, str(folder))
+    files = take(files, choice)
     if task == "image":
         spec = ImagePreprocessing.from_dict(config["preprocessing"])
         x = np.zeros((len(files), spec.height, spec.width, 3), dtype=np.uint8)
@@ -161,4 +160,4 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
 
         x = np.stack([load_keypoint_vector(p, config["keypoint_layout"]) for p in files])
     return CalibrationSet(x, str(folder), [str(p.relative_to(folder)) for p in files],
-                          "pixels" if task == "image" else "model")
+                          "pixels" if task == "image" else "model", choice)

@@ -288,7 +288,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
         calibration = calibration.to_model_values(contract)
         calibration.check_values(contract, calib_data if calib_data is not None
                                  else src.out_dir / "splits.json")
-        progress(f"calibration: {len(calibration)} samples from {calibration.source}")
+        progress(f"calibration: {calibration.description}")
 
     hard_swish = count_hard_swish(model)
     rewrite = hardswish_rewrite == "on" or (hardswish_rewrite == "auto" and hard_swish > 0)
@@ -298,7 +298,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
     ctx = _Context(src, model, labels, sha256_file(src.model_path), x_test, y_test, keras_test,
                    settings, _float_weight_bytes(model), progress, contract)
     calibration_info = ({"source": calibration.source, "samples": len(calibration),
-                         "seed": seed} if calibration else {})
+                         "seed": seed, "sample": calibration.description} if calibration else {})
     report = ConversionReport(
         source=str(src.model_path), source_sha256=ctx.sha256, task=src.config["task"],
         test_samples=int(len(x_test)),
@@ -352,6 +352,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
         if report.fallback is not None and report.fallback.within_budget \
                 and "int8" in report.failed_modes:
             report.failed_modes.remove("int8")  # replaced by int8-fallback, which fits
+    report.merge_previous(src.out_dir)  # keep earlier modes made from this same model
     report.save(src.out_dir)
     if report.failed_modes:
         worst = max((report.mode(m) for m in report.failed_modes), key=lambda m: m.drop_pct)

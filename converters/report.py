@@ -1,7 +1,27 @@
-"""The conversion report: one row per mode, saved as JSON and Markdown, printed as a table."""
+"""The conversion report: one row per mode, saved as JSON and Markdown, printed as a table.
+
+The report accumulates: ``edgepose convert RUN --int16x8`` after a full
+conversion keeps the earlier fp32/fp16/dynamic/int8 rows
+(:meth:`ConversionReport.merge_previous`). Every row is stamped with when it
+was made (UTC) and the sha256 of the source model it was made from. A row of
+an earlier report whose source hash differs from the model converted now (the
+model was retrained), or whose ``.tflite`` is gone, is DROPPED from the table
+and listed under ``stale`` with the reason: its accuracy and latency describe
+another model, and a table mixing the two would flatter or slander the current
+one. Re-convert that mode to get it back.
+
+Speed is judged on the machine that converted (median invoke, 1 thread,
+XNNPACK, :func:`converters.drift.median_latency_ms`): a mode slower than fp32
+is flagged with the fastest mode that loses no more accuracy (or fits
+``--max-drop``), and int16x8 with no node in
+XNNPACK is labelled a reference-kernel mode with its cost relative to int8
+and fp32 (:meth:`ConversionReport.speed_notes`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,7 +29,13 @@ from typing import Any
 from converters.debugger import LayerError
 from converters.fallback import FallbackResult
 from edgepose.drift import DriftStats
-from edgepose.fileio import write_json, write_text
+from edgepose.errors import DataError
+from edgepose.fileio import read_json, write_json, write_text
+
+# A mode counts as slower than fp32 only beyond timing noise (same margin as edgepose bench).
+SLOWER_MARGIN = 0.05
+# Canonical row order: the converter's modes, then the int8 fallback.
+_ORDER = ("fp32", "fp16", "dynamic", "int8", "int16x8", "int8-fallback")
 
 
 @dataclass
@@ -31,6 +57,8 @@ class ModeResult:
     ops_outside: dict[str, int] = field(default_factory=dict)  # ops on builtin kernels
     delegation: str | None = None  # one-line summary
     float_layers: list[str] = field(default_factory=list)  # int8-fallback only
+    made_at: str | None = None  # UTC, ISO 8601, when this row's model was converted
+    source_sha256: str | None = None  # of the source model this row was made from
 
     @property
     def drop_pct(self) -> float | None:
@@ -57,9 +85,96 @@ class ConversionReport:
     failed_modes: list[str] = field(default_factory=list)  # over --max-drop
     versions: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    stale: list[StaleRow] = field(default_factory=list)  # earlier rows dropped, and why
+    notes: list[str] = field(default_factory=list)  # speed flags (see speed_notes)
 
     def mode(self, name: str) -> ModeResult:
         return next(m for m in self.modes if m.mode == name)
+
+    def stamp(self, when: float | None = None) -> None:
+        """Stamp rows made by this conversion (no ``made_at`` yet) with the time and source."""
+        made_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+        for row in self.modes:
+            if row.made_at is None:
+                row.made_at = made_at
+            if row.source_sha256 is None:
+                row.source_sha256 = self.source_sha256
+
+    def merge_previous(self, directory: str | Path, stem: str = "conversion_report") -> None:
+        """Keep the rows of the report already in ``directory`` for modes not converted now.
+
+        Kept: rows made from the same source sha256 whose model file still exists.
+        Dropped into :attr:`stale` (with the reason): rows from another source, rows
+        whose file is gone, and a previous report that cannot be read.
+        """
+        path = Path(directory) / f"{stem}.json"
+        if not path.is_file():
+            return
+        self.stamp()
+        try:
+            previous = read_json(path)
+            rows = previous.get("modes", [])
+            default_sha = previous.get("source_sha256")
+        except (DataError, AttributeError) as exc:
+            self.stale.append(StaleRow("?", str(path), None, None, f"unreadable report ({exc})"))
+            return
+        done = {m.mode for m in self.modes}
+        for data in rows:
+            try:
+                row = mode_result_from_dict(data, default_sha)
+            except (TypeError, KeyError, AttributeError) as exc:
+                self.stale.append(StaleRow(str(data.get("mode", "?")) if isinstance(data, dict)
+                                           else "?", str(path), None, None,
+                                           f"unreadable row ({exc})"))
+                continue
+            if row.mode in done:
+                continue  # converted again now
+            reason = None
+            if row.source_sha256 != self.source_sha256:
+                reason = (f"made from source sha256 {str(row.source_sha256)[:12]}, the model "
+                          f"is now {self.source_sha256[:12]}")
+            elif not Path(row.path).is_file():
+                reason = "its model file is gone"
+            if reason is not None:
+                self.stale.append(StaleRow(row.mode, row.path, row.made_at, row.source_sha256,
+                                           reason))
+                continue
+            self.modes.append(row)
+            done.add(row.mode)
+        self.modes.sort(key=lambda m: _ORDER.index(m.mode) if m.mode in _ORDER else len(_ORDER))
+
+    def speed_notes(self) -> list[str]:
+        """Speed flags measured on this machine (see the module docstring)."""
+        notes = []
+        timed = [m for m in self.modes if m.latency_ms]
+        fp32 = next((m for m in timed if m.mode == "fp32"), None)
+        budget = self.settings.get("max_drop")
+        for row in timed:
+            if fp32 is None or row is fp32:
+                continue
+            ratio = row.latency_ms / fp32.latency_ms
+            if ratio > 1.0 + SLOWER_MARGIN:
+                # The fastest mode that loses no more accuracy than this one (or fits
+                # --max-drop): never trade accuracy for speed behind the user's back.
+                allowed = max(_drop(row), budget or 0.0)
+                fastest = min((m for m in timed if _drop(m) <= allowed),
+                              key=lambda m: m.latency_ms)
+                drop = "" if fastest.drop_pct is None else f", drop {fastest.drop_pct:.2f} pts"
+                notes.append(f"{row.mode} is {ratio:.2f}x slower than fp32 on this machine "
+                             f"({row.latency_ms:.3g} vs {fp32.latency_ms:.3g} ms median invoke, "
+                             f"1 thread, XNNPACK): use {fastest.mode} here "
+                             f"({fastest.latency_ms:.3g} ms{drop})")
+        int16 = next((m for m in self.modes if m.mode == "int16x8"), None)
+        if int16 is not None and int16.delegated_nodes == 0:
+            costs = [f"{int16.latency_ms / other.latency_ms:.1f}x {other.mode}"
+                     for other in timed if other.mode in ("int8", "fp32") and int16.latency_ms]
+            notes.append(f"int16x8 is a reference-kernel mode: 0/{int16.total_nodes} nodes run "
+                         "in XNNPACK" + (f"; invoke {int16.latency_ms:.3g} ms = "
+                                         f"{', '.join(costs)} on this machine" if costs else ""))
+        for row in self.stale:
+            notes.append(f"{row.mode} row of the earlier report dropped: {row.reason}; "
+                         f"re-convert with --{row.mode} to report it")
+        return notes
 
     def table(self, compact: bool = False) -> tuple[list[str], list[list[Any]]]:
         """Columns and rows of the drift table (``compact`` fits an 80-column terminal)."""
@@ -93,11 +208,13 @@ class ConversionReport:
     def to_markdown(self) -> str:
         columns, rows = self.table()
         lines = [f"# Conversion report: {self.source}", "",
-                 f"- task: {self.task}; test samples: {self.test_samples}; Keras accuracy: "
+                 f"- task: {self.task}; drift measured on all {self.test_samples} samples of the "
+                 f"test split; Keras accuracy: "
                  f"{_pct(self.keras_accuracy)}",
-                 f"- calibration: {self.calibration.get('source')} "
-                 f"({self.calibration.get('samples')} samples, seed "
-                 f"{self.calibration.get('seed')})",
+                 "- calibration: " + (self.calibration.get("sample") or
+                                      f"{self.calibration.get('source')} "
+                                      f"({self.calibration.get('samples')} samples, seed "
+                                      f"{self.calibration.get('seed')})"),
                  f"- settings: {self.settings}",
                  f"- versions: {self.versions}", "",
                  "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -130,12 +247,57 @@ class ConversionReport:
             lines += [f"  - `{name}`" for name in fb.float_layers]
         if self.failed_modes:
             lines += ["", f"**Over the --max-drop budget: {', '.join(self.failed_modes)}**"]
+        notes = self.notes or self.speed_notes()
+        if notes:
+            lines += ["", "## Speed and staleness on this machine", ""]
+            lines += [f"- {note}" for note in notes]
+        lines += ["", "## Where each row comes from", ""] if self.modes else []
+        lines += [f"- {m.mode}: made {m.made_at or 'at an unknown time'} from source sha256 "
+                  f"{(m.source_sha256 or self.source_sha256)[:12]}" for m in self.modes]
         return "\n".join(lines) + "\n"
 
     def save(self, directory: str | Path, stem: str = "conversion_report") -> list[Path]:
+        """Stamp the new rows, compute :attr:`notes`, write JSON and Markdown atomically."""
         directory = Path(directory)
+        self.stamp()
+        self.notes = self.speed_notes()
         return [write_json(directory / f"{stem}.json", self),
                 write_text(directory / f"{stem}.md", self.to_markdown())]
+
+
+@dataclass
+class StaleRow:
+    """A row of an earlier report that no longer describes the current model."""
+
+    mode: str
+    path: str
+    made_at: str | None
+    source_sha256: str | None
+    reason: str
+
+
+def mode_result_from_dict(data: dict[str, Any], default_sha256: str | None = None
+                          ) -> ModeResult:
+    """A :class:`ModeResult` from its JSON form; rows without a source hash get the report's.
+
+    Unknown keys are ignored (a newer edgepose may add some); a missing required
+    key raises TypeError.
+    """
+    names = {f.name for f in dataclasses.fields(ModeResult)}
+    values = {k: v for k, v in data.items() if k in names}
+    if isinstance(values.get("drift"), dict):
+        drift_names = {f.name for f in dataclasses.fields(DriftStats)}
+        values["drift"] = DriftStats(**{k: v for k, v in values["drift"].items()
+                                        if k in drift_names})
+    row = ModeResult(**values)
+    if row.source_sha256 is None:
+        row.source_sha256 = default_sha256
+    return row
+
+
+def _drop(row: ModeResult) -> float:
+    """Accuracy points lost vs Keras, 0 when not measured (no test split)."""
+    return row.drop_pct if row.drop_pct is not None else 0.0
 
 
 def _pct(value: float | None) -> str | None:

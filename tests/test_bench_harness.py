@@ -66,7 +66,8 @@ def test_third_party_multi_output_model_is_benchmarkable_for_latency():
     result = run_bench([model], warmup=1, runs=3)
     [row] = result.rows
     assert row.outputs == 5 and row.mode == "?"
-    assert row.accuracy is None and row.end_to_end_input == "arrays"
+    assert row.accuracy is None and row.end_to_end_input == "random arrays"
+    assert row.kind == "any model" and len(row.tensors) == 6
     assert row.invoke.min_ms > 0 and "332/332" in row.delegation
 
 
@@ -147,6 +148,8 @@ def test_bench_cli_prints_one_table_and_writes_json_csv_md(tiny_run, tmp_path):
     rows = list(csv.DictReader((out / "b.csv").open()))
     assert [r["mode"] for r in rows] == ["fp32", "fp32", "int8", "int8"]
     assert all(r["accuracy"] and r["top-1 agree"] and r["e2e p90 ms"] for r in rows)
+    # --warmup 1: the one warm-up call is the first invoke, reported apart; no other warm-up.
+    assert all(float(r["first invoke ms"]) > 0 and r["warmup invoke ms"] == "" for r in rows)
     assert json.loads((out / "b.json").read_text())["device"]["slug"] == machine_slug()
     assert "| model_int8.tflite | int8 |" in (out / "b.md").read_text()
 

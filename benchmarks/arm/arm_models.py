@@ -104,11 +104,16 @@ def build_tiny(out_dir: Path, epochs: int = 6) -> tuple[BuiltModel, np.ndarray, 
     """Train the tiny digits net; return it with 60 held-out digits and their labels."""
     import keras
 
+    from edgepose.sampling import stratified_indices
+
     keras.utils.set_random_seed(0)
     x, y = digits(32)
     order = np.random.default_rng(0).permutation(len(x))
     x, y = x[order], y[order]
-    train_x, train_y, test_x, test_y = x[:-60], y[:-60], x[-60:], y[-60:]
+    # 60 held-out digits, every class in proportion (the one sampling rule of edgepose).
+    test = np.zeros(len(x), dtype=bool)
+    test[stratified_indices(y.tolist(), 60, seed=0).indices] = True
+    train_x, train_y, test_x, test_y = x[~test], y[~test], x[test], y[test]
     inputs = keras.Input((32, 32, 3))
     h = keras.layers.Rescaling(1 / 255.0)(inputs)
     h = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(h)

@@ -71,6 +71,7 @@ class EmulatedResult:
     emulator_seconds: float
     ipc_assumed: list[float]
     clock_ghz: list[float]
+    samples: str | None = None  # "50 of 539 samples (stratified by class, seed 0) from ..."
 
     @property
     def integer_runs_identical(self) -> bool:
@@ -250,24 +251,41 @@ def _compare(models, kernels, x86: dict, arm: dict, folder: Path, counts: list[i
 
 
 def emulated_bench(models: list[Path], pi: int = 5, *, split: str | None = None,
-                   data: str | Path | None = None, max_samples: int = 50,
+                   data: str | Path | None = None, max_samples: int = 50, seed: int = 0,
                    **options) -> EmulatedResult:
     """``edgepose bench --emulate``: the run's labelled samples on the emulated Pi and on x86.
 
     Takes ``split`` of the run directory next to the first model, or the class
     folders under ``data``; without either, scikit-image's photographs (no
-    accuracy). At most ``max_samples`` samples, evenly spaced, because every
-    sample costs emulated seconds. ``options`` go to :func:`run_emulated`.
+    accuracy). At most ``max_samples`` samples (:func:`labelled_inputs`), because
+    every sample costs emulated seconds. ``options`` go to :func:`run_emulated`.
     """
-    from edgepose.bench.harness import folder_data, label_indices, split_data
-    from edgepose.runtime.classifier import Classifier
-
     if split is None and data is None:
         return run_emulated(models, pi, **options)
-    labelled = split_data(models[0], split) if split else folder_data(data)
-    classifier = Classifier.from_file(models[0])
-    pick = np.unique(np.linspace(0, len(labelled.files) - 1, min(max_samples,
-                                                                  len(labelled.files))).astype(int))
-    labels = label_indices(classifier, labelled)[pick]
-    inputs = np.stack([classifier.prepare(labelled.files[i]).copy() for i in pick])
-    return run_emulated(models, pi, inputs, labels, **options)
+    inputs, labels, described = labelled_inputs(models[0], split=split, data=data,
+                                                max_samples=max_samples, seed=seed)
+    result = run_emulated(models, pi, inputs, labels, **options)
+    result.samples = described
+    return result
+
+
+def labelled_inputs(model: Path, *, split: str | None = None, data: str | Path | None = None,
+                    max_samples: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """A stratified, seeded subset of labelled samples, prepared for ``model``.
+
+    Returns ``(inputs N x <input shape>, label indices N, description)``, the
+    description saying how many of how many from where
+    (:func:`edgepose.sampling.stratified_indices`); unreadable samples are left
+    out and counted in it.
+    """
+    from edgepose.bench.harness import folder_data, label_indices, screen, split_data
+    from edgepose.runtime.classifier import Classifier
+
+    labelled = split_data(model, split) if split else folder_data(data)
+    classifier = Classifier.from_file(model)
+    labelled, choice = labelled.subset(max_samples, seed)
+    screened = screen(classifier, labelled)
+    labels = label_indices(classifier, screened.labelled)
+    described = choice.describe() + (f" ({len(screened.skipped)} unreadable, left out)"
+                                     if screened.skipped else "")
+    return np.stack(screened.arrays), labels, described

@@ -1,7 +1,10 @@
 """Device side: latency, accuracy and drift of .tflite models (no TensorFlow).
 
-``run_bench`` (harness) measures; ``report`` writes tables/CSV/Markdown/plots;
-``baseline`` compares with a stored result; ``device`` says what machine ran it.
+``run_bench`` (harness) measures; ``any_model`` times a model that is not a
+classifier; ``checks`` warns about a busy machine and modes slower than fp32;
+``report`` writes tables/CSV/Markdown/plots; ``baseline`` compares with a stored
+result; ``device`` says what machine ran it. Samples are drawn by
+:mod:`edgepose.sampling`.
 """
 
 from edgepose.bench.device import DeviceInfo, device_info, machine_slug

@@ -5,7 +5,9 @@ Like pycoral's ``inference_reference_<device>.csv``: keep the JSON that
 kind of device are compared with it. A row matches on (model file name,
 threads, XNNPACK). A latency (p50, invoke and end to end) more than
 ``tolerance`` above the baseline, or an accuracy lower by more than
-``accuracy_drop`` (absolute), is a regression.
+``accuracy_drop`` (absolute), is a regression. A row of this run with no
+baseline row fails too (a comparison that compared nothing is not a pass),
+unless the caller allows it (``edgepose bench --allow-missing-baseline``).
 """
 
 from __future__ import annotations
@@ -40,14 +42,24 @@ class BaselineComparison:
     tolerance: float
     deltas: list[MetricDelta] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)  # rows with no baseline
+    available: list[str] = field(default_factory=list)  # the baseline's rows
     warnings: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[MetricDelta]:
         return [d for d in self.deltas if d.regressed]
 
-    def raise_on_regression(self) -> None:
-        """Raise :class:`RegressionDetected` naming every regressed metric."""
+    def raise_on_regression(self, allow_unmatched: bool = False) -> None:
+        """Raise :class:`RegressionDetected` naming every regressed metric.
+
+        Rows without a baseline raise :class:`DataError` (exit 2) naming them and
+        the baseline's rows, unless ``allow_unmatched``.
+        """
+        if self.unmatched and not allow_unmatched:
+            available = ", ".join(self.available) or "none"
+            raise DataError(f"no baseline row for {', '.join(self.unmatched)} (the baseline has: "
+                            f"{available}); record one with --json, or pass "
+                            "--allow-missing-baseline", self.baseline)
         if self.regressions:
             parts = [f"{d.row} {d.metric} {d.current:.4g} vs {d.baseline:.4g} "
                      f"(x{d.ratio:.2f})" for d in self.regressions]
@@ -82,7 +94,7 @@ def compare_with_baseline(result: BenchResult, baseline_path: str | Path, tolera
         base_slug = data.get("device", {}).get("slug")
     except (KeyError, TypeError, AttributeError) as exc:
         raise DataError(f"not an edgepose bench result ({exc})", baseline_path) from None
-    comparison = BaselineComparison(str(baseline_path), tolerance)
+    comparison = BaselineComparison(str(baseline_path), tolerance, available=list(base_rows))
     if base_slug and base_slug != result.device.slug:
         comparison.warnings.append(f"baseline was recorded on {base_slug}, this is "
                                    f"{result.device.slug}: latencies may not be comparable")
@@ -91,6 +103,7 @@ def compare_with_baseline(result: BenchResult, baseline_path: str | Path, tolera
         base = base_rows.get(key)
         if base is None:
             comparison.unmatched.append(key)
+            comparison.warnings.append(f"no baseline row for {key}")
             continue
         for group, name in LATENCY_METRICS:
             old = float(base[group][name])

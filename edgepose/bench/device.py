@@ -38,6 +38,7 @@ class Conditions:
     temperature_c: float | None
     throttled: str | None  # vcgencmd get_throttled value, e.g. "0x0"
     governors: list[str]
+    load_average: float | None = None  # 1-minute load average (runnable tasks), or None
 
 
 @dataclass
@@ -131,9 +132,17 @@ def describe_throttled(value: str) -> list[str]:
     return [f"{n} (now)" for n in now] + [f"{n} (since boot)" for n in past]
 
 
+def load_average() -> float | None:
+    """The 1-minute load average (``os.getloadavg``), or None where the OS has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 def conditions() -> Conditions:
-    """Read temperature, throttling flags and governors now."""
-    return Conditions(soc_temperature(), throttled_flags(), cpu_governors())
+    """Read temperature, throttling flags, governors and the load average now."""
+    return Conditions(soc_temperature(), throttled_flags(), cpu_governors(), load_average())
 
 
 def _governor(values: list[str]) -> str | None:

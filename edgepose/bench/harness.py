@@ -12,9 +12,16 @@ With labelled data (``--data DIR`` or ``--split test``), every sample is also
 classified once per model and XNNPACK setting for accuracy and drift against a
 reference: the Keras outputs saved at conversion (``reference_outputs.npz``)
 when they cover the samples, else the float32 TFLite model next to the model.
-Warm-up runs are excluded from every statistic. Any classification ``.tflite``
-works without a manifest (random inputs of the model's shape and dtype); a
-multi-output model is benchmarkable for latency.
+Warm-up runs are excluded from every statistic; the first invoke after loading
+is reported apart (``first_invoke_ms``, like ``benchmark_model``'s "First
+inference"), with the mean of the warm-up runs.
+
+A model that is not a classifier (several inputs or outputs, an output that is
+not a score vector, labels that do not fit) is timed like ``benchmark_model``
+does (:mod:`edgepose.bench.any_model`): seeded random or given inputs, every
+input and output listed, no accuracy. A sample that cannot be read (a broken
+image) is left out and listed in ``BenchResult.skipped``; the bench fails only
+when no sample could be read.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepose.bench.any_model import AnyModel, TensorInfo, list_tensors
+from edgepose.bench.checks import busy_warnings, slower_than_fp32
 from edgepose.bench.device import (
     DeviceInfo,
     conditions,
@@ -33,11 +42,14 @@ from edgepose.bench.device import (
     device_info,
     peak_rss_mb,
 )
-from edgepose.bench.stats import Clock, LatencyStats, latency_stats, time_calls
+from edgepose.bench.stats import Clock, LatencyStats, latency_stats, time_phases
 from edgepose.drift import DriftStats, compare_outputs
-from edgepose.errors import ConfigError, DataError
+from edgepose.errors import ConfigError, DataError, EdgeposeError, ModelError
 from edgepose.runtime.classifier import Classifier
+from edgepose.runtime.manifest import Manifest
+from edgepose.runtime.predict import classifier_problem
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES
+from edgepose.sampling import SampleChoice, stratified_indices, take
 
 REFERENCE_FILE = "reference_outputs.npz"
 FP32_MODEL = "model_fp32.tflite"
@@ -60,6 +72,10 @@ class BenchRow:
     peak_rss_mb: float  # process peak so far (monotonic over the rows of one run)
     load_rss_mb: float | None  # RSS growth while loading this model
     outputs: int  # number of output tensors
+    first_invoke_ms: float | None = None  # the first invoke after loading
+    warmup_invoke_ms: float | None = None  # mean of the other warm-up invokes
+    kind: str = "classifier"  # or "any model" (timed only, see any_model)
+    tensors: list[TensorInfo] = field(default_factory=list)  # every input and output
     accuracy: float | None = None
     drift: DriftStats | None = None
     reference: str | None = None  # what the drift is measured against
@@ -77,6 +93,7 @@ class BenchSettings:
     xnnpack: list[bool]
     data: str | None  # class-folder directory, or "<run>/splits.json:test"
     samples: int  # labelled samples used for accuracy (0 = latency only)
+    sample: str | None = None  # "90 of 539 samples (stratified by class, seed 0) from ..."
     clock: str = "time.perf_counter_ns"
 
 
@@ -88,6 +105,16 @@ class BenchResult:
     settings: BenchSettings
     rows: list[BenchRow]
     warnings: list[str] = field(default_factory=list)
+    skipped: list[SkippedInput] = field(default_factory=list)  # samples that could not be read
+    machine_busy: bool = False  # a "machine busy" warning was given: do not record the timings
+
+
+@dataclass
+class SkippedInput:
+    """A sample left out, and why (one line)."""
+
+    file: str
+    reason: str
 
 
 @dataclass
@@ -99,6 +126,12 @@ class LabelledData:
     keys: list[str]  # paths relative to the dataset root
     source: str
     run_dir: Path | None = None
+
+    def subset(self, n: int | None, seed: int = 0) -> tuple[LabelledData, SampleChoice]:
+        """A stratified, seeded subset of ``n`` samples (all of them when ``n`` is None)."""
+        choice = stratified_indices(self.class_names, n, seed, self.source)
+        return LabelledData(take(self.files, choice), take(self.class_names, choice),
+                            take(self.keys, choice), self.source, self.run_dir), choice
 
 
 def _mode_of(classifier: Classifier) -> str:
@@ -208,8 +241,13 @@ class _References:
         return self._cache[folder]
 
 
+def _phase_fields(first_ns: int, warmup_ns: list[int]) -> dict:
+    return {"first_invoke_ms": first_ns / 1e6,
+            "warmup_invoke_ms": float(np.mean(warmup_ns)) / 1e6 if warmup_ns else None}
+
+
 def _bench_one(model: Path, threads: int | None, xnnpack: bool, warmup: int, runs: int,
-               clock: Clock, data: LabelledData | None, rng: np.random.Generator,
+               clock: Clock, data: Screened | None, rng: np.random.Generator,
                k: int, stated=None) -> tuple[BenchRow, Classifier]:
     rss_before = current_rss_mb()
     start = clock()
@@ -221,46 +259,135 @@ def _bench_one(model: Path, threads: int | None, xnnpack: bool, warmup: int, run
     k = min(k, classifier.num_classes)
 
     if data is not None:
-        first = classifier.prepare(data.files[0]).copy()
-        e2e_inputs: list = list(data.files)
+        first = data.arrays[0]
+        e2e_inputs: list = list(data.labelled.files)
         e2e_kind = "files"
     else:
         first = _random_input(classifier, rng)
         e2e_inputs = [_random_input(classifier, rng) for _ in range(8)]
         e2e_kind = "arrays"
     classifier.set_input(first)
-    invoke_ns = time_calls(lambda i: classifier.invoke(), runs, warmup, clock)
-    e2e_ns = time_calls(lambda i: classifier.classify(e2e_inputs[i % len(e2e_inputs)], k),
-                        runs, warmup, clock)
+    invoke = time_phases(lambda i: classifier.invoke(), runs, warmup, clock)
+    e2e = time_phases(lambda i: classifier.classify(e2e_inputs[i % len(e2e_inputs)], k),
+                      runs, warmup, clock)
     row = BenchRow(
         model=str(model), mode=_mode_of(classifier), size_bytes=model.stat().st_size,
         threads=threads, xnnpack=xnnpack,
         delegation=classifier.delegation.summary() if xnnpack else "off",
-        load_ms=load_ms, invoke=latency_stats(invoke_ns), end_to_end=latency_stats(e2e_ns),
+        load_ms=load_ms, invoke=latency_stats(invoke.runs),
+        end_to_end=latency_stats(e2e.runs),
         end_to_end_input=e2e_kind, peak_rss_mb=peak_rss_mb(),
         load_rss_mb=(rss_after - rss_before) if rss_before and rss_after else None,
-        outputs=len(classifier.outputs),
-        invoke_ms=[t / 1e6 for t in invoke_ns], end_to_end_ms=[t / 1e6 for t in e2e_ns])
+        outputs=len(classifier.outputs), tensors=list_tensors(classifier.interpreter),
+        invoke_ms=[t / 1e6 for t in invoke.runs], end_to_end_ms=[t / 1e6 for t in e2e.runs],
+        **_phase_fields(invoke.first, invoke.warmup))
     return row, classifier
+
+
+def _bench_any(model: Path, threads: int | None, xnnpack: bool, warmup: int, runs: int,
+               clock: Clock, given: dict[str, str] | None, seed: int) -> BenchRow:
+    """One row for a model that is not (treated as) a classifier: timing only."""
+    from edgepose.runtime.delegation import delegation_report
+
+    rss_before = current_rss_mb()
+    start = clock()
+    runner = AnyModel(model, threads, xnnpack, given, seed)
+    load_ms = (clock() - start) / 1e6
+    rss_after = current_rss_mb()
+    runner.set_inputs()
+    invoke = time_phases(lambda i: runner.invoke(), runs, warmup, clock)
+    e2e = time_phases(lambda i: runner.run(), runs, warmup, clock)
+    manifest = Manifest.path_for(model)
+    mode = (Manifest.load(manifest).mode if manifest.is_file() else
+            model.stem.split("model_", 1)[1] if model.stem.startswith("model_") else "?")
+    return BenchRow(
+        model=str(model), mode=mode, size_bytes=model.stat().st_size, threads=threads,
+        xnnpack=xnnpack,
+        delegation=delegation_report(runner.interpreter, xnnpack).summary() if xnnpack
+        else "off",
+        load_ms=load_ms, invoke=latency_stats(invoke.runs), end_to_end=latency_stats(e2e.runs),
+        end_to_end_input="given arrays" if given else "random arrays",
+        peak_rss_mb=peak_rss_mb(),
+        load_rss_mb=(rss_after - rss_before) if rss_before and rss_after else None,
+        outputs=sum(t.role == "output" for t in runner.tensors), kind="any model",
+        tensors=runner.tensors, invoke_ms=[t / 1e6 for t in invoke.runs],
+        end_to_end_ms=[t / 1e6 for t in e2e.runs], **_phase_fields(invoke.first, invoke.warmup))
+
+
+def not_a_classifier(model: Path, given: dict[str, str] | None = None
+                     ) -> tuple[Classifier | None, str | None]:
+    """``(classifier, None)`` when ``model`` is benchmarked as a classifier, else ``(None, why)``.
+
+    A model with an edgepose manifest is a classifier (a broken one raises).
+    Otherwise it must have one input and one output of shape ``[batch, classes]``
+    whose labels fit; ``given`` arrays (``--input``) always mean the raw path.
+    """
+    if given:
+        return None, "inputs given with --input"
+    if Manifest.path_for(model).is_file():
+        return Classifier.from_file(model, num_threads=1, use_xnnpack=False), None
+    why = classifier_problem(AnyModel(model, 1, use_xnnpack=False).interpreter)
+    if why is not None:
+        return None, why
+    try:
+        return Classifier.from_file(model, num_threads=1, use_xnnpack=False), None
+    except ModelError as exc:
+        return None, exc.message
+
+
+@dataclass
+class Screened:
+    """The labelled samples a classifier could read, prepared once, and the ones it could not."""
+
+    labelled: LabelledData
+    arrays: list[np.ndarray]
+    skipped: list[SkippedInput]
+
+
+def screen(classifier: Classifier, data: LabelledData) -> Screened:
+    """Prepare every sample; keep the readable ones, list the others with a one-line reason.
+
+    Raises :class:`DataError` naming the data and the first failure when none is readable.
+    """
+    keep, arrays, skipped = [], [], []
+    for i, path in enumerate(data.files):
+        try:
+            arrays.append(np.array(classifier.prepare(path), copy=True))
+            keep.append(i)
+        except EdgeposeError as exc:
+            skipped.append(SkippedInput(str(path), exc.message))
+    if not keep:
+        first = skipped[0]
+        raise DataError(f"none of the {len(data.files)} samples could be read "
+                        f"(first: {first.file}: {first.reason})", data.source)
+    labelled = LabelledData([data.files[i] for i in keep], [data.class_names[i] for i in keep],
+                            [data.keys[i] for i in keep], data.source, data.run_dir)
+    return Screened(labelled, arrays, skipped)
 
 
 def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
               split: str | None = None, threads: Sequence[int | None] = (None,),
               xnnpack: Sequence[bool] = (True,), warmup: int = 20, runs: int = 200,
               reference: str = "auto", max_samples: int | None = None, k: int = 1,
-              clock: Clock = time.perf_counter_ns, seed: int = 0, stated=None) -> BenchResult:
+              clock: Clock = time.perf_counter_ns, seed: int = 0,
+              inputs: dict[str, str] | None = None, stated=None) -> BenchResult:
     """Benchmark each model for each thread count and XNNPACK setting (see module docstring).
 
     ``data`` is a class-folder directory, ``split`` a split name of the run
-    directory each model sits in (they are exclusive). ``reference`` is
+    directory each model sits in (they are exclusive); ``max_samples`` takes a
+    stratified, seeded subset of it (:mod:`edgepose.sampling`). ``reference`` is
     ``"auto"``, ``"keras"`` (reference_outputs.npz), ``"fp32"`` or ``"none"``.
-    ``clock`` returns integer nanoseconds; inject a fake one in tests. ``stated`` is
-    the user's input contract (a :class:`~edgepose.runtime.input_contract.StatedContract`).
+    ``inputs`` maps input names (or positions) to ``.npy`` files, timing the
+    model on those arrays without accuracy. ``clock`` returns integer
+    nanoseconds; inject a fake one in tests. ``stated`` is the user's input contract
+    (a :class:`~edgepose.runtime.input_contract.StatedContract`).
     """
     if not models:
         raise ConfigError("no model given")
     if data is not None and split is not None:
         raise ConfigError("give either --data or --split, not both")
+    if inputs and (data is not None or split is not None):
+        raise ConfigError("give either --input arrays or labelled data (--data/--split)")
     if runs < 1 or warmup < 0:
         raise ConfigError(f"runs must be >= 1 and warmup >= 0 (got {runs}, {warmup})")
     if reference not in ("auto", "keras", "fp32", "none"):
@@ -273,6 +400,9 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
     rows: list[BenchRow] = []
     runtime = None
     used_samples = 0
+    sample_notes: dict[str, None] = {}  # ordered set: one line per dataset sampled
+    notes: list[str] = []
+    skipped: dict[str, SkippedInput] = {}
     datasets: dict[Path, LabelledData | None] = {}
     references: dict[str, _References] = {}
     for model in models:
@@ -281,22 +411,35 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
             labelled = datasets.setdefault(Path(data), folder_data(data))
         elif split is not None:
             labelled = datasets.setdefault(model.parent, split_data(model, split))
-        if labelled is not None and max_samples:
-            labelled = LabelledData(labelled.files[:max_samples],
-                                    labelled.class_names[:max_samples],
-                                    labelled.keys[:max_samples], labelled.source,
-                                    labelled.run_dir)
+        if labelled is not None:
+            labelled, choice = labelled.subset(max_samples, seed)
+            sample_notes.setdefault(choice.describe(), None)
+        screening, why = not_a_classifier(model, inputs)
+        screened = None
+        if why is not None:
+            notes.append(f"{model.name} is timed as a generic model, not a classifier "
+                         f"({why})" + ("; no accuracy on the data given" if labelled else ""))
+        elif labelled is not None:
+            screened = screen(screening, labelled)
+            for item in screened.skipped:
+                skipped.setdefault(item.file, item)
+        del screening
         for use_xnnpack in xnnpack:
             accuracy_done: tuple[float | None, DriftStats | None, str | None] | None = None
             for n in threads:
+                if why is not None:
+                    row = _bench_any(model, n, use_xnnpack, warmup, runs, clock, inputs, seed)
+                    runtime = runtime or _runtime_name()
+                    rows.append(row)
+                    continue
                 rng = np.random.default_rng(seed)
                 row, classifier = _bench_one(model, n, use_xnnpack, warmup, runs, clock,
-                                             labelled, rng, k, stated)
+                                             screened, rng, k, stated)
                 runtime = str(classifier.backend)
-                if labelled is not None:
+                if screened is not None:
                     if accuracy_done is None:
-                        accuracy_done = _accuracy(classifier, labelled, reference, references)
-                        used_samples = max(used_samples, len(labelled.files))
+                        accuracy_done = _accuracy(classifier, screened, reference, references)
+                        used_samples = max(used_samples, len(screened.arrays))
                     row.accuracy, row.drift, row.reference = accuracy_done
                 rows.append(row)
                 del classifier
@@ -305,21 +448,34 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
     settings = BenchSettings(warmup=warmup, runs=runs, threads=threads, xnnpack=xnnpack,
                              data=None if data is None and split is None else
                              (str(data) if data is not None else f"split:{split}"),
-                             samples=used_samples,
+                             samples=used_samples, sample="; ".join(sample_notes) or None,
                              clock=getattr(clock, "__qualname__", type(clock).__name__))
-    return BenchResult(device=device, settings=settings, rows=rows,
-                       warnings=list(device.warnings))
+    warnings = list(device.warnings) + notes
+    if skipped:
+        warnings.append(f"{len(skipped)} sample(s) could not be read and were left out "
+                        "(listed under skipped)")
+    busy = busy_warnings(device, rows)
+    warnings += busy + slower_than_fp32(rows)
+    return BenchResult(device=device, settings=settings, rows=rows, warnings=warnings,
+                       skipped=list(skipped.values()), machine_busy=bool(busy))
 
 
-def _accuracy(classifier: Classifier, data: LabelledData, reference: str,
+def _runtime_name() -> str:
+    from edgepose.runtime.interpreter import find_backend
+
+    return str(find_backend())
+
+
+def _accuracy(classifier: Classifier, data: Screened, reference: str,
               references: dict[str, _References]
               ) -> tuple[float | None, DriftStats | None, str | None]:
-    labels = label_indices(classifier, data)
-    probabilities = _all_probabilities(classifier, data.files)
+    labels = label_indices(classifier, data.labelled)
+    probabilities = np.stack([classifier.predict(x) for x in data.arrays])
     accuracy = float(np.mean(probabilities.argmax(1) == labels))
     if reference == "none":
         return accuracy, None, None
-    refs = references.setdefault(data.source, _References(data, reference))
+    key = f"{data.labelled.source} {hash(tuple(data.labelled.keys))}"  # same samples only
+    refs = references.setdefault(key, _References(data.labelled, reference))
     found = refs.get(classifier.model_path)
     if found is None:
         return accuracy, None, None

@@ -15,7 +15,8 @@ from edgepose.bench.harness import BenchResult, BenchRow
 from edgepose.errors import ConfigError
 from edgepose.fileio import atomic_path, write_json, write_text
 
-COLUMNS = ["model", "mode", "size KB", "threads", "xnnpack", "load ms", "invoke p50 ms",
+COLUMNS = ["model", "mode", "size KB", "threads", "xnnpack", "load ms", "first invoke ms",
+           "warmup invoke ms", "invoke p50 ms",
            "invoke p90 ms", "e2e p50 ms", "e2e p90 ms", "e2e per s", "accuracy",
            "top-1 agree", "mean |dp|", "max |dp|", "KL", "reference"]
 
@@ -31,6 +32,7 @@ def row_values(row: BenchRow) -> list[str]:
         Path(row.model).name, row.mode, f"{row.size_bytes / 1024:.1f}",
         "default" if row.threads is None else str(row.threads),
         "on" if row.xnnpack else "off", _fmt(row.load_ms, 1),
+        _fmt(row.first_invoke_ms), _fmt(row.warmup_invoke_ms),
         _fmt(row.invoke.p50_ms), _fmt(row.invoke.p90_ms),
         _fmt(row.end_to_end.p50_ms), _fmt(row.end_to_end.p90_ms),
         _fmt(row.end_to_end.throughput_per_s, 1), _fmt(row.accuracy, 4),
@@ -46,7 +48,7 @@ def table(result: BenchResult) -> tuple[list[str], list[list[str]]]:
     return list(COLUMNS), [row_values(row) for row in result.rows]
 
 
-TERMINAL_COLUMNS = ["model", "KB", "inv p50", "inv p90", "e2e p50", "e2e p90", "acc", "agree",
+TERMINAL_COLUMNS = ["model", "KB", "first", "inv p50", "e2e p50", "e2e p90", "acc", "agree",
                     "KL"]
 
 
@@ -65,14 +67,17 @@ def _ms(value: float) -> str:
 def terminal_table(result: BenchResult) -> tuple[list[str], list[list[str]]]:
     """A narrower table for the terminal, latencies in ms (full columns go to CSV/Markdown).
 
-    ``model`` is the mode (or file name) with ``t<threads>`` and ``noxnn`` when XNNPACK is off.
+    ``model`` is the mode (or file name) with ``t<threads>`` and ``noxnn`` when XNNPACK is off;
+    ``first`` is the first invoke after loading (ms), apart from the steady state; the
+    invoke p90 and the warm-up mean are in the CSV/Markdown/JSON.
     """
     rows = []
     for row in result.rows:
         drift = row.drift
         rows.append([
             _short_name(row, result.rows), f"{row.size_bytes / 1024:.0f}",
-            _ms(row.invoke.p50_ms), _ms(row.invoke.p90_ms),
+            _ms(row.first_invoke_ms) if row.first_invoke_ms is not None else "",
+            _ms(row.invoke.p50_ms),
             _ms(row.end_to_end.p50_ms), _ms(row.end_to_end.p90_ms),
             _fmt(row.accuracy, 3), _fmt(drift.top1_agreement, 3) if drift else "",
             _fmt(max(drift.mean_kl, 0.0), 4) if drift else "",  # clipping can give -1e-9
@@ -87,9 +92,10 @@ def device_line(result: BenchResult) -> str:
     temps = ""
     if d.before and d.after and d.before.temperature_c is not None:
         temps = f", SoC {d.before.temperature_c:.1f} -> {d.after.temperature_c:.1f} C"
-    return (f"{where} ({d.machine}, {d.cores} cores, governor {d.governor or 'unknown'}{temps}); "
+    line = (f"{where} ({d.machine}, {d.cores} cores, governor {d.governor or 'unknown'}{temps}); "
             f"Python {d.python}, {d.runtime}; warmup {s.warmup}, runs {s.runs}; "
             f"end-to-end input: {', '.join(sorted({r.end_to_end_input for r in result.rows}))}")
+    return line + (f"; accuracy on {s.sample}" if s.sample else "")
 
 
 def to_csv(result: BenchResult) -> str:
@@ -117,6 +123,13 @@ def to_markdown(result: BenchResult) -> str:
     if delegations:
         lines += ["", "XNNPACK delegation:", ""]
         lines += [f"- {name}: {text}" for name, text in delegations]
+    tensors = dict((Path(r.model).name, r.tensors) for r in result.rows if r.tensors)
+    if tensors:
+        lines += ["", "Inputs and outputs:", ""]
+        lines += [f"- {name}: {t.describe()}" for name, ts in tensors.items() for t in ts]
+    if result.skipped:
+        lines += ["", f"Skipped samples ({len(result.skipped)}):", ""]
+        lines += [f"- `{item.file}`: {item.reason}" for item in result.skipped]
     return "\n".join(lines) + "\n"
 
 

@@ -29,7 +29,8 @@ def bench(models: Sequence[str | Path], *, data: str | Path | None = None,
           json_path: str | Path | None = None, csv_path: str | Path | None = None,
           md_path: str | Path | None = None, plot_path: str | Path | None = None,
           baseline: str | Path | None = None, tolerance: float = 0.10,
-          clock: Clock = time.perf_counter_ns, stated=None) -> BenchReport:
+          clock: Clock = time.perf_counter_ns, seed: int = 0,
+          inputs: dict[str, str] | None = None, stated=None) -> BenchReport:
     """Run :func:`run_bench`, write the outputs, and compare with ``baseline``.
 
     A regression does not raise here: call ``report.baseline.raise_on_regression()``
@@ -37,7 +38,8 @@ def bench(models: Sequence[str | Path], *, data: str | Path | None = None,
     """
     result = run_bench(models, data=data, split=split, threads=threads, xnnpack=xnnpack,
                        warmup=warmup, runs=runs, reference=reference,
-                       max_samples=max_samples, clock=clock, stated=stated)
+                       max_samples=max_samples, clock=clock, seed=seed, inputs=inputs,
+                       stated=stated)
     comparison = None
     if baseline is not None:
         comparison = compare_with_baseline(result, baseline, tolerance)

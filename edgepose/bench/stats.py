@@ -55,3 +55,35 @@ def time_calls(fn: Callable[[int], object], runs: int, warmup: int = 0,
         fn(i)
         durations.append(clock() - start)
     return durations
+
+
+@dataclass
+class Phases:
+    """Timings of one series split as TFLite's ``benchmark_model`` reports them (ns).
+
+    ``first`` is the very first call after loading (lazy allocation and delegate
+    set-up land here: what a service that restarts feels), ``warmup`` the next
+    calls that are run but excluded from the statistics, ``runs`` the steady state.
+    """
+
+    first: int
+    warmup: list[int]
+    runs: list[int]
+
+
+def time_phases(fn: Callable[[int], object], runs: int, warmup: int = 0,
+                clock: Clock = time.perf_counter_ns) -> Phases:
+    """Time the first call, ``warmup`` more calls, then ``runs`` calls of ``fn(i)``.
+
+    The first call counts as the first warm-up call when ``warmup >= 1`` (so the
+    number of untimed-for-statistics calls stays ``warmup``); with ``warmup=0``
+    it is an extra call.
+    """
+    def timed(i: int) -> int:
+        start = clock()
+        fn(i)
+        return clock() - start
+
+    first = timed(0)
+    rest = [timed(i) for i in range(1, max(warmup, 1))] if warmup else []
+    return Phases(first, rest, [timed(i) for i in range(runs)])

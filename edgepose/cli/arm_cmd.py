@@ -107,3 +107,5 @@ def print_emulated(result) -> None:
     click.echo(f"{verdict}; Pi est. = instructions / (IPC {result.ipc_assumed[0]}-"
                f"{result.ipc_assumed[1]} x {result.clock_ghz[0]}-{result.clock_ghz[1]} GHz), "
                "an estimate, not a measurement; emulator ms is emulator time.")
+    if getattr(result, "samples", None):
+        click.echo(f"accuracy on {result.samples}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from edgepose.cli.common import console, parse_int_list, print_table
 from edgepose.cli.common import print_json as show_json
 from edgepose.cli.contract_options import contract_options, stated_from
+from edgepose.errors import ConfigError, DataError
 
 
 def _contract_line(model: str, stated=None) -> str:
@@ -36,6 +39,11 @@ def print_bench(report, stated=None) -> None:
         console.print(f"input contract {name}: {_contract_line(name, stated)}", highlight=False)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    for item in result.skipped:
+        console.print(f"skipped {item.file}: {item.reason}", highlight=False, soft_wrap=True)
+    for name, tensors in dict((r.model, r.tensors) for r in result.rows).items():
+        for tensor in tensors:
+            console.print(f"{Path(name).name}: {tensor.describe()}", highlight=False)
     for path in report.written:
         console.print(f"wrote {path}", highlight=False)
     if report.baseline is not None:
@@ -44,8 +52,6 @@ def print_bench(report, stated=None) -> None:
                     ["row", "metric", "baseline", "current", "ratio", "regressed"],
                     [[d.row, d.metric, f"{d.baseline:.4g}", f"{d.current:.4g}",
                       f"{d.ratio:.3f}", "YES" if d.regressed else ""] for d in base.deltas])
-        for key in base.unmatched:
-            console.print(f"no baseline for {key}", highlight=False)
 
 
 @click.command()
@@ -75,6 +81,16 @@ def print_bench(report, stated=None) -> None:
               help="A previous --json result to compare with; exit 3 on a regression.")
 @click.option("--tolerance", default="10%", show_default=True,
               help="Allowed latency increase over the baseline.")
+@click.option("--allow-missing-baseline", is_flag=True,
+              help="A measured row with no baseline row is a warning; without this flag it "
+                   "fails (exit 2).")
+@click.option("--input", "input_files", multiple=True, metavar="NAME=FILE.npy",
+              help="Time the model on this array for input NAME (or its position); repeat "
+                   "per input. Other inputs get seeded random values. No accuracy.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the --max-samples subset and of random inputs.")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 when any sample could not be read (default: skip and list it).")
 @click.option("--print-json", is_flag=True, help="Print the result as JSON instead of a table.")
 @click.option("--emulate", type=click.Choice(["pi4", "pi5"]),
               help="Run on the emulated Pi CPU instead (needs `edgepose arm setup`): ARM vs "
@@ -82,18 +98,26 @@ def print_bench(report, stated=None) -> None:
 @contract_options
 def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, reference,
           max_samples, json_path, csv_path, md_path, plot_path, baseline, tolerance,
-          print_json, emulate, input_range, input_mean, input_std, channel_order) -> None:
+          allow_missing_baseline, input_files, seed, strict, print_json, emulate,
+          input_range, input_mean, input_std, channel_order) -> None:
     """Measure latency (invoke only and end to end), accuracy and drift of MODELs.
 
     With --emulate the same models and samples run on an emulated Raspberry Pi CPU;
     emulated wall time is reported as such, never as Pi latency.
+
+    Any .tflite can be timed: a model that is not a classifier (several inputs
+    or outputs, e.g. a pose-landmark model) runs on seeded random or --input
+    arrays, with every input and output listed and no accuracy. Samples that
+    cannot be read are skipped and listed (--strict makes that an error).
+    --max-samples takes a stratified, seeded subset. With --baseline, a row that
+    has no baseline row fails unless --allow-missing-baseline.
     """
     if emulate:
         from edgepose.arm.emulated import emulated_bench
         from edgepose.cli.arm_cmd import print_emulated
 
         result = emulated_bench(list(models), int(emulate[-1]), split=split, data=data,
-                                max_samples=max_samples or 50,
+                                max_samples=max_samples or 50, seed=seed,
                                 kernels=("reference", "xnnpack") if xnnpack_mode == "both"
                                 else ("reference",) if no_xnnpack or xnnpack_mode == "off"
                                 else ("xnnpack",))
@@ -112,10 +136,25 @@ def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, 
                  xnnpack=xnnpack, warmup=warmup, runs=runs, reference=reference,
                  max_samples=max_samples, json_path=json_path, csv_path=csv_path,
                  md_path=md_path, plot_path=plot_path, baseline=baseline,
-                 tolerance=parse_tolerance(tolerance), stated=stated)
+                 tolerance=parse_tolerance(tolerance), seed=seed,
+                 inputs=parse_inputs(input_files), stated=stated)
     if print_json:
         show_json(report)
     else:
         print_bench(report, stated)
     if report.baseline is not None:
-        report.baseline.raise_on_regression()
+        report.baseline.raise_on_regression(allow_unmatched=allow_missing_baseline)
+    if strict and report.result.skipped:
+        raise DataError(f"{len(report.result.skipped)} sample(s) could not be read (--strict)",
+                        data or f"the {split} split")
+
+
+def parse_inputs(items: tuple[str, ...]) -> dict[str, str] | None:
+    """``("image=x.npy",)`` -> ``{"image": "x.npy"}``; a malformed item is a ConfigError."""
+    parsed = {}
+    for item in items:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise ConfigError(f"--input must look like NAME=FILE.npy, not {item!r}")
+        parsed[name] = file
+    return parsed or None

@@ -88,5 +88,7 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     if report.fallback is not None:
         console.print(f"int8-fallback kept {len(report.fallback.float_layers)} layer(s) float; "
                       f"within budget: {report.fallback.within_budget}")
+    for note in report.notes:  # slower-than-fp32, reference-kernel int16x8, stale rows
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     console.print(f"wrote {len(report.files)} files, report: "
                   f"{report.files[-1] if report.files else ''}")

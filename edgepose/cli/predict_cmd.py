@@ -17,6 +17,9 @@ def print_predictions(result) -> None:
     xnnpack = result.delegation if result.xnnpack else "off"
     console.print(f"runtime {result.runtime}, threads {threads}, XNNPACK: {xnnpack}; "
                   f"labels: {result.labels_source}")
+    for failed in result.failed:
+        console.print(f"[yellow]could not process[/yellow] {failed.input}: {failed.reason}",
+                      highlight=False, soft_wrap=True)  # file names stay copyable
 
 
 @click.command()
@@ -36,11 +39,18 @@ def print_predictions(result) -> None:
               help="Force an interpreter package (default: first one installed).")
 @contract_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 when any input could not be processed (default: list it, go on).")
 def predict(model: str, inputs: tuple[str, ...], k: int, manifest: str | None,
             labels: str | None, threads: int | None, no_xnnpack: bool, prefer: str | None,
             input_range: str | None, input_mean: str | None, input_std: str | None,
-            channel_order: str | None, as_json: bool) -> None:
-    """Print the top-k labels of MODEL for each INPUT (image or keypoint JSON file)."""
+            channel_order: str | None, as_json: bool, strict: bool) -> None:
+    """Print the top-k labels of MODEL for each INPUT (image or keypoint JSON file).
+
+    Inputs that cannot be read are listed with the reason and the others are
+    still classified; the exit code is 2 only when none could be processed, or
+    with --strict when any could not.
+    """
     from edgepose.runtime.predict import predict_files
 
     result = predict_files(model, inputs, k=k, manifest=manifest, labels=labels,
@@ -51,3 +61,4 @@ def predict(model: str, inputs: tuple[str, ...], k: int, manifest: str | None,
         print_json(result)
     else:
         print_predictions(result)
+    result.check(strict)

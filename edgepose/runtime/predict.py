@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgepose.errors import DataError, ModelError
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.input_contract import StatedContract
 
@@ -30,6 +31,14 @@ class Prediction:
 
 
 @dataclass
+class FailedInput:
+    """An input that could not be processed, and why (one line, without the file name)."""
+
+    input: str
+    reason: str
+
+
+@dataclass
 class PredictResult:
     """Predictions of one model on a list of inputs, with how it was run."""
 
@@ -42,6 +51,43 @@ class PredictResult:
     labels_source: str
     predictions: list[Prediction] = field(default_factory=list)
     input_contract: str = ""  # InputContract.describe(): how pixels became model input
+    failed: list[FailedInput] = field(default_factory=list)  # unreadable inputs, in order
+
+    def check(self, strict: bool = False) -> None:
+        """Raise :class:`DataError` when nothing was processed, or (``strict``) anything failed."""
+        total = len(self.predictions) + len(self.failed)
+        if self.failed and not self.predictions:
+            first = self.failed[0]
+            raise DataError(f"none of the {total} input(s) could be processed "
+                            f"(first: {first.input}: {first.reason})")
+        if strict and self.failed:
+            raise DataError(f"{len(self.failed)} of {total} input(s) could not be processed "
+                            f"(--strict): {', '.join(f.input for f in self.failed)}")
+
+
+def classifier_problem(interpreter) -> str | None:
+    """Why an allocated interpreter's model is not a classifier, or None when it may be one.
+
+    A classifier has one input and one output of shape ``[batch, classes]``.
+    Several inputs or outputs, or another output shape (a landmark or feature
+    map), would otherwise be read as class scores: a confident wrong answer.
+    """
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        return f"{len(inputs)} input(s) and {len(outputs)} output(s)"
+    shape = [int(d) for d in outputs[0]["shape"]]
+    if len(shape) != 2 or shape[1] < 2:
+        return f"output shape {shape} is not a [batch, classes] score vector"
+    return None
+
+
+def refuse_non_classifier(classifier: Classifier) -> None:
+    """Raise :class:`ModelError` for a model without a manifest that is not a classifier
+    (:func:`classifier_problem`); ``edgepose bench`` times such models instead."""
+    why = None if classifier.manifest is not None else classifier_problem(classifier.interpreter)
+    if why is not None:
+        raise ModelError(f"not a classifier ({why}); predict needs one class-score output "
+                         "(time any model with `edgepose bench`)", classifier.model_path)
 
 
 def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
@@ -52,10 +98,15 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
     """Classify each input file (images, or keypoint JSON files for keypoint models).
 
     ``stated`` is the user's input contract (``--input-range`` ...), needed for a float
-    image model without manifest or metadata.
+    image model without manifest or metadata. An input that cannot be read (missing,
+    not an image, a broken file, a bad keypoint file: a :class:`DataError`) is listed
+    in ``failed`` and the others are still classified; call :meth:`PredictResult.check`
+    to turn failures into an error. A model that cannot run raises at once (it would
+    fail every input).
     """
     classifier = Classifier.from_file(model, manifest, labels, num_threads, use_xnnpack, prefer,
                                       stated=stated)
+    refuse_non_classifier(classifier)
     result = PredictResult(model=str(model), task=classifier.task,
                            runtime=str(classifier.backend), threads=num_threads,
                            xnnpack=use_xnnpack, delegation=classifier.delegation.summary(),
@@ -64,7 +115,11 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
     k = max(1, min(k, classifier.num_classes))
     for item in inputs:
         start = time.perf_counter_ns()
-        top = classifier.classify(Path(item), k)
+        try:
+            top = classifier.classify(Path(item), k)
+        except DataError as exc:
+            result.failed.append(FailedInput(str(item), exc.message))
+            continue
         elapsed_ms = (time.perf_counter_ns() - start) / 1e6
         result.predictions.append(Prediction(
             input=str(item), top=[RankedLabel(c.index, c.label, c.score) for c in top],
