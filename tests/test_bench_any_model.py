@@ -132,7 +132,8 @@ def test_bench_times_a_multi_output_model_without_accuracy(two_by_two, tiny_run)
     assert row.kind == "any model" and row.accuracy is None and row.outputs == 2
     assert row.end_to_end_input == "random arrays" and row.invoke.count == 3
     assert ("two_by_two.tflite is timed as a generic model, not a classifier "
-            "(2 input(s) and 2 output(s))") in result.warnings
+            "(model has 2 inputs ([1, 4] float32, [1, 4] float32); the classifier feeds one "
+            "image or vector)") in result.warnings
 
 
 def test_a_single_output_that_is_not_a_score_vector_is_timed_not_classified(dense_map):
@@ -140,14 +141,15 @@ def test_a_single_output_that_is_not_a_score_vector_is_timed_not_classified(dens
     [row] = result.rows
     assert row.kind == "any model" and row.outputs == 1
     assert ("dense_map.tflite is timed as a generic model, not a classifier (output shape "
-            "[1, 8, 8, 2] is not a [batch, classes] score vector)") in result.warnings
+            "[1, 8, 8, 2] is not a vector of class scores)") in result.warnings
 
 
 def test_bench_with_data_on_a_non_classifier_says_there_is_no_accuracy(two_by_two, tiny_run):
     result = run_bench([two_by_two], data=tiny_run.data, warmup=0, runs=2)
     assert result.rows[0].accuracy is None
-    assert ("two_by_two.tflite is timed as a generic model, not a classifier (2 input(s) and "
-            "2 output(s)); no accuracy on the data given") in result.warnings
+    assert ("two_by_two.tflite is timed as a generic model, not a classifier (model has 2 "
+            "inputs ([1, 4] float32, [1, 4] float32); the classifier feeds one image or "
+            "vector); no accuracy on the data given") in result.warnings
 
 
 def test_bench_cli_input_option_times_given_arrays(two_by_two, tmp_path):

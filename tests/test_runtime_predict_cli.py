@@ -137,13 +137,13 @@ def not_classifiers(tmp_path_factory):
 
 
 @pytest.mark.parametrize("which, why", [
-    (0, "1 input(s) and 2 output(s)"),
-    (1, "output shape [1, 8, 8, 2] is not a [batch, classes] score vector")])
+    (0, ("model has 2 outputs (", "); a classifier has one output of class scores")),
+    (1, ("output shape [1, 8, 8, 2] is not a vector of class scores",))])
 def test_predict_refuses_a_model_that_is_not_a_classifier(not_classifiers, tiny_run, which, why):
     model = not_classifiers[which]
     result = CliRunner().invoke(main, ["predict", str(model),
                                        str(tiny_run.data / "one" / "000.png")])
     assert result.exit_code == 2
-    assert (f"{model}: not a classifier ({why}); predict needs one class-score output (time any "
-            "model with `edgepose bench`)") in " ".join(result.output.split())
+    [error] = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: {model}: {why[0]}") and error.endswith(why[-1])
     assert "Traceback" not in result.output

@@ -44,10 +44,10 @@ from edgepose.bench.device import (
 )
 from edgepose.bench.stats import Clock, LatencyStats, latency_stats, time_phases
 from edgepose.drift import DriftStats, compare_outputs
-from edgepose.errors import ConfigError, DataError, EdgeposeError, ModelError
+from edgepose.errors import ConfigError, DataError, EdgeposeError
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.manifest import Manifest
-from edgepose.runtime.predict import classifier_problem
+from edgepose.runtime.model_checks import classifier_problem
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES
 from edgepose.sampling import SampleChoice, stratified_indices, take
 
@@ -314,25 +314,24 @@ def _bench_any(model: Path, threads: int | None, xnnpack: bool, warmup: int, run
         end_to_end_ms=[t / 1e6 for t in e2e.runs], **_phase_fields(invoke.first, invoke.warmup))
 
 
-def not_a_classifier(model: Path, given: dict[str, str] | None = None
-                     ) -> tuple[Classifier | None, str | None]:
+def not_a_classifier(model: Path, given: dict[str, str] | None = None, stated=None,
+                     scores_needed: bool = False) -> tuple[Classifier | None, str | None]:
     """``(classifier, None)`` when ``model`` is benchmarked as a classifier, else ``(None, why)``.
 
     A model with an edgepose manifest is a classifier (a broken one raises).
-    Otherwise it must have one input and one output of shape ``[batch, classes]``
-    whose labels fit; ``given`` arrays (``--input``) always mean the raw path.
+    Otherwise it must pass :func:`~edgepose.runtime.model_checks.classifier_problem`;
+    ``given`` arrays (``--input``) always mean the raw path. ``scores_needed`` (labelled
+    data to score) loads the classifier strictly: a model whose input contract is
+    unknown is then refused (ModelError) rather than timed on guessed pixels.
     """
     if given:
         return None, "inputs given with --input"
-    if Manifest.path_for(model).is_file():
-        return Classifier.from_file(model, num_threads=1, use_xnnpack=False), None
-    why = classifier_problem(AnyModel(model, 1, use_xnnpack=False).interpreter)
-    if why is not None:
-        return None, why
-    try:
-        return Classifier.from_file(model, num_threads=1, use_xnnpack=False), None
-    except ModelError as exc:
-        return None, exc.message
+    if not Manifest.path_for(model).is_file():
+        why = classifier_problem(AnyModel(model, 1, use_xnnpack=False).interpreter)
+        if why is not None:
+            return None, why
+    return Classifier.from_file(model, num_threads=1, use_xnnpack=False, stated=stated,
+                                strict=scores_needed), None
 
 
 @dataclass
@@ -414,7 +413,7 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
         if labelled is not None:
             labelled, choice = labelled.subset(max_samples, seed)
             sample_notes.setdefault(choice.describe(), None)
-        screening, why = not_a_classifier(model, inputs)
+        screening, why = not_a_classifier(model, inputs, stated, labelled is not None)
         screened = None
         if why is not None:
             notes.append(f"{model.name} is timed as a generic model, not a classifier "

@@ -196,7 +196,10 @@ class Classifier:
             labels, source = embedded_labels(model_path, info), "labels embedded in the model"
         interpreter, backend = load_interpreter(model_path, num_threads, use_xnnpack, prefer)
         metadata = input_metadata(info)
-        detail, _ = check_single_io(interpreter, model_path, strict)
+        detail, output = check_single_io(interpreter, model_path, strict)
+        # Not a classifier is the more basic refusal: say it before any contract question
+        # (batch axis set to 1 here: a batch-4 model is resized in __init__).
+        check_class_scores({**output, "shape": [1, *output["shape"][1:]]}, model_path, strict)
         contract = resolve_contract(detail, manifest, manifest_path if manifest else None, info,
                                     model_path, stated, strict)
         return cls(interpreter, backend, model_path, manifest, labels, source,

@@ -69,6 +69,21 @@ def check_class_scores(output: dict, model_path: Path, strict: bool = True) -> i
     return int(np.prod(shape[1:]))
 
 
+def classifier_problem(interpreter) -> str | None:
+    """Why an allocated interpreter's model is not a classifier, or None when it is one.
+
+    The same checks :class:`~edgepose.runtime.classifier.Classifier` makes
+    (:func:`check_single_io`, :func:`check_class_scores`), for callers that choose
+    another path for such models (``edgepose bench`` times them as generic models).
+    """
+    try:
+        _, output = check_single_io(interpreter, Path("model"))
+        check_class_scores(output, Path("model"))
+    except NotAClassifier as exc:
+        return exc.message
+    return None
+
+
 def manifest_image_size(manifest: Manifest | None) -> tuple[int, int] | None:
     """``(height, width)`` the manifest's preprocessing states, if any."""
     if manifest is None or not manifest.preprocessing:

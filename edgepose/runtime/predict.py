@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgepose.errors import DataError, ModelError
+from edgepose.errors import DataError
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.input_contract import StatedContract
 
@@ -65,31 +65,6 @@ class PredictResult:
                             f"(--strict): {', '.join(f.input for f in self.failed)}")
 
 
-def classifier_problem(interpreter) -> str | None:
-    """Why an allocated interpreter's model is not a classifier, or None when it may be one.
-
-    A classifier has one input and one output of shape ``[batch, classes]``.
-    Several inputs or outputs, or another output shape (a landmark or feature
-    map), would otherwise be read as class scores: a confident wrong answer.
-    """
-    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
-    if len(inputs) != 1 or len(outputs) != 1:
-        return f"{len(inputs)} input(s) and {len(outputs)} output(s)"
-    shape = [int(d) for d in outputs[0]["shape"]]
-    if len(shape) != 2 or shape[1] < 2:
-        return f"output shape {shape} is not a [batch, classes] score vector"
-    return None
-
-
-def refuse_non_classifier(classifier: Classifier) -> None:
-    """Raise :class:`ModelError` for a model without a manifest that is not a classifier
-    (:func:`classifier_problem`); ``edgepose bench`` times such models instead."""
-    why = None if classifier.manifest is not None else classifier_problem(classifier.interpreter)
-    if why is not None:
-        raise ModelError(f"not a classifier ({why}); predict needs one class-score output "
-                         "(time any model with `edgepose bench`)", classifier.model_path)
-
-
 def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
                   manifest: str | Path | None = None, labels: str | Path | None = None,
                   num_threads: int | None = None, use_xnnpack: bool = True,
@@ -106,7 +81,6 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
     """
     classifier = Classifier.from_file(model, manifest, labels, num_threads, use_xnnpack, prefer,
                                       stated=stated)
-    refuse_non_classifier(classifier)
     result = PredictResult(model=str(model), task=classifier.task,
                            runtime=str(classifier.backend), threads=num_threads,
                            xnnpack=use_xnnpack, delegation=classifier.delegation.summary(),
