@@ -29,6 +29,10 @@ from edgepose.cli.eval_cmd import print_evaluation
               help="Random scale augmentation, 1 +- this (0: off).")
 @click.option("--jitter", default=0.005, show_default=True, type=float,
               help="Per-joint Gaussian jitter, image-normalised units (0: off).")
+@click.option("--unit", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="One coordinate unit in the files' units: 1 for x, y in 0..1, e.g. 640 "
+                   "for pixels [default: from the training data: 1 when every |x|, |y| <= 2, "
+                   "else the next power of two of the largest].")
 @click.option("--epochs", default=100, show_default=True, type=int)
 @click.option("--batch-size", default=32, show_default=True, type=int)
 @click.option("--lr", default=1e-3, show_default=True, type=float)
@@ -49,7 +53,7 @@ from edgepose.cli.eval_cmd import print_evaluation
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def keypoints(data: str, layout: str, category: str | None, hidden: str, dropout: float,
               normalization: str, mirror: bool, rotation: float, scale: float, jitter: float,
-              epochs: int, batch_size: int, lr: float, patience: int, seed: int,
+              unit: float | None, epochs: int, batch_size: int, lr: float, patience: int, seed: int,
               deterministic: bool, val_split: float, test_split: float, strict: bool,
               class_weight: str, output: str | None, overwrite: bool, quiet: bool,
               as_json: bool) -> None:
@@ -69,7 +73,7 @@ def keypoints(data: str, layout: str, category: str | None, hidden: str, dropout
     options = KeypointTrainOptions(
         model=KeypointModelParams(layout=layout, hidden=parse_int_list(hidden), dropout=dropout,
                                   normalization=normalization, mirror=mirror,
-                                  rotation=rotation, scale=scale, jitter=jitter),
+                                  rotation=rotation, scale=scale, jitter=jitter, unit=unit),
         data=DataParams(val_split=val_split, test_split=test_split, strict=strict,
                         class_weight=class_weight),
         training=TrainingParams(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,

@@ -12,7 +12,7 @@ the image trainer uses (:mod:`edgepose.train.training`, ``run_writer``,
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -24,6 +24,7 @@ from edgepose.train.hyperparameters import DataParams, TrainingParams
 from edgepose.train.keypoint_layers import (
     NORMALIZATIONS,
     KeypointAugmentation,
+    coordinate_unit,
     normalization_model,
 )
 from edgepose.train.run import train_run
@@ -43,6 +44,9 @@ class KeypointModelParams:
     rotation: float = 5.0  # degrees, +-
     scale: float = 0.1  # 1 +- scale
     jitter: float = 0.005  # std of per-joint noise, in image-normalised units
+    # one coordinate unit in the data's units (1: 0..1, 512: pixels up to 512); None: read
+    # from the training data (keypoint_layers.coordinate_unit)
+    unit: float | None = None
 
     def validate(self) -> None:
         get_layout(self.layout)
@@ -54,6 +58,8 @@ class KeypointModelParams:
             raise ConfigError(f"--normalization must be one of {', '.join(NORMALIZATIONS)}")
         if self.rotation < 0 or self.scale < 0 or self.jitter < 0:
             raise ConfigError("--rotation, --scale and --jitter must be >= 0")
+        if self.unit is not None and not self.unit > 0:
+            raise ConfigError(f"--unit must be a positive number, not {self.unit}")
 
 
 def _keypoint_training_defaults() -> TrainingParams:
@@ -93,7 +99,8 @@ def build_keypoint_model(num_classes: int, params: KeypointModelParams, seed: in
     """Normalisation -> [Dense -> BatchNorm -> ReLU6 -> Dropout] x N -> softmax."""
     layout = get_layout(params.layout)
     inputs = keras.Input((layout.size,), name="keypoints")
-    x = normalization_model(layout, params.normalization)(inputs)
+    unit = params.unit or 1.0
+    x = normalization_model(layout, params.normalization, unit=unit)(inputs)
     for i, units in enumerate(params.hidden):
         x = keras.layers.Dense(units, use_bias=False, name=f"dense_{i}")(x)
         # momentum 0.9: keypoint datasets are small, few steps per epoch; the default
@@ -110,7 +117,7 @@ def build_keypoint_model(num_classes: int, params: KeypointModelParams, seed: in
     if params.mirror or params.rotation or params.scale or params.jitter:
         augmented = KeypointAugmentation.for_layout(
             layout, mirror=0.5 if params.mirror else 0.0, rotation=params.rotation,
-            scale=params.scale, jitter=params.jitter, seed=seed)(train_inputs)
+            scale=params.scale, jitter=params.jitter, seed=seed, unit=unit)(train_inputs)
     training = keras.Model(train_inputs, inference(augmented), name="training")
     return KeypointClassifierModel(inference, training, layout)
 
@@ -151,6 +158,12 @@ def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOption
     if not splits.samples("train"):
         raise DataError("no training samples after splitting", data_dir)
     category = splits.extra.get("category")
+    if params.unit is None:
+        x_train, _ = load_inputs(splits, splits.samples("train"),
+                                 {"task": "keypoints", "keypoint_layout": params.layout})
+        params = replace(params, unit=coordinate_unit(x_train, get_layout(params.layout)))
+    unit_text = ("x, y normalised 0..1 by image width/height" if params.unit == 1.0 else
+                 f"x, y in pixels (unit {params.unit:g})")
     config = {
         "task": "keypoints",
         "keypoint_layout": params.layout,
@@ -158,8 +171,8 @@ def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOption
         "category": category,
         "classes": splits.classes,
         "input_dtype": "float32",
-        "input_description": "flat keypoint vector in the layout's order; x, y normalised "
-                             "0..1 by image width/height",
+        "input_description": f"flat keypoint vector in the layout's order; {unit_text}",
+        "keypoint_unit": params.unit,
         "seed": fit.seed,
         "model": asdict(params),
         "data": asdict(data),
