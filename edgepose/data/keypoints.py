@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.data.layouts import KeypointLayout, get_layout
+from edgepose.data.presence import no_person_reason
 from edgepose.data.splits import Sample, Splits, stratified_split
 from edgepose.errors import DataError
 
@@ -68,8 +69,13 @@ def _layout(layout: str | KeypointLayout) -> KeypointLayout:
     return layout if isinstance(layout, KeypointLayout) else get_layout(layout)
 
 
-def _check_vector(values, layout: KeypointLayout, where: str | Path) -> np.ndarray:
-    """Validate a list of numbers against ``layout``; raise DataError with one clear line."""
+def _check_vector(values, layout: KeypointLayout, where: str | Path,
+                  allow_missing: bool = False) -> np.ndarray:
+    """Validate a list of numbers against ``layout``; raise DataError with one clear line.
+
+    ``allow_missing``: null and NaN become NaN instead of an error (a "no person"
+    vector, see :mod:`edgepose.data.presence`); infinity is always an error.
+    """
     if not isinstance(values, (list, tuple)):
         raise DataError(f"'keypoints' must be a list of numbers, got {type(values).__name__}",
                         where)
@@ -77,17 +83,25 @@ def _check_vector(values, layout: KeypointLayout, where: str | Path) -> np.ndarr
         raise DataError(f"'keypoints' has {len(values)} numbers, layout {layout.name} needs "
                         f"{layout.size} ({layout.num_joints} joints x {layout.num_channels})",
                         where)
+    numbers = []
     for i, v in enumerate(values):
+        if v is None and allow_missing:
+            v = math.nan
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise DataError(f"'keypoints'[{i}] is not a number ({v!r})", where)
-        if not math.isfinite(v):
+        if math.isinf(v) or (math.isnan(v) and not allow_missing):
             raise DataError(f"'keypoints'[{i}] is {v} (NaN or infinite)", where)
-    return np.asarray(values, dtype=np.float32)
+        numbers.append(v)
+    return np.asarray(numbers, dtype=np.float32)
 
 
-def read_keypoint_json(path: str | Path, layout: str | KeypointLayout
+def read_keypoint_json(path: str | Path, layout: str | KeypointLayout,
+                       allow_missing: bool = False
                        ) -> tuple[np.ndarray, int | None, str | None]:
-    """Read one JSON sample: ``(vector float32, label or None, category or None)``."""
+    """Read one JSON sample: ``(vector float32, label or None, category or None)``.
+
+    ``allow_missing``: null / NaN numbers read as NaN (see :func:`_check_vector`).
+    """
     layout = _layout(layout)
     path = Path(path)
     try:
@@ -107,7 +121,7 @@ def read_keypoint_json(path: str | Path, layout: str | KeypointLayout
                         path)
     if "keypoints" not in data:
         raise DataError("missing field 'keypoints'", path)
-    vector = _check_vector(data["keypoints"], layout, path)
+    vector = _check_vector(data["keypoints"], layout, path, allow_missing)
     label = data.get("label")
     if label is not None and (isinstance(label, bool) or not isinstance(label, int)
                               or label < 0):
@@ -177,8 +191,13 @@ def _read_csv(path: Path, layout: KeypointLayout) -> _CsvTable:
     return _read_csv_cached(str(path), mtime, layout.name)
 
 
-def load_keypoint_vector(path: str | Path, layout: str | KeypointLayout) -> np.ndarray:
-    """The float32 keypoint vector of one sample: a ``.json`` file or ``"file.csv#<row>"``."""
+def load_keypoint_vector(path: str | Path, layout: str | KeypointLayout,
+                         allow_missing: bool = False) -> np.ndarray:
+    """The float32 keypoint vector of one sample: a ``.json`` file or ``"file.csv#<row>"``.
+
+    ``allow_missing``: a JSON file's null / NaN numbers read as NaN (inference
+    then answers "no person") instead of raising :class:`DataError`.
+    """
     layout = _layout(layout)
     text = str(path)
     if "#" in text and text.rsplit("#", 1)[0].lower().endswith(".csv"):
@@ -193,7 +212,7 @@ def load_keypoint_vector(path: str | Path, layout: str | KeypointLayout) -> np.n
             problem = next(p for p in table.problems if p.path == f"{file_part}#{row}")
             raise DataError(problem.message, problem.path)
         return vector
-    return read_keypoint_json(path, layout)[0]
+    return read_keypoint_json(path, layout, allow_missing)[0]
 
 
 def _has_json(folder: Path) -> bool:
@@ -225,9 +244,15 @@ def _read_category(root: Path, folder: Path, category: str, layout: KeypointLayo
                             and not d.name.startswith(".")):
         for path in sorted(class_dir.glob("*.json")):
             try:
-                _, label, file_category = read_keypoint_json(path, layout)
+                vector, label, file_category = read_keypoint_json(path, layout,
+                                                                  allow_missing=True)
             except DataError as exc:
                 problems.append(Problem(str(path.relative_to(root)), exc.message))
+                skipped += 1
+                continue
+            reason = no_person_reason(vector, layout)
+            if reason is not None:
+                problems.append(Problem(str(path.relative_to(root)), reason + "; left out"))
                 skipped += 1
                 continue
             if file_category is not None and file_category != category and folder != root:
@@ -255,6 +280,11 @@ def _read_category(root: Path, folder: Path, category: str, layout: KeypointLayo
         skipped += len(table.problems)
         for row, (vector, label) in enumerate(zip(table.vectors, table.labels, strict=True)):
             if vector is None:
+                continue
+            reason = no_person_reason(vector, layout)
+            if reason is not None:
+                problems.append(Problem(f"{rel}#{row}", reason + "; left out"))
+                skipped += 1
                 continue
             if not label:
                 problems.append(Problem(f"{rel}#{row}", "no label"))
