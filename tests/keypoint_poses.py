@@ -44,15 +44,35 @@ def _base() -> np.ndarray:
     return p
 
 
-def make_landmarks(per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(landmarks n x 33 x 4 float32, labels n)``; classes in :data:`CLASSES` order."""
+def make_landmarks(per_class: int, seed: int = 0, task: str = "arms"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(landmarks n x 33 x 4 float32, labels n)``; classes in :data:`CLASSES` order.
+
+    ``task="arms"``: arms lowered vs raised (easy). ``task="stance"``: feet
+    0.16 vs 0.28 body units apart (hip width 0.2), each foot jittered by 0.025
+    and the whole body turned by up to 8 degrees: a subtle difference like
+    the seed projects' "correct / incorrect stance", where a model that
+    learns nothing stays at 50%.
+    """
     rng = np.random.default_rng(seed)
     base = _base()
     out, labels = [], []
     for label in range(len(CLASSES)):
         for i in range(per_class):
             pose = base + rng.normal(0, 0.02, size=base.shape)
-            wrist_y = rng.uniform(-0.05, 0.2) if label == 0 else rng.uniform(-0.8, -0.45)
+            if task == "arms":
+                wrist_y = rng.uniform(-0.05, 0.2) if label == 0 else rng.uniform(-0.8, -0.45)
+            else:
+                wrist_y = rng.uniform(-0.05, 0.2)
+                half = 0.08 if label == 0 else 0.14
+                for side, sx in (("left", -1), ("right", 1)):
+                    foot = np.array([half * sx, 0.6]) + rng.normal(0, 0.025, 2)
+                    for name in ("ankle", "heel", "foot_index"):
+                        pose[_J[f"{side}_{name}"]] = foot
+                    pose[_J[f"{side}_knee"]] = (foot + pose[_J[f"{side}_hip"]]) / 2
+                angle = np.radians(rng.uniform(-8, 8))
+                turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+                pose = pose @ turn.T
             for side, sx in (("left", -1), ("right", 1)):
                 hand = np.array([0.22 * sx, wrist_y]) + rng.normal(0, 0.03, 2)
                 for name in ("wrist", "pinky", "index", "thumb"):
@@ -87,9 +107,9 @@ def vectors(landmarks: np.ndarray, unit: str) -> np.ndarray:
 
 
 def write_pose_dataset(root: Path, unit: str, per_class: int = 60, seed: int = 0,
-                       category: str | None = None) -> Path:
+                       category: str | None = None, task: str = "arms") -> Path:
     """Write ``root/[category/]<class>/NNN.json``; returns the folder holding the classes."""
-    landmarks, labels = make_landmarks(per_class, seed)
+    landmarks, labels = make_landmarks(per_class, seed, task)
     data = vectors(landmarks, unit)
     folder = root / category if category else root
     for i, (vector, label) in enumerate(zip(data, labels, strict=True)):

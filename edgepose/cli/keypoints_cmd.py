@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgepose.cli.common import console, print_json, print_table
+from edgepose.data.layouts import DEFAULT_LAYOUT
 
 
 @click.group()
@@ -15,7 +16,7 @@ def keypoints() -> None:
 @keypoints.command()
 @click.argument("images", type=click.Path(path_type=str))
 @click.argument("out", type=click.Path(path_type=str))
-@click.option("--layout", default="mediapipe33", show_default=True,
+@click.option("--layout", default=DEFAULT_LAYOUT, show_default=True,
               type=click.Choice(["mediapipe33", "coco17", "body14"]),
               help="Keypoint layout of the written vectors.")
 @click.option("--landmark-model", default=None,

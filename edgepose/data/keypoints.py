@@ -228,6 +228,70 @@ def _categories(root: Path) -> dict[str, Path]:
             if any(_has_json(c) for c in d.iterdir() if c.is_dir()) or any(d.glob("*.csv"))}
 
 
+def keypoint_categories(root: str | Path) -> list[str]:
+    """Category names of a keypoint dataset, sorted: the subfolders of ``ROOT`` that hold
+    class folders of JSON files or CSV tables; ``[ROOT's name]`` when ``ROOT`` itself holds
+    the class folders (no category level)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError("keypoint dataset folder not found", root)
+    return sorted(_categories(root))
+
+
+def detect_layout(root: str | Path, category: str | None = None, sample: int = 64) -> str:
+    """The keypoint layout of a dataset's files, for training without ``--layout``.
+
+    The ``"layout"`` that files record (``keypoints extract`` and ``data poses``
+    write it), else the one layout whose vector length matches (28 numbers:
+    body14, 34: coco17, 132: mediapipe33). Reads up to ``sample`` JSON files
+    per category and the header of each CSV. Raises :class:`DataError` when the
+    files record different layouts or no layout has their length.
+    """
+    from edgepose.data.layouts import LAYOUTS, layout_for_length
+
+    root = Path(root)
+    folders = _categories(root) if root.is_dir() else {}
+    if category is not None and category in folders:
+        folders = {category: folders[category]}
+    recorded: Counter[str] = Counter()
+    lengths: Counter[int] = Counter()
+    for folder in folders.values():
+        files = sorted(folder.glob("*/*.json"))[:sample]
+        for path in files:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if not isinstance(data, dict):
+                continue
+            if isinstance(data.get("layout"), str) and data["layout"] in LAYOUTS:
+                recorded[data["layout"]] += 1
+            elif isinstance(data.get("keypoints"), list) and data["keypoints"]:
+                lengths[len(data["keypoints"])] += 1
+        for csv_path in sorted(folder.glob("*.csv")):
+            try:
+                with open(csv_path, newline="", encoding="utf-8") as fh:
+                    header = next(csv.reader(fh), [])
+            except (OSError, UnicodeDecodeError):
+                continue
+            lengths[sum(h.strip().lower() not in CSV_META_COLUMNS for h in header)] += 1
+    if len(recorded) > 1:
+        raise DataError(f"the files record different layouts ({', '.join(sorted(recorded))}); "
+                        "give --layout", root)
+    if recorded:
+        return next(iter(recorded))
+    if not lengths:
+        raise DataError("no keypoint files: expected ROOT/<category>/<class>/*.json, "
+                        "ROOT/<class>/*.json or *.csv", root)
+    length = lengths.most_common(1)[0][0]
+    found = layout_for_length(length)
+    if found is None:
+        sizes = ", ".join(f"{name} {layout.size}" for name, layout in sorted(LAYOUTS.items()))
+        raise DataError(f"no layout has {length} numbers per sample ({sizes}); give --layout",
+                        root)
+    return found.name
+
+
 @dataclass
 class _Entry:
     path: str  # relative to the dataset root

@@ -129,6 +129,12 @@ LAYOUTS: dict[str, KeypointLayout] = {
 }
 
 
+# What the pose commands write (``keypoints extract``, ``data poses``) when no --layout is
+# given: every landmark MediaPipe gives, with visibility. ``train keypoints`` reads the
+# layout the files record, so producer and trainer agree without --layout.
+DEFAULT_LAYOUT = "mediapipe33"
+
+
 def get_layout(name: str) -> KeypointLayout:
     """Look a layout up by name; an unknown name raises :class:`ConfigError` listing them."""
     try:

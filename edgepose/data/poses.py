@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from edgepose.data.layouts import get_layout
+from edgepose.data.layouts import DEFAULT_LAYOUT, get_layout
 from edgepose.errors import ConfigError
 from edgepose.fileio import write_json
 
@@ -140,7 +140,7 @@ class PosesResult:
 
 
 def build_poses(out_dir: str | Path, *, per_photo: int = 110, seed: int = 0,
-                layout: str = "coco17", landmark_model: str | Path | None = None,
+                layout: str = DEFAULT_LAYOUT, landmark_model: str | Path | None = None,
                 detector_model: str | Path | None = None) -> PosesResult:
     """Write the derived-label pose dataset to ``out_dir`` (a few hundred samples, < 1 min)."""
     from edgepose.pose.estimator import PoseEstimator

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgepose.data.layouts import get_layout
+from edgepose.data.layouts import DEFAULT_LAYOUT, get_layout
 from edgepose.errors import DataError
 from edgepose.fileio import write_json
 from edgepose.pose.estimator import PoseEstimator, PoseResult
@@ -38,7 +38,7 @@ class ExtractResult:
     written: list[str] = field(default_factory=list)
     no_person: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
-    layout: str = "mediapipe33"
+    layout: str = DEFAULT_LAYOUT
     landmark_model: str = ""
     detector_model: str | None = None
     crop: str = "detector"
@@ -66,7 +66,7 @@ def sample_record(result: PoseResult, layout: str, image_rel: str, size: tuple[i
     return record
 
 
-def extract_keypoints(images_dir: str | Path, out_dir: str | Path, *, layout: str = "mediapipe33",
+def extract_keypoints(images_dir: str | Path, out_dir: str | Path, *, layout: str = DEFAULT_LAYOUT,
                       landmark_model: str | Path | None = None,
                       detector_model: str | Path | None = None, no_detector: bool = False,
                       num_threads: int | None = None,

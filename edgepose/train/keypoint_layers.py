@@ -36,8 +36,12 @@ from edgepose.data.layouts import KeypointLayout
 
 NORMALIZATIONS = ("body", "zscore", "none")
 EPS = 1e-6
-# Lower bound of the squared body size (image units): a body 0.01 wide or less is noise.
-MIN_SIZE_SQUARED = 1e-4
+# Lower bound of the squared body size (in units of the coordinate unit): keeps rsqrt's
+# input positive. It is added to the torso term, so it must be tiny next to any real
+# body (0.001 wide: under a pixel of a 640 px image); 1e-4 shifted the size of a body
+# a quarter of the image tall by 0.1%, visible as 3e-4 in the probabilities of a
+# translated and scaled pose.
+MIN_SIZE_SQUARED = 1e-6
 # A missing joint sits this far below every present one when looking for the extremes.
 _MISSING_OFFSET = 2.0
 
