@@ -16,10 +16,13 @@ import pytest
 from click.testing import CliRunner
 
 from edgepose.cli import main
-from edgepose.data.keypoints import detect_layout
+from edgepose.data.keypoints import build_keypoint_splits, detect_layout
 from edgepose.errors import DataError
 from edgepose.train.keypoint_classifier import fit_for_size
+from tests.assets import asset_path
 from tests.keypoint_poses import make_landmarks, vectors, write_pose_dataset
+
+LANDMARK, DETECTOR = "pose_landmark_full.tflite", "pose_detection.tflite"
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +155,38 @@ def test_a_length_no_layout_has_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"no layout has 30 numbers per sample \(body14 28, "
                                         r"coco17 34, mediapipe33 132\); give --layout"):
         detect_layout(tmp_path)
+
+
+def test_keypoints_extract_output_trains_without_layout(tmp_path):
+    """`keypoints extract` (default layout) on real photos, then `train keypoints` with no
+    --layout: the layout the files record is used."""
+    import skimage.data
+    from PIL import Image
+
+    for cls, photo in (("a", skimage.data.astronaut()), ("b", skimage.data.camera())):
+        folder = tmp_path / "images" / cls
+        folder.mkdir(parents=True)
+        image = Image.fromarray(photo).convert("RGB")
+        for i, angle in enumerate((0, 4, -4, 8, -8, 2, -2, 6)):
+            image.rotate(angle).save(folder / f"{i}.png")
+    extracted = CliRunner().invoke(main, ["keypoints", "extract", str(tmp_path / "images"),
+                                          str(tmp_path / "poses"),
+                                          "--landmark-model", str(asset_path(LANDMARK)),
+                                          "--detector-model", str(asset_path(DETECTOR))])
+    assert extracted.exit_code == 0, extracted.output
+    record = json.loads(next((tmp_path / "poses" / "a").glob("*.json")).read_text())
+    assert record["layout"] == "mediapipe33" and len(record["keypoints"]) == 132
+    result = CliRunner().invoke(main, ["train", "keypoints", str(tmp_path / "poses"),
+                                       "--epochs", "2", "--output", str(tmp_path / "run"),
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["layout"] == "mediapipe33"
+
+
+def test_no_readable_samples_names_the_first_problem(tmp_path):
+    for cls in ("x", "y"):
+        _sample(tmp_path / cls / "0.json", 34)
+    with pytest.raises(DataError, match=r"no readable keypoint samples; 2 problem\(s\), first: "
+                                        r"x/0.json: 'keypoints' has 34 numbers, layout body14 "
+                                        r"needs 28"):
+        build_keypoint_splits(tmp_path, layout="body14")

@@ -413,7 +413,8 @@ def build_keypoint_splits(root: str | Path, *, layout: str, category: str | None
         raise DataError(f"{len(problems)} problem(s) in the dataset (strict mode); first: "
                         f"{problems[0]}", root)
     if not entries:
-        raise DataError("no readable keypoint samples", root)
+        first = f"; {len(problems)} problem(s), first: {problems[0]}" if problems else ""
+        raise DataError(f"no readable keypoint samples{first}", root)
     used = [c for c in classes if any(e.class_name == c for e in entries)]
     if len(used) < 2:
         raise DataError(f"need at least 2 classes with samples, found {used}", root)
