@@ -154,9 +154,8 @@ class _FixedPose:
 
 def test_service_reports_no_person_when_too_few_joints_are_visible(tiny_run):
     landmarks = make_landmarks(1)[0][0]
-    landmarks[:, 3] = 0.1  # found, not visible: PoseResult.vector("coco17") keeps x, y only
-    landmarks[:, :2] = 0.0
-    landmarks[[11, 12], :2] = 0.5  # two shoulders seen
+    landmarks[:, 3] = 0.1  # guessed, not seen: PoseResult.vector("coco17") writes (0, 0)
+    landmarks[[11, 12], 3] = 0.9  # two shoulders seen
     engine = Engine(Classifier.from_file(tiny_run.keypoints), pose=_FixedPose(landmarks))
     out = engine.infer(np.zeros((64, 64, 3), np.uint8))
     assert out.probabilities is None and out.person is False
@@ -164,3 +163,22 @@ def test_service_reports_no_person_when_too_few_joints_are_visible(tiny_run):
     result = ResultPolicy(engine.labels).single(out.probabilities, latency_ms=1.0,
                                                 person=out.person)
     assert (result.label, result.person, result.top_k) == (NO_PERSON, False, [])
+
+
+def test_pose_vectors_write_joints_mediapipe_does_not_see_as_missing():
+    """2-channel layouts have no visibility: an unseen joint must be (0, 0), not a guess."""
+    import skimage.data
+
+    from edgepose.pose import PoseEstimator
+    from tests.assets import asset_path
+
+    estimator = PoseEstimator.from_files(asset_path("pose_landmark_full.tflite"),
+                                         asset_path("pose_detection.tflite"))
+    result = estimator.estimate(skimage.data.astronaut())  # upper body: legs off the frame
+    visibility = result.keypoints[:, 3]
+    coco = COCO17.reshape(result.vector("coco17"))
+    for joint, (source,) in zip(COCO17.joints, COCO17.from_mediapipe, strict=True):
+        seen = visibility[source] >= 0.5
+        assert (coco[COCO17.index(joint)] != 0).any() == seen, joint
+    assert not (visibility[[27, 28]] >= 0.5).any()  # the ankles are unseen: written (0, 0)
+    assert result.vector("mediapipe33").reshape(33, 4)[:, 3].tolist() == visibility.tolist()

@@ -22,9 +22,8 @@ import math
 
 import numpy as np
 
-from edgepose.data.layouts import KeypointLayout
+from edgepose.data.layouts import VISIBLE, KeypointLayout
 
-VISIBLE = 0.5
 MIN_VISIBLE_FRACTION = 0.25
 
 
@@ -42,8 +41,11 @@ def visible_joints(vector: np.ndarray, layout: KeypointLayout) -> int:
     return int(found.sum())
 
 
-def no_person_reason(vector: np.ndarray, layout: KeypointLayout) -> str | None:
+def no_person_reason(vector: np.ndarray, layout: KeypointLayout | None) -> str | None:
     """Why the flat ``vector`` (``layout.size`` numbers) holds no person, or None if it does.
+
+    ``layout`` None (a model whose layout nothing says): only NaN / null and
+    all-zero are checked, since visible joints cannot be counted.
 
     One line, e.g. ``"no person: all 28 keypoint numbers are 0"``,
     ``"no person: 3 of 28 keypoint numbers are NaN or null"``,
@@ -55,6 +57,8 @@ def no_person_reason(vector: np.ndarray, layout: KeypointLayout) -> str | None:
         return f"no person: {missing} of {values.size} keypoint numbers are NaN or null"
     if not np.any(values):
         return f"no person: all {values.size} keypoint numbers are 0"
+    if layout is None:
+        return None
     seen, need = visible_joints(values, layout), min_visible_joints(layout)
     if seen < need:
         return f"no person: {seen} of {layout.num_joints} joints visible, need {need}"

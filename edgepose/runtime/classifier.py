@@ -246,7 +246,11 @@ class Classifier:
             return None
         from edgepose.data.presence import no_person_reason
 
-        return no_person_reason(sample, self.keypoint_layout())
+        try:
+            layout = self.keypoint_layout()
+        except ModelError:  # no layout known: NaN and all-zero can still be told
+            layout = None
+        return no_person_reason(sample, layout)
 
     def prepare(self, sample: Any) -> np.ndarray:
         """Any accepted input (image path/PIL/array, keypoint file/vector) -> model input."""
