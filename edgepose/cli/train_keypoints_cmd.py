@@ -33,7 +33,7 @@ from edgepose.cli.eval_cmd import print_evaluation
 @click.option("--scale", default=0.1, show_default=True, type=float,
               help="Random scale augmentation, 1 +- this (0: off).")
 @click.option("--jitter", default=0.005, show_default=True, type=float,
-              help="Per-joint Gaussian jitter, image-normalised units (0: off).")
+              help="Per-joint Gaussian jitter, in coordinate units (times --unit; 0: off).")
 @click.option("--unit", default=None, type=click.FloatRange(min=0, min_open=True),
               help="One coordinate unit in the files' units: 1 for x, y in 0..1, e.g. 640 "
                    "for pixels [default: from the training data: 1 when every |x|, |y| <= 2, "
@@ -55,7 +55,8 @@ from edgepose.cli.eval_cmd import print_evaluation
 @click.option("--class-weight", default="auto", show_default=True,
               type=click.Choice(["auto", "none"]))
 @click.option("--output", "-o", default=None,
-              help="Run directory [default: models/<dataset>-keypoints-<layout>-<timestamp>].")
+              help="Run directory; OUT/<category> for each of several categories [default: "
+                   "models/<dataset>-keypoints-<layout>-<category>-<timestamp>].")
 @click.option("--overwrite", is_flag=True, help="Reuse a non-empty --output directory.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
