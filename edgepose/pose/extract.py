@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.data.layouts import DEFAULT_LAYOUT, get_layout
+from edgepose.data.presence import no_person_reason
 from edgepose.errors import DataError
 from edgepose.fileio import write_json
 from edgepose.pose.estimator import PoseEstimator, PoseResult
@@ -73,7 +74,7 @@ def extract_keypoints(images_dir: str | Path, out_dir: str | Path, *, layout: st
                       estimator: PoseEstimator | None = None) -> ExtractResult:
     """Estimate the pose in every image under ``images_dir``; mirror its folders in ``out_dir``."""
     images_dir, out_dir = Path(images_dir), Path(out_dir)
-    get_layout(layout)
+    layout_obj = get_layout(layout)
     if not images_dir.is_dir():
         raise DataError("image folder not found", images_dir)
     images = list_images(images_dir)
@@ -96,7 +97,8 @@ def extract_keypoints(images_dir: str | Path, out_dir: str | Path, *, layout: st
             result.unreadable.append(str(rel))
             continue
         pose = estimator.estimate(image)
-        if pose is None:
+        # a "person" with too few joints seen is no sample: training would leave it out
+        if pose is None or no_person_reason(pose.vector(layout), layout_obj) is not None:
             result.no_person.append(str(rel))
             continue
         category = rel.parts[0] if len(rel.parts) >= 3 else None
