@@ -3,6 +3,7 @@
 import click
 
 from edgepose.cli.common import console, print_json, print_table
+from edgepose.data.layouts import DEFAULT_LAYOUT
 
 
 @click.command()
@@ -10,9 +11,9 @@ from edgepose.cli.common import console, print_json, print_table
 @click.option("--per-photo", default=110, show_default=True, type=int,
               help="Variants per source photo (the first is the photo itself).")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--layout", default="coco17", show_default=True,
+@click.option("--layout", default=DEFAULT_LAYOUT, show_default=True,
               type=click.Choice(["coco17", "mediapipe33", "body14"]),
-              help="Keypoint layout written (train with the same --layout).")
+              help="Keypoint layout written (recorded in each file; `train keypoints` reads it).")
 @click.option("--landmark-model", default=None, help="pose_landmark_full.tflite path.")
 @click.option("--detector-model", default=None, help="pose_detection.tflite path.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

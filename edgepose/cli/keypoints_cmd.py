@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgepose.cli.common import console, print_json, print_table
+from edgepose.data.layouts import DEFAULT_LAYOUT
 
 
 @click.group()
@@ -15,7 +16,7 @@ def keypoints() -> None:
 @keypoints.command()
 @click.argument("images", type=click.Path(path_type=str))
 @click.argument("out", type=click.Path(path_type=str))
-@click.option("--layout", default="mediapipe33", show_default=True,
+@click.option("--layout", default=DEFAULT_LAYOUT, show_default=True,
               type=click.Choice(["mediapipe33", "coco17", "body14"]),
               help="Keypoint layout of the written vectors.")
 @click.option("--landmark-model", default=None,
@@ -80,3 +81,29 @@ def models(wheel: str | None, out: str | None, as_json: bool) -> None:
                          " (no detector: centred-square crop)"))
     else:
         console.print("not found in: " + ", ".join(info.search_path))
+
+
+@keypoints.command()
+@click.option("--out", default=None, type=click.Path(path_type=str),
+              help="Where to put the models [default: ~/.cache/edgepose/models].")
+@click.option("--from-wheel", "wheel", default=None, type=click.Path(path_type=str),
+              help="A mediapipe-0.10.18-*.whl already downloaded (no network needed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def fetch(out: str | None, wheel: str | None, as_json: bool) -> None:
+    """Download the BlazePose models through pip, check their sha256 and cache them.
+
+    One step for `keypoints extract`, `data poses` and the service: pip fetches
+    the mediapipe 0.10.18 wheel, the two .tflite files are taken out of it and
+    verified. With no network it says exactly what to copy where.
+    """
+    from edgepose.pose.models import fetch_pose_models
+
+    result = fetch_pose_models(out, wheel)
+    if as_json:
+        print_json(result)
+        return
+    how = {"cache": "already there, verified", "pip": "downloaded through pip, verified"}
+    source = how.get(result.source, f"from {result.source}, verified")
+    console.print(f"{result.directory}: {source}", highlight=False)
+    for path in result.files:
+        console.print(f"  {path}", highlight=False)

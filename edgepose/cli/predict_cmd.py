@@ -10,8 +10,8 @@ from edgepose.cli.contract_options import contract_options, stated_from
 
 def print_predictions(result) -> None:
     """One row per input: the top-k labels with scores, then how the model ran."""
-    rows = [[p.input, ", ".join(f"{t.label} {t.score:.3f}" for t in p.top), f"{p.latency_ms:.2f}"]
-            for p in result.predictions]
+    rows = [[p.input, p.no_person or ", ".join(f"{t.label} {t.score:.3f}" for t in p.top),
+             f"{p.latency_ms:.2f}"] for p in result.predictions]
     print_table(f"{result.model} ({result.task})", ["input", "top-k", "ms"], rows)
     threads = result.threads if result.threads is not None else "default"
     xnnpack = result.delegation if result.xnnpack else "off"

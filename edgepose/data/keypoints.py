@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.data.layouts import KeypointLayout, get_layout
+from edgepose.data.presence import no_person_reason
 from edgepose.data.splits import Sample, Splits, stratified_split
 from edgepose.errors import DataError
 
@@ -68,8 +69,13 @@ def _layout(layout: str | KeypointLayout) -> KeypointLayout:
     return layout if isinstance(layout, KeypointLayout) else get_layout(layout)
 
 
-def _check_vector(values, layout: KeypointLayout, where: str | Path) -> np.ndarray:
-    """Validate a list of numbers against ``layout``; raise DataError with one clear line."""
+def _check_vector(values, layout: KeypointLayout, where: str | Path,
+                  allow_missing: bool = False) -> np.ndarray:
+    """Validate a list of numbers against ``layout``; raise DataError with one clear line.
+
+    ``allow_missing``: null and NaN become NaN instead of an error (a "no person"
+    vector, see :mod:`edgepose.data.presence`); infinity is always an error.
+    """
     if not isinstance(values, (list, tuple)):
         raise DataError(f"'keypoints' must be a list of numbers, got {type(values).__name__}",
                         where)
@@ -77,17 +83,25 @@ def _check_vector(values, layout: KeypointLayout, where: str | Path) -> np.ndarr
         raise DataError(f"'keypoints' has {len(values)} numbers, layout {layout.name} needs "
                         f"{layout.size} ({layout.num_joints} joints x {layout.num_channels})",
                         where)
+    numbers = []
     for i, v in enumerate(values):
+        if v is None and allow_missing:
+            v = math.nan
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise DataError(f"'keypoints'[{i}] is not a number ({v!r})", where)
-        if not math.isfinite(v):
+        if math.isinf(v) or (math.isnan(v) and not allow_missing):
             raise DataError(f"'keypoints'[{i}] is {v} (NaN or infinite)", where)
-    return np.asarray(values, dtype=np.float32)
+        numbers.append(v)
+    return np.asarray(numbers, dtype=np.float32)
 
 
-def read_keypoint_json(path: str | Path, layout: str | KeypointLayout
+def read_keypoint_json(path: str | Path, layout: str | KeypointLayout,
+                       allow_missing: bool = False
                        ) -> tuple[np.ndarray, int | None, str | None]:
-    """Read one JSON sample: ``(vector float32, label or None, category or None)``."""
+    """Read one JSON sample: ``(vector float32, label or None, category or None)``.
+
+    ``allow_missing``: null / NaN numbers read as NaN (see :func:`_check_vector`).
+    """
     layout = _layout(layout)
     path = Path(path)
     try:
@@ -107,7 +121,7 @@ def read_keypoint_json(path: str | Path, layout: str | KeypointLayout
                         path)
     if "keypoints" not in data:
         raise DataError("missing field 'keypoints'", path)
-    vector = _check_vector(data["keypoints"], layout, path)
+    vector = _check_vector(data["keypoints"], layout, path, allow_missing)
     label = data.get("label")
     if label is not None and (isinstance(label, bool) or not isinstance(label, int)
                               or label < 0):
@@ -177,8 +191,13 @@ def _read_csv(path: Path, layout: KeypointLayout) -> _CsvTable:
     return _read_csv_cached(str(path), mtime, layout.name)
 
 
-def load_keypoint_vector(path: str | Path, layout: str | KeypointLayout) -> np.ndarray:
-    """The float32 keypoint vector of one sample: a ``.json`` file or ``"file.csv#<row>"``."""
+def load_keypoint_vector(path: str | Path, layout: str | KeypointLayout,
+                         allow_missing: bool = False) -> np.ndarray:
+    """The float32 keypoint vector of one sample: a ``.json`` file or ``"file.csv#<row>"``.
+
+    ``allow_missing``: a JSON file's null / NaN numbers read as NaN (inference
+    then answers "no person") instead of raising :class:`DataError`.
+    """
     layout = _layout(layout)
     text = str(path)
     if "#" in text and text.rsplit("#", 1)[0].lower().endswith(".csv"):
@@ -193,7 +212,7 @@ def load_keypoint_vector(path: str | Path, layout: str | KeypointLayout) -> np.n
             problem = next(p for p in table.problems if p.path == f"{file_part}#{row}")
             raise DataError(problem.message, problem.path)
         return vector
-    return read_keypoint_json(path, layout)[0]
+    return read_keypoint_json(path, layout, allow_missing)[0]
 
 
 def _has_json(folder: Path) -> bool:
@@ -207,6 +226,70 @@ def _categories(root: Path) -> dict[str, Path]:
         return {root.name: root}
     return {d.name: d for d in subdirs
             if any(_has_json(c) for c in d.iterdir() if c.is_dir()) or any(d.glob("*.csv"))}
+
+
+def keypoint_categories(root: str | Path) -> list[str]:
+    """Category names of a keypoint dataset, sorted: the subfolders of ``ROOT`` that hold
+    class folders of JSON files or CSV tables; ``[ROOT's name]`` when ``ROOT`` itself holds
+    the class folders (no category level)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError("keypoint dataset folder not found", root)
+    return sorted(_categories(root))
+
+
+def detect_layout(root: str | Path, category: str | None = None, sample: int = 64) -> str:
+    """The keypoint layout of a dataset's files, for training without ``--layout``.
+
+    The ``"layout"`` that files record (``keypoints extract`` and ``data poses``
+    write it), else the one layout whose vector length matches (28 numbers:
+    body14, 34: coco17, 132: mediapipe33). Reads up to ``sample`` JSON files
+    per category and the header of each CSV. Raises :class:`DataError` when the
+    files record different layouts or no layout has their length.
+    """
+    from edgepose.data.layouts import LAYOUTS, layout_for_length
+
+    root = Path(root)
+    folders = _categories(root) if root.is_dir() else {}
+    if category is not None and category in folders:
+        folders = {category: folders[category]}
+    recorded: Counter[str] = Counter()
+    lengths: Counter[int] = Counter()
+    for folder in folders.values():
+        files = sorted(folder.glob("*/*.json"))[:sample]
+        for path in files:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if not isinstance(data, dict):
+                continue
+            if isinstance(data.get("layout"), str) and data["layout"] in LAYOUTS:
+                recorded[data["layout"]] += 1
+            elif isinstance(data.get("keypoints"), list) and data["keypoints"]:
+                lengths[len(data["keypoints"])] += 1
+        for csv_path in sorted(folder.glob("*.csv")):
+            try:
+                with open(csv_path, newline="", encoding="utf-8") as fh:
+                    header = next(csv.reader(fh), [])
+            except (OSError, UnicodeDecodeError):
+                continue
+            lengths[sum(h.strip().lower() not in CSV_META_COLUMNS for h in header)] += 1
+    if len(recorded) > 1:
+        raise DataError(f"the files record different layouts ({', '.join(sorted(recorded))}); "
+                        "give --layout", root)
+    if recorded:
+        return next(iter(recorded))
+    if not lengths:
+        raise DataError("no keypoint files: expected ROOT/<category>/<class>/*.json, "
+                        "ROOT/<class>/*.json or *.csv", root)
+    length = lengths.most_common(1)[0][0]
+    found = layout_for_length(length)
+    if found is None:
+        sizes = ", ".join(f"{name} {layout.size}" for name, layout in sorted(LAYOUTS.items()))
+        raise DataError(f"no layout has {length} numbers per sample ({sizes}); give --layout",
+                        root)
+    return found.name
 
 
 @dataclass
@@ -225,9 +308,15 @@ def _read_category(root: Path, folder: Path, category: str, layout: KeypointLayo
                             and not d.name.startswith(".")):
         for path in sorted(class_dir.glob("*.json")):
             try:
-                _, label, file_category = read_keypoint_json(path, layout)
+                vector, label, file_category = read_keypoint_json(path, layout,
+                                                                  allow_missing=True)
             except DataError as exc:
                 problems.append(Problem(str(path.relative_to(root)), exc.message))
+                skipped += 1
+                continue
+            reason = no_person_reason(vector, layout)
+            if reason is not None:
+                problems.append(Problem(str(path.relative_to(root)), reason + "; left out"))
                 skipped += 1
                 continue
             if file_category is not None and file_category != category and folder != root:
@@ -255,6 +344,11 @@ def _read_category(root: Path, folder: Path, category: str, layout: KeypointLayo
         skipped += len(table.problems)
         for row, (vector, label) in enumerate(zip(table.vectors, table.labels, strict=True)):
             if vector is None:
+                continue
+            reason = no_person_reason(vector, layout)
+            if reason is not None:
+                problems.append(Problem(f"{rel}#{row}", reason + "; left out"))
+                skipped += 1
                 continue
             if not label:
                 problems.append(Problem(f"{rel}#{row}", "no label"))
@@ -319,7 +413,8 @@ def build_keypoint_splits(root: str | Path, *, layout: str, category: str | None
         raise DataError(f"{len(problems)} problem(s) in the dataset (strict mode); first: "
                         f"{problems[0]}", root)
     if not entries:
-        raise DataError("no readable keypoint samples", root)
+        first = f"; {len(problems)} problem(s), first: {problems[0]}" if problems else ""
+        raise DataError(f"no readable keypoint samples{first}", root)
     used = [c for c in classes if any(e.class_name == c for e in entries)]
     if len(used) < 2:
         raise DataError(f"need at least 2 classes with samples, found {used}", root)

@@ -101,15 +101,22 @@ class KeypointLayout:
         vector = np.asarray(vector)
         return vector.reshape(*vector.shape[:-1], self.num_joints, self.num_channels)
 
-    def from_landmarks(self, landmarks: np.ndarray) -> np.ndarray:
+    def from_landmarks(self, landmarks: np.ndarray, visible: float | None = None) -> np.ndarray:
         """MediaPipe ``33 x 4`` landmarks (x, y, z, visibility) -> this layout's float32 vector.
 
         Each joint is the mean of its source landmarks; 2-channel layouts keep x, y.
+        ``visible``: in 2-channel layouts (no visibility channel to say it), a joint
+        any of whose source landmarks has a visibility under this is written as
+        missing, ``(0, 0)``; None keeps every joint's coordinates.
         """
         landmarks = np.asarray(landmarks, dtype=np.float32)
         if landmarks.shape != (33, 4):
             raise ValueError(f"expected 33x4 MediaPipe landmarks, got {landmarks.shape}")
         joints = np.stack([landmarks[list(src)].mean(axis=0) for src in self.from_mediapipe])
+        if visible is not None and not self.has_visibility:
+            hidden = [bool((landmarks[list(src), 3] < visible).any())
+                      for src in self.from_mediapipe]
+            joints[hidden, :2] = 0.0
         return joints[:, : self.num_channels].reshape(-1).astype(np.float32)
 
 
@@ -127,6 +134,16 @@ LAYOUTS: dict[str, KeypointLayout] = {
         "body14", BODY14_JOINTS, ("x", "y"),
         tuple(_NECK if j == "neck" else (MEDIAPIPE33_JOINTS.index(j),) for j in BODY14_JOINTS)),
 }
+
+
+# A landmark is visible at MediaPipe visibility >= 0.5 (the threshold its pose solutions
+# draw landmarks at); edgepose.data.presence counts visible joints with it.
+VISIBLE = 0.5
+
+# What the pose commands write (``keypoints extract``, ``data poses``) when no --layout is
+# given: every landmark MediaPipe gives, with visibility. ``train keypoints`` reads the
+# layout the files record, so producer and trainer agree without --layout.
+DEFAULT_LAYOUT = "mediapipe33"
 
 
 def get_layout(name: str) -> KeypointLayout:

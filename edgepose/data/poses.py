@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from edgepose.data.layouts import get_layout
+from edgepose.data.layouts import DEFAULT_LAYOUT, get_layout
+from edgepose.data.presence import no_person_reason
 from edgepose.errors import ConfigError
 from edgepose.fileio import write_json
 
@@ -140,7 +141,7 @@ class PosesResult:
 
 
 def build_poses(out_dir: str | Path, *, per_photo: int = 110, seed: int = 0,
-                layout: str = "coco17", landmark_model: str | Path | None = None,
+                layout: str = DEFAULT_LAYOUT, landmark_model: str | Path | None = None,
                 detector_model: str | Path | None = None) -> PosesResult:
     """Write the derived-label pose dataset to ``out_dir`` (a few hundred samples, < 1 min)."""
     from edgepose.pose.estimator import PoseEstimator
@@ -165,7 +166,8 @@ def build_poses(out_dir: str | Path, *, per_photo: int = 110, seed: int = 0,
             variants += 1
             image = variant.apply(photo)
             pose = estimator.estimate(image)
-            if pose is None:
+            # too few joints seen is no person either (edgepose.data.presence)
+            if pose is None or no_person_reason(pose.vector(layout), get_layout(layout)):
                 no_person += 1
                 continue
             tilt = shoulder_tilt_degrees(pose.keypoints, image.size)

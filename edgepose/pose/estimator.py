@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edgepose.data.layouts import get_layout
+from edgepose.data.layouts import VISIBLE, get_layout
 from edgepose.pose.detector import PoseDetector, Roi
 from edgepose.pose.landmarks import LandmarkModel
 from edgepose.runtime.preprocess import as_rgb_image
@@ -39,8 +39,14 @@ class PoseResult:
     roi: Roi | None = None
 
     def vector(self, layout_name: str) -> np.ndarray:
-        """The classifier input: float32 1-D vector in ``layout_name``'s order."""
-        return get_layout(layout_name).from_landmarks(self.keypoints)
+        """The classifier input: float32 1-D vector in ``layout_name``'s order.
+
+        In 2-channel layouts a joint MediaPipe does not see (visibility < 0.5, e.g.
+        legs below the frame, whose coordinates the model guesses) is written as
+        missing, ``(0, 0)``, the convention those layouts use
+        (:mod:`edgepose.data.layouts`); mediapipe33 keeps the visibility itself.
+        """
+        return get_layout(layout_name).from_landmarks(self.keypoints, visible=VISIBLE)
 
 
 class PoseEstimator:

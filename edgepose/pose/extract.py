@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgepose.data.layouts import get_layout
+from edgepose.data.layouts import DEFAULT_LAYOUT, get_layout
+from edgepose.data.presence import no_person_reason
 from edgepose.errors import DataError
 from edgepose.fileio import write_json
 from edgepose.pose.estimator import PoseEstimator, PoseResult
@@ -38,7 +39,7 @@ class ExtractResult:
     written: list[str] = field(default_factory=list)
     no_person: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
-    layout: str = "mediapipe33"
+    layout: str = DEFAULT_LAYOUT
     landmark_model: str = ""
     detector_model: str | None = None
     crop: str = "detector"
@@ -66,14 +67,14 @@ def sample_record(result: PoseResult, layout: str, image_rel: str, size: tuple[i
     return record
 
 
-def extract_keypoints(images_dir: str | Path, out_dir: str | Path, *, layout: str = "mediapipe33",
+def extract_keypoints(images_dir: str | Path, out_dir: str | Path, *, layout: str = DEFAULT_LAYOUT,
                       landmark_model: str | Path | None = None,
                       detector_model: str | Path | None = None, no_detector: bool = False,
                       num_threads: int | None = None,
                       estimator: PoseEstimator | None = None) -> ExtractResult:
     """Estimate the pose in every image under ``images_dir``; mirror its folders in ``out_dir``."""
     images_dir, out_dir = Path(images_dir), Path(out_dir)
-    get_layout(layout)
+    layout_obj = get_layout(layout)
     if not images_dir.is_dir():
         raise DataError("image folder not found", images_dir)
     images = list_images(images_dir)
@@ -96,7 +97,8 @@ def extract_keypoints(images_dir: str | Path, out_dir: str | Path, *, layout: st
             result.unreadable.append(str(rel))
             continue
         pose = estimator.estimate(image)
-        if pose is None:
+        # a "person" with too few joints seen is no sample: training would leave it out
+        if pose is None or no_person_reason(pose.vector(layout), layout_obj) is not None:
             result.no_person.append(str(rel))
             continue
         category = rel.parts[0] if len(rel.parts) >= 3 else None

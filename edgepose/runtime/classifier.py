@@ -265,22 +265,43 @@ class Classifier:
                             f"(input shape {self.input_shape})")
         return image_to_array(image, self.preprocessing, out=self._image_buffer)
 
+    def keypoint_layout(self):
+        """The :class:`KeypointLayout` of a keypoint model: the manifest's, else the one
+        whose vector length fits the input; :class:`ModelError` when neither says."""
+        from edgepose.data.layouts import get_layout, layout_for_length
+
+        if self.manifest is not None and self.manifest.keypoint_layout:
+            return get_layout(self.manifest.keypoint_layout)
+        found = layout_for_length(int(np.prod(self.input_shape[1:])))
+        if found is None:
+            raise ModelError("no keypoint layout in the manifest and none fits the "
+                             f"input shape {self.input_shape}", self.model_path)
+        return found
+
     def prepare_keypoints(self, sample) -> np.ndarray:
-        """Keypoint file (JSON, or ``file.csv#row``) or vector -> float32 model input."""
+        """Keypoint file (JSON, or ``file.csv#row``) or vector -> float32 model input.
+
+        null / NaN numbers in a file read as NaN: :meth:`no_person` then says so.
+        """
         if isinstance(sample, (str, Path)):
             from edgepose.data.keypoints import load_keypoint_vector
 
-            layout = self.manifest.keypoint_layout if self.manifest else None
-            if layout is None:
-                from edgepose.data.layouts import layout_for_length
-
-                found = layout_for_length(int(np.prod(self.input_shape[1:])))
-                if found is None:
-                    raise ModelError("no keypoint layout in the manifest and none fits the "
-                                     f"input shape {self.input_shape}", self.model_path)
-                layout = found.name
-            sample = load_keypoint_vector(sample, layout)
+            sample = load_keypoint_vector(sample, self.keypoint_layout(), allow_missing=True)
         return np.asarray(sample, dtype=np.float32).reshape(self.input_shape[1:])
+
+    def no_person(self, sample: np.ndarray) -> str | None:
+        """Why a prepared keypoint sample holds no person (all zero, too few visible joints,
+        NaN), else None; always None for image models. Such a sample has no class: callers
+        report "no person" instead of calling :meth:`predict`."""
+        if self.task != "keypoints":
+            return None
+        from edgepose.data.presence import no_person_reason
+
+        try:
+            layout = self.keypoint_layout()
+        except ModelError:  # no layout known: NaN and all-zero can still be told
+            layout = None
+        return no_person_reason(sample, layout)
 
     def prepare(self, sample: Any) -> np.ndarray:
         """Any accepted input (image path/PIL/array, keypoint file/vector) -> model input."""

@@ -28,6 +28,7 @@ class Prediction:
     input: str
     top: list[RankedLabel]
     latency_ms: float  # prepare + invoke + postprocess, decode included
+    no_person: str | None = None  # keypoint models: why there is no person (then no top-k)
 
 
 @dataclass
@@ -90,12 +91,14 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
     for item in inputs:
         start = time.perf_counter_ns()
         try:
-            top = classifier.classify(Path(item), k)
+            sample = classifier.prepare(Path(item))
+            nobody = classifier.no_person(sample)
+            top = [] if nobody else classifier.top_k(classifier.predict(sample), k)
         except DataError as exc:
             result.failed.append(FailedInput(str(item), exc.message))
             continue
         elapsed_ms = (time.perf_counter_ns() - start) / 1e6
         result.predictions.append(Prediction(
             input=str(item), top=[RankedLabel(c.index, c.label, c.score) for c in top],
-            latency_ms=elapsed_ms))
+            latency_ms=elapsed_ms, no_person=nobody))
     return result

@@ -97,6 +97,9 @@ class Engine:
                 keypoints = found.vector(self.layout)
             else:
                 keypoints = np.asarray(found.keypoints, dtype=np.float32).reshape(-1)
+            nobody = self.classifier.no_person(keypoints)  # too few joints seen: no person
+            if nobody:
+                return Inference(None, person=False, extra={"no_person": nobody})
             probabilities = self.classifier.predict(keypoints)
             return Inference(probabilities, person=True,
                              extra={"pose_score": round(float(found.score), 4)})

@@ -11,19 +11,21 @@ the image trainer uses (:mod:`edgepose.train.training`, ``run_writer``,
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
 
-from edgepose.data.layouts import KeypointLayout, get_layout
+from edgepose.data.layouts import DEFAULT_LAYOUT, KeypointLayout, get_layout
 from edgepose.errors import ConfigError, DataError
 from edgepose.train.evaluation import EvaluationResult
 from edgepose.train.hyperparameters import DataParams, TrainingParams
 from edgepose.train.keypoint_layers import (
     NORMALIZATIONS,
     KeypointAugmentation,
+    coordinate_unit,
     normalization_model,
 )
 from edgepose.train.run import train_run
@@ -35,7 +37,7 @@ from edgepose.train.training import Stage
 class KeypointModelParams:
     """The keypoint MLP, its in-graph normalisation and its training-only augmentation."""
 
-    layout: str = "coco17"
+    layout: str | None = None  # None: the layout the files record, else the one of their length
     hidden: list[int] = field(default_factory=lambda: [256, 128])
     dropout: float = 0.3
     normalization: str = "body"  # body | zscore | none
@@ -43,9 +45,13 @@ class KeypointModelParams:
     rotation: float = 5.0  # degrees, +-
     scale: float = 0.1  # 1 +- scale
     jitter: float = 0.005  # std of per-joint noise, in image-normalised units
+    # one coordinate unit in the data's units (1: 0..1, 512: pixels up to 512); None: read
+    # from the training data (keypoint_layers.coordinate_unit)
+    unit: float | None = None
 
     def validate(self) -> None:
-        get_layout(self.layout)
+        if self.layout is not None:
+            get_layout(self.layout)
         if not self.hidden or any(units < 1 for units in self.hidden):
             raise ConfigError("--hidden must list positive layer sizes, e.g. 256,128")
         if not 0 <= self.dropout < 1:
@@ -54,22 +60,73 @@ class KeypointModelParams:
             raise ConfigError(f"--normalization must be one of {', '.join(NORMALIZATIONS)}")
         if self.rotation < 0 or self.scale < 0 or self.jitter < 0:
             raise ConfigError("--rotation, --scale and --jitter must be >= 0")
+        if self.unit is not None and not self.unit > 0:
+            raise ConfigError(f"--unit must be a positive number, not {self.unit}")
 
 
-def _keypoint_training_defaults() -> TrainingParams:
-    return TrainingParams(epochs=100, batch_size=32, lr=1e-3, patience=20)
+AUTO_FIT = ("batch_size", "epochs", "patience")
+# Optimizer steps the size-based defaults aim for (see fit_for_size).
+TARGET_STEPS = 2000
+PATIENCE_STEPS = 500
+
+
+def fit_for_size(train_samples: int) -> dict[str, int]:
+    """Batch size, epochs and EarlyStopping patience for ``train_samples`` keypoint vectors.
+
+    Keypoint sets run from ~50 samples (a seed project's first recordings) to
+    ~50,000. A fixed batch of 32 and patience of 20 epochs gives 56 samples
+    two optimizer steps per epoch: BatchNorm's moving statistics and the
+    weights barely move before EarlyStopping gives up, and the restored
+    "best" weights can be the first epoch's (50% test accuracy). So the
+    schedule is set in optimizer steps, not epochs:
+
+    - batch: the power of two nearest ``n / 8`` (at least ~8 steps per epoch),
+      8..128;
+    - epochs: enough for ~2,000 steps, 40..250 (56 samples: 250 epochs of 7
+      steps; 35,000: 40 epochs of 274 steps);
+    - patience: ~500 steps without a better validation loss, 10..40 epochs.
+    """
+    n = max(int(train_samples), 1)
+    batch = int(min(max(2 ** round(math.log2(max(n / 8, 1))), 8), 128))
+    steps = math.ceil(n / batch)
+    return {"batch_size": batch,
+            "epochs": int(min(max(math.ceil(TARGET_STEPS / steps), 40), 250)),
+            "patience": int(min(max(math.ceil(PATIENCE_STEPS / steps), 10), 40))}
 
 
 @dataclass
 class KeypointTrainOptions:
-    """Everything ``edgepose train keypoints`` needs besides the dataset folder."""
+    """Everything ``edgepose train keypoints`` needs besides the dataset folder.
+
+    ``training=None`` means learning rate 1e-3 and the :data:`AUTO_FIT` fields
+    chosen by :func:`fit_for_size` from the training-split size. ``auto_fit``
+    names the :class:`TrainingParams` fields to choose that way (the CLI passes
+    the ones the user did not give); by default all of them when ``training``
+    is None, none when it is given.
+    """
 
     model: KeypointModelParams = field(default_factory=KeypointModelParams)
     data: DataParams = field(default_factory=DataParams)
-    training: TrainingParams = field(default_factory=_keypoint_training_defaults)
+    training: TrainingParams | None = None
     category: str | None = None  # one category folder; None: all of them
     output: str | None = None
     overwrite: bool = False
+    auto_fit: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.auto_fit is None:
+            self.auto_fit = AUTO_FIT if self.training is None else ()
+        if self.training is None:
+            self.training = TrainingParams(lr=1e-3)
+        unknown = set(self.auto_fit) - set(AUTO_FIT)
+        if unknown:
+            raise ConfigError(f"auto_fit takes {', '.join(AUTO_FIT)}, not "
+                              f"{', '.join(sorted(unknown))}")
+
+    def resolve_fit(self, train_samples: int) -> TrainingParams:
+        """The training parameters with the ``auto_fit`` fields chosen for the data size."""
+        chosen = fit_for_size(train_samples)
+        return replace(self.training, **{name: chosen[name] for name in self.auto_fit})
 
     def validate(self) -> None:
         self.model.validate()
@@ -91,9 +148,10 @@ class KeypointClassifierModel:
 def build_keypoint_model(num_classes: int, params: KeypointModelParams, seed: int = 0
                          ) -> KeypointClassifierModel:
     """Normalisation -> [Dense -> BatchNorm -> ReLU6 -> Dropout] x N -> softmax."""
-    layout = get_layout(params.layout)
+    layout = get_layout(params.layout or DEFAULT_LAYOUT)
     inputs = keras.Input((layout.size,), name="keypoints")
-    x = normalization_model(layout, params.normalization)(inputs)
+    unit = params.unit or 1.0
+    x = normalization_model(layout, params.normalization, unit=unit)(inputs)
     for i, units in enumerate(params.hidden):
         x = keras.layers.Dense(units, use_bias=False, name=f"dense_{i}")(x)
         # momentum 0.9: keypoint datasets are small, few steps per epoch; the default
@@ -110,7 +168,7 @@ def build_keypoint_model(num_classes: int, params: KeypointModelParams, seed: in
     if params.mirror or params.rotation or params.scale or params.jitter:
         augmented = KeypointAugmentation.for_layout(
             layout, mirror=0.5 if params.mirror else 0.0, rotation=params.rotation,
-            scale=params.scale, jitter=params.jitter, seed=seed)(train_inputs)
+            scale=params.scale, jitter=params.jitter, seed=seed, unit=unit)(train_inputs)
     training = keras.Model(train_inputs, inference(augmented), name="training")
     return KeypointClassifierModel(inference, training, layout)
 
@@ -132,25 +190,37 @@ class KeypointTrainResult:
     samples_per_second: float
     best: dict | None
     metrics: EvaluationResult
+    unit: float = 1.0  # one coordinate unit in the data's units (config.json keypoint_unit)
+    fit: dict = field(default_factory=dict)  # batch_size, epochs, patience, lr used
 
 
 def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOptions | None = None
                               ) -> KeypointTrainResult:
     """Split ``data_dir`` (JSON class folders or CSV), train the MLP, evaluate on the test
     split and write the run directory."""
-    from edgepose.data.keypoints import build_keypoint_splits
+    from edgepose.data.keypoints import build_keypoint_splits, detect_layout
     from edgepose.rundir import load_inputs
 
     options = options or KeypointTrainOptions()
     options.validate()
-    params, data, fit = options.model, options.data, options.training
+    params, data = options.model, options.data
     data_dir = Path(data_dir)
+    if params.layout is None:
+        params = replace(params, layout=detect_layout(data_dir, options.category))
     report = build_keypoint_splits(data_dir, layout=params.layout, category=options.category,
-                                   seed=fit.seed, fractions=data.fractions, strict=data.strict)
+                                   seed=options.training.seed, fractions=data.fractions,
+                                   strict=data.strict)
     splits = report.splits
     if not splits.samples("train"):
         raise DataError("no training samples after splitting", data_dir)
+    fit = options.resolve_fit(len(splits.samples("train")))
     category = splits.extra.get("category")
+    if params.unit is None:
+        x_train, _ = load_inputs(splits, splits.samples("train"),
+                                 {"task": "keypoints", "keypoint_layout": params.layout})
+        params = replace(params, unit=coordinate_unit(x_train, get_layout(params.layout)))
+    unit_text = ("x, y normalised 0..1 by image width/height" if params.unit == 1.0 else
+                 f"x, y in pixels (unit {params.unit:g})")
     config = {
         "task": "keypoints",
         "keypoint_layout": params.layout,
@@ -158,12 +228,13 @@ def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOption
         "category": category,
         "classes": splits.classes,
         "input_dtype": "float32",
-        "input_description": "flat keypoint vector in the layout's order; x, y normalised "
-                             "0..1 by image width/height",
+        "input_description": f"flat keypoint vector in the layout's order; {unit_text}",
+        "keypoint_unit": params.unit,
         "seed": fit.seed,
         "model": asdict(params),
         "data": asdict(data),
         "training": asdict(fit),
+        "training_chosen_for_size": list(options.auto_fit),
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -186,4 +257,36 @@ def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOption
         parameters=int(model.inference.count_params()), epochs=history.epochs,
         seconds=round(history.seconds, 2),
         samples_per_second=round(history.images_per_second, 1), best=history.best(),
-        metrics=metrics)
+        metrics=metrics, unit=float(params.unit),
+        fit={"batch_size": fit.batch_size, "epochs": fit.epochs, "patience": fit.patience,
+             "lr": fit.lr, "chosen_for_size": list(options.auto_fit)})
+
+
+def train_keypoint_categories(data_dir: str | Path, options: KeypointTrainOptions | None = None,
+                              categories: list[str] | None = None
+                              ) -> list[KeypointTrainResult]:
+    """One model per category of ``data_dir/<category>/<class>/*.json``, in one call.
+
+    ``categories`` None: every category of the dataset
+    (:func:`edgepose.data.keypoints.keypoint_categories`); an unknown name
+    raises :class:`DataError` listing the ones found, before anything trains.
+    Each category gets its own run directory: ``options.output/<category>``
+    when an output folder is given, else the default
+    ``models/<dataset>-keypoints-<layout>-<category>-<time>``.
+    """
+    from edgepose.data.keypoints import keypoint_categories
+
+    options = options or KeypointTrainOptions()
+    found = keypoint_categories(data_dir)
+    wanted = list(dict.fromkeys(categories)) if categories else found
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise DataError(f"no category {', '.join(map(repr, missing))}; found "
+                        f"{', '.join(found)}", data_dir)
+    results = []
+    for category in wanted:
+        output = (str(Path(options.output) / category) if options.output and len(wanted) > 1
+                  else options.output)
+        results.append(train_keypoint_classifier(
+            data_dir, replace(options, category=category, output=output)))
+    return results

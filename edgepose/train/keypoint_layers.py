@@ -36,8 +36,12 @@ from edgepose.data.layouts import KeypointLayout
 
 NORMALIZATIONS = ("body", "zscore", "none")
 EPS = 1e-6
-# Lower bound of the squared body size (image units): a body 0.01 wide or less is noise.
-MIN_SIZE_SQUARED = 1e-4
+# Lower bound of the squared body size (in units of the coordinate unit): keeps rsqrt's
+# input positive. It is added to the torso term, so it must be tiny next to any real
+# body (0.001 wide: under a pixel of a 640 px image); 1e-4 shifted the size of a body
+# a quarter of the image tall by 0.1%, visible as 3e-4 in the probabilities of a
+# translated and scaled pose.
+MIN_SIZE_SQUARED = 1e-6
 # A missing joint sits this far below every present one when looking for the extremes.
 _MISSING_OFFSET = 2.0
 
@@ -66,15 +70,18 @@ def _clip01(x):
     return ops.relu6(x * 6.0) * (1.0 / 6.0)
 
 
-def _flat_weights(inputs, num_joints: int, num_channels: int):
-    """Per-joint presence weights (batch x joints) from the flat vector, builtin ops only."""
+def _flat_weights(inputs, num_joints: int, num_channels: int, unit: float = 1.0):
+    """Per-joint presence weights (batch x joints) from the flat vector, builtin ops only.
+
+    ``unit``: one coordinate unit in the input's units (see :func:`normalize_keypoints`).
+    """
     size = num_joints * num_channels
     if num_channels >= 4:
         vis = ops.matmul(inputs, _picker(size, [(j * num_channels + 3, 2.5)
                                                 for j in range(num_joints)]))
         return _clip01(vis - 0.75)  # (visibility - 0.3) * 2.5
     # |x| + |y| = relu(x) + relu(-x) + relu(y) + relu(-y)
-    signed = [(j * num_channels + c, sign) for sign in (1.0, -1.0) for c in (0, 1)
+    signed = [(j * num_channels + c, sign / unit) for sign in (1.0, -1.0) for c in (0, 1)
               for j in range(num_joints)]
     parts = ops.relu(ops.matmul(inputs, _picker(size, signed)))
     magnitude = ops.matmul(parts, _picker(4 * num_joints, [
@@ -83,13 +90,14 @@ def _flat_weights(inputs, num_joints: int, num_channels: int):
 
 
 def _body_normalize(inputs, num_joints: int, num_channels: int, hips: tuple[int, int],
-                    shoulders: tuple[int, int], torso_multiplier: float):
+                    shoulders: tuple[int, int], torso_multiplier: float, unit: float = 1.0):
     n, c = num_joints, num_channels
     size = n * c
-    # coordinates as [x_0 .. x_n-1, y_0 .. y_n-1]
-    coords = ops.matmul(inputs, _picker(size, [(j * c, 1.0) for j in range(n)]
-                                        + [(j * c + 1, 1.0) for j in range(n)]))
-    w = _flat_weights(inputs, n, c)
+    # coordinates as [x_0 .. x_n-1, y_0 .. y_n-1], in units of ``unit`` (folded into the
+    # picking product, so pixel inputs cost no extra op)
+    coords = ops.matmul(inputs, _picker(size, [(j * c, 1.0 / unit) for j in range(n)]
+                                        + [(j * c + 1, 1.0 / unit) for j in range(n)]))
+    w = _flat_weights(inputs, n, c, unit)
     w2 = ops.matmul(w, _picker(n, [(j, 1.0) for j in range(n)] * 2))
 
     # Fallback centre: middle of the present joints' bounding box (max of x, y, -x, -y).
@@ -139,7 +147,7 @@ def _body_normalize(inputs, num_joints: int, num_channels: int, hips: tuple[int,
     order = [(j * c, 1.0) for j in range(n)] + [(j * c + 1, 1.0) for j in range(n)]
     scaled = offsets
     if c >= 4:
-        z = ops.matmul(inputs, _picker(size, [(j * c + 2, 1.0) for j in range(n)])) * w
+        z = ops.matmul(inputs, _picker(size, [(j * c + 2, 1.0 / unit) for j in range(n)])) * w
         scaled = ops.concatenate([offsets, z], axis=-1)
         order += [(j * c + 2, 1.0) for j in range(n)]
     place = np.zeros((len(order), size), dtype=np.float32)
@@ -154,7 +162,7 @@ def _body_normalize(inputs, num_joints: int, num_channels: int, hips: tuple[int,
 
 def normalize_keypoints(inputs, num_joints: int, num_channels: int, hips: tuple[int, int],
                         shoulders: tuple[int, int], method: str = "body",
-                        torso_multiplier: float = 2.5):
+                        torso_multiplier: float = 2.5, unit: float = 1.0):
     """Flat keypoint vectors -> pose features independent of where and how big the body is.
 
     ``body``: subtract the hip centre and divide by the body size, the larger
@@ -163,13 +171,30 @@ def normalize_keypoints(inputs, num_joints: int, num_channels: int, hips: tuple[
     other one of its pair, both missing to the middle of the present joints'
     bounding box. Missing joints become 0. z (if any) is divided by the same
     size; visibility passes through. ``zscore``: subtract the vector's mean,
-    divide by its standard deviation. ``none``: identity.
+    divide by its standard deviation. ``none``: x, y, z divided by ``unit`` only.
     Works on tensors and on symbolic Keras tensors (keras.ops only).
+
+    ``unit`` is one coordinate unit in the input's units: 1 for coordinates
+    normalised 0..1 to the image, e.g. 512 for pixel coordinates of a 480 x 640
+    image (:func:`coordinate_unit`). The body features do not depend on it; the
+    constants that do (a joint at exactly (0, 0) is missing, the size floor, the
+    offset of missing joints) are written for 0..1 coordinates, and int8 keeps
+    its precision only when the intermediate tensors are of order 1: with pixel
+    inputs and ``unit = 1`` the presence product (x 1000) reaches ~10^6, and
+    XNNPACK failed to prepare the int8 graph (0 of 36 nodes delegated).
+    Dividing by the unit is folded into the first (picking) products, so it
+    costs no op.
     """
     if method not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, not {method!r}")
+    if unit <= 0 or not math.isfinite(unit):
+        raise ValueError(f"unit must be a positive number, not {unit!r}")
     if method == "none":
-        return inputs
+        if unit == 1.0:
+            return inputs
+        channel_scale = np.ones(num_channels, dtype=np.float32)
+        channel_scale[: min(num_channels, 3)] = 1.0 / unit  # x, y, z; not visibility
+        return inputs * np.tile(channel_scale, num_joints)
     if method == "zscore":
         centred = inputs - ops.mean(inputs, axis=-1, keepdims=True)
         # the variance as a product with a bias: a separate ``+ EPS`` is an int8 ADD whose
@@ -178,11 +203,28 @@ def normalize_keypoints(inputs, num_joints: int, num_channels: int, hips: tuple[
         variance = ops.matmul(centred * centred, np.full((size, 1), 1.0 / size,
                                                          dtype=np.float32)) + EPS
         return centred * ops.rsqrt(variance)
-    return _body_normalize(inputs, num_joints, num_channels, hips, shoulders, torso_multiplier)
+    return _body_normalize(inputs, num_joints, num_channels, hips, shoulders, torso_multiplier,
+                           unit)
+
+
+def coordinate_unit(vectors: np.ndarray, layout: KeypointLayout) -> float:
+    """One coordinate unit of a dataset: 1 for 0..1 coordinates, else a power of two >= max.
+
+    ``vectors`` is ``n x layout.size``. Coordinates normalised to the image
+    stay within about -0.5..1.5 (a joint may lie just outside the frame), so a
+    largest |x| or |y| up to 2 means "normalised"; beyond it the coordinates
+    are taken as pixels and the unit is the next power of two of the largest
+    (e.g. 470 px -> 512), which brings every coordinate back to order 1.
+    """
+    points = layout.reshape(np.asarray(vectors, dtype=np.float64))[..., :2]
+    largest = float(np.max(np.abs(points))) if points.size else 0.0
+    if not math.isfinite(largest) or largest <= 2.0:
+        return 1.0
+    return float(2 ** math.ceil(math.log2(largest)))
 
 
 def normalization_model(layout: KeypointLayout, method: str = "body",
-                        name: str = "normalization") -> keras.Model:
+                        name: str = "normalization", unit: float = 1.0) -> keras.Model:
     """The normalisation as a functional sub-model of builtin Keras ops.
 
     Built from ``keras.ops`` calls on symbolic tensors, it saves and loads with
@@ -191,7 +233,7 @@ def normalization_model(layout: KeypointLayout, method: str = "body",
     """
     inputs = keras.Input((layout.size,), name=f"{name}_input")
     outputs = normalize_keypoints(inputs, layout.num_joints, layout.num_channels, layout.hips,
-                                  layout.shoulders, method)
+                                  layout.shoulders, method, unit=unit)
     if outputs is inputs:
         outputs = keras.layers.Identity(name=f"{name}_identity")(inputs)
     return keras.Model(inputs, outputs, name=name)
@@ -205,13 +247,17 @@ class KeypointAugmentation(keras.layers.Layer):
     rotation (+-``rotation`` degrees) and scaling (1 +- ``scale``) turn the body
     about the mean of its present joints; jitter adds N(0, ``jitter``) to each
     present joint. Missing joints stay missing. At inference it is the identity,
-    and the trainer keeps it out of the saved model altogether.
+    and the trainer keeps it out of the saved model altogether. ``unit`` is one
+    coordinate unit in the data's units (1 for 0..1, e.g. 512 for pixels): the
+    mirror is ``x -> unit - x`` and the jitter ``jitter x unit``.
     """
 
     def __init__(self, num_joints: int, num_channels: int, permutation: list[int],
                  mirror: float = 0.5, rotation: float = 5.0, scale: float = 0.1,
-                 jitter: float = 0.005, seed: int | None = None, **kwargs):
+                 jitter: float = 0.005, seed: int | None = None, unit: float = 1.0,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.unit = float(unit)
         self.num_joints = int(num_joints)
         self.num_channels = int(num_channels)
         self.permutation = [int(i) for i in permutation]
@@ -238,7 +284,8 @@ class KeypointAugmentation(keras.layers.Layer):
         if self.mirror > 0:
             flip = ops.cast(keras.random.uniform((batch, 1, 1), seed=self.seed_generator)
                             < self.mirror, inputs.dtype)
-            mirrored_xy = ops.concatenate([(1.0 - xy[..., 0:1]) * present, xy[..., 1:2]], -1)
+            mirrored_xy = ops.concatenate([(self.unit - xy[..., 0:1]) * present, xy[..., 1:2]],
+                                          -1)
             mirrored = ops.take(ops.concatenate([mirrored_xy, rest], -1), self.permutation,
                                 axis=1)
             points = mirrored * flip + points * (1.0 - flip)
@@ -261,7 +308,7 @@ class KeypointAugmentation(keras.layers.Layer):
                 rest = ops.concatenate([rest[..., 0:1] * ops.expand_dims(factor, -1),
                                         rest[..., 1:]], -1)
         if self.jitter > 0:
-            noise = keras.random.normal(ops.shape(xy), stddev=self.jitter,
+            noise = keras.random.normal(ops.shape(xy), stddev=self.jitter * self.unit,
                                         seed=self.seed_generator)
             xy = xy + noise * present
         out = ops.concatenate([xy, rest], -1) if self.num_channels > 2 else xy
@@ -274,4 +321,4 @@ class KeypointAugmentation(keras.layers.Layer):
         return {**super().get_config(), "num_joints": self.num_joints,
                 "num_channels": self.num_channels, "permutation": self.permutation,
                 "mirror": self.mirror, "rotation": self.rotation, "scale": self.scale,
-                "jitter": self.jitter, "seed": self.seed}
+                "jitter": self.jitter, "seed": self.seed, "unit": self.unit}
