@@ -157,7 +157,18 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
             image_to_array(path, spec, out=x[i])
     else:
         from edgepose.data.keypoints import load_keypoint_vector
+        from edgepose.data.layouts import get_layout
+        from edgepose.data.presence import no_person_reason
 
-        x = np.stack([load_keypoint_vector(p, config["keypoint_layout"]) for p in files])
+        # "No person" vectors (all zero, NaN, too few joints) are never classified, so
+        # they must not stretch the int8 ranges either; training leaves them out too.
+        layout = get_layout(config["keypoint_layout"])
+        vectors = [load_keypoint_vector(p, layout, allow_missing=True) for p in files]
+        keep = [i for i, v in enumerate(vectors) if no_person_reason(v, layout) is None]
+        if not keep:
+            raise DataError(f"all {len(files)} keypoint files hold no person (e.g. "
+                            f"{files[0].name}: {no_person_reason(vectors[0], layout)})", folder)
+        files = [files[i] for i in keep]
+        x = np.stack([vectors[i] for i in keep])
     return CalibrationSet(x, str(folder), [str(p.relative_to(folder)) for p in files],
                           "pixels" if task == "image" else "model", choice)

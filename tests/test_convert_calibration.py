@@ -64,3 +64,32 @@ def test_calibration_data_of_the_wrong_shape_is_a_conversion_error(tmp_path):
     data = calib.from_folder(tmp_path / "calib.npy", {"task": "image"})
     with pytest.raises(ConversionError, match=r"shape \(48, 48, 3\).*expects \(32, 32, 3\)"):
         data.check_shape((32, 32, 3), tmp_path / "model.keras")
+
+
+def test_keypoint_calibration_folder_leaves_out_vectors_with_no_person(tmp_path):
+    import json
+
+    from keypoint_poses import write_pose_dataset
+
+    folder = write_pose_dataset(tmp_path, "pixels", per_class=6)
+    poses = sorted(folder.rglob("*.json"))
+    (folder / "up" / "zero.json").write_text(json.dumps({"keypoints": [0.0] * 28}))
+    (folder / "up" / "nan.json").write_text(json.dumps({"keypoints": [None] * 28}))
+    few = [0.0] * 28
+    few[:4] = [100.0, 200.0, 110.0, 210.0]  # 2 of 14 joints: not a person
+    (folder / "down" / "few.json").write_text(json.dumps({"keypoints": few}))
+    data = calib.from_folder(folder, {"task": "keypoints", "keypoint_layout": "body14"}, n=100)
+    assert len(data) == len(poses) == 12
+    assert not any(name.endswith(("zero.json", "nan.json", "few.json")) for name in data.paths)
+    assert np.isfinite(data.x).all() and (np.abs(data.x).sum(axis=1) > 0).all()
+
+
+def test_keypoint_calibration_folder_with_nobody_at_all_is_a_data_error(tmp_path):
+    import json
+
+    (tmp_path / "a").mkdir()
+    for i in range(3):
+        (tmp_path / "a" / f"{i}.json").write_text(json.dumps({"keypoints": [0.0] * 28}))
+    with pytest.raises(DataError, match=r"all 3 keypoint files hold no person \(e\.g\. 0\.json: "
+                                        r"no person: all 28 keypoint numbers are 0\)"):
+        calib.from_folder(tmp_path, {"task": "keypoints", "keypoint_layout": "body14"})
