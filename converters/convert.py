@@ -27,7 +27,12 @@ from converters.drift import (
     median_latency_ms,
     tflite_probabilities,
 )
-from converters.export import export_saved_model, input_shape, load_keras_model
+from converters.export import (
+    export_saved_model,
+    input_shape,
+    load_keras_model,
+    training_only_layers,
+)
 from converters.fallback import auto_fallback
 from converters.hardswish import count_hard_swish, rewrite_hard_swish
 from converters.manifest import build_manifest, versions
@@ -237,7 +242,8 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
     rewrite = hardswish_rewrite == "on" or (hardswish_rewrite == "auto" and hard_swish > 0)
     settings = {"io": io, "compat": compat, "seed": seed, "max_drop": max_drop,
                 "hardswish_layers": hard_swish, "hardswish_rewrite": rewrite,
-                "calib_samples": calib_samples}
+                "calib_samples": calib_samples,
+                "inference_mode_bypassed": training_only_layers(model)}
     ctx = _Context(src, model, labels, sha256_file(src.model_path), x_test, y_test, keras_test,
                    settings, _float_weight_bytes(model), progress)
     calibration_info = ({"source": calibration.source, "samples": len(calibration),
@@ -257,7 +263,10 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
                 progress("exporting fixed-batch SavedModel"
                          + (" (hard-swish rewritten for XNNPACK int8)" if key else ""))
                 graph = rewrite_hard_swish(model) if key else model
-                exports[key] = export_saved_model(graph, Path(tmp) / f"saved_{int(key)}")
+                # checked against model(x, training=False) on real inputs when there are any
+                probe = x_test if len(x_test) else (calibration.x if calibration else None)
+                exports[key] = export_saved_model(graph, Path(tmp) / f"saved_{int(key)}",
+                                                  probe, src.model_path)
             return exports[key]
 
         for name in modes:
