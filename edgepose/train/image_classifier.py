@@ -226,7 +226,7 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
         class_weight=data.class_weight,
         build_model=lambda: build_image_model(len(splits.classes), resolved, seed=fit.seed),
         load_split=lambda split: _inputs(splits, split, config, preprocessing),
-        stages=stages, images=True)
+        stages=stages, images=True, strict=data.strict)
     model, history, metrics = outcome.model, outcome.history, outcome.metrics
 
     return ImageTrainResult(

@@ -158,10 +158,12 @@ def compile_model(model: keras.Model, lr: float) -> None:
 def fit_stages(model: keras.Model, train: BatchSequence, val: BatchSequence | None,
                stages: Sequence[Stage], run_dir: str | Path, *, patience: int = 5,
                strategy: tf.distribute.Strategy | None = None, verbose: int = 1,
+               extra_callbacks: Sequence[keras.callbacks.Callback] = (),
                ) -> TrainingHistory:
     """Fit ``model`` through ``stages`` in order, recompiling at each stage's learning rate.
 
-    Epoch numbers continue across stages. Returns every epoch's metrics.
+    Epoch numbers continue across stages. ``extra_callbacks`` run before the standard
+    ones (e.g. BatchNorm re-estimation before each validation). Returns every epoch's metrics.
     """
     run_dir = Path(run_dir)
     history = TrainingHistory()
@@ -173,7 +175,8 @@ def fit_stages(model: keras.Model, train: BatchSequence, val: BatchSequence | No
             stage.prepare()
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             compile_model(model, stage.lr)
-        callbacks = make_callbacks(run_dir, stage.name, patience, val is not None)
+        callbacks = [*extra_callbacks,
+                     *make_callbacks(run_dir, stage.name, patience, val is not None)]
         started = time.perf_counter()
         fit = model.fit(train, validation_data=val, epochs=start_epoch + stage.epochs,
                         initial_epoch=start_epoch, callbacks=callbacks, verbose=verbose)
