@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -78,3 +79,45 @@ def test_warnings_are_loud_and_strict_raises_one_line_with_exit_code_3(tmp_path)
     assert info.value.exit_code == 3
     assert str(info.value) == (f"{tmp_path / 'metrics.json'}: {report.warnings[0]} (--strict)")
     assert "\n" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def noise_images(tmp_path_factory):
+    """Two classes drawn from the same noise: nothing to learn, so any model is at chance."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("noise") / "data"
+    rng = np.random.default_rng(0)
+    for name in ("left", "right"):
+        (root / name).mkdir(parents=True)
+        for i in range(30):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                root / name / f"{i:03d}.png")
+    return root
+
+
+def test_cli_train_image_strict_exits_3_with_one_line_on_an_unlearnable_dataset(
+        noise_images, tmp_path):
+    from click.testing import CliRunner
+
+    from edgepose.cli import main
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, [
+        "train", "image", str(noise_images), "--backbone", "mobilenet_v3_small",
+        "--alpha", "0.75", "--input-size", "32", "--weights", "none", "--epochs", "1",
+        "--batch-size", "16", "--augment", "none", "--seed", "1", "--no-deterministic",
+        "--strict", "--output", str(run), "--quiet"])
+    assert result.exit_code == 3, result.output
+    error = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and error[0].startswith(f"error: {run / 'metrics.json'}: val split ")
+    assert error[0].endswith("(--strict)")
+    assert "Traceback" not in result.output
+    assert "WARNING: val split" in result.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["quality"]["ok"] is False
+
+    # the same run through `edgepose eval --strict`
+    evaluated = CliRunner().invoke(main, ["eval", str(run), "--strict"])
+    assert evaluated.exit_code == 3
+    assert "WARNING: test split" in evaluated.output
