@@ -212,3 +212,22 @@ def test_a_run_with_unlearnable_labels_is_flagged_and_strict_fails(tmp_path, cap
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["quality"]["ok"] is False
     assert not (run / "INCOMPLETE").exists()  # the run is complete; it is the model that fails
+
+
+def test_training_batches_are_a_seeded_subset_read_through_the_loader():
+    from edgepose.train.batchnorm import training_batches
+
+    requested: list[list[int]] = []
+
+    def load(indices):
+        requested.append(indices.tolist())
+        return np.stack([np.full((2, 2, 3), i, dtype=np.uint8) for i in indices])
+
+    batches = list(training_batches(load, 100, batch_size=8, samples=20, seed=3))
+    again = list(training_batches(load, 100, batch_size=8, samples=20, seed=3))
+    assert [len(b) for b in batches] == [8, 8, 4]
+    assert all(b.dtype == np.float32 for b in batches)
+    seen = [int(v) for b in batches for v in b[:, 0, 0, 0]]
+    assert len(set(seen)) == 20 and max(seen) < 100
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+    assert all(r == sorted(r) for r in requested)
