@@ -35,6 +35,10 @@ def digit_images(size: int, count: int = 12) -> np.ndarray:
     return out
 
 
+# quantized modes: weight (and activation) rounding on small untrained models
+MODE_ATOL = {"fp32": ATOL, "fp16": 1e-3, "dynamic": 2e-2, "int8": 5e-2}
+
+
 def _convert_and_compare(model, tmp_path, x: np.ndarray, modes=("fp32",)) -> dict:
     """Save, convert (bare .keras), and assert each TFLite mode matches training=False."""
     path = tmp_path / "user_model.keras"
@@ -42,10 +46,14 @@ def _convert_and_compare(model, tmp_path, x: np.ndarray, modes=("fp32",)) -> dic
     reference = inference_outputs(model, x)
     acting = np.asarray(model(x, training=True))
     assert not np.allclose(acting, reference, atol=1e-3), "training-only layers must act here"
-    report = convert_run(path, list(modes))
+    calib = None
+    if "int8" in modes:  # calibrate on the same real images (the model's 0..255 range)
+        calib = tmp_path / "calibration.npy"
+        np.save(calib, x)
+    report = convert_run(path, list(modes), calib_data=calib)
     for mode in modes:
         probabilities = tflite_probabilities(tmp_path / f"user_model_{mode}.tflite", x)
-        np.testing.assert_allclose(probabilities, reference, atol=ATOL if mode == "fp32" else 2e-2)
+        np.testing.assert_allclose(probabilities, reference, atol=MODE_ATOL[mode])
     return report.settings
 
 
@@ -121,6 +129,26 @@ def test_random_crop_exports_its_inference_centre_crop(tmp_path):
         keras.layers.Dense(3, activation="softmax"),
     ])
     _convert_and_compare(model, tmp_path, digit_images(40))
+
+
+def test_augmentation_before_hard_swish_survives_the_int8_rewrite(tmp_path):
+    """Integer modes export a rewritten graph (hard-swish for XNNPACK): it is verified too."""
+    import keras
+
+    keras.utils.set_random_seed(8)
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.RandomFlip("horizontal", seed=1),
+        keras.layers.RandomZoom(0.2, seed=2),
+        keras.layers.Rescaling(1 / 127.5, offset=-1),
+        keras.layers.Conv2D(8, 3),
+        keras.layers.Activation("hard_swish"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    settings = _convert_and_compare(model, tmp_path, digit_images(32), ("fp32", "int8"))
+    assert settings["hardswish_rewrite"] is True
 
 
 def test_keypoint_mlp_with_noise_and_dropout(tmp_path):
