@@ -199,8 +199,10 @@ def unfreeze_backbone(backbone: keras.Model, *, top: int | None = None,
     """Make the top ``top`` layers (or every layer from index ``from_index``) trainable.
 
     With neither, the whole backbone is unfrozen. BatchNormalization layers stay
-    frozen: together with calling the backbone with ``training=False`` this keeps
-    them in inference mode, so fine-tuning does not wreck their ImageNet statistics.
+    frozen: a Keras 3 BatchNorm with ``trainable=False`` normalises with its moving
+    statistics even in training mode, so fine-tuning does not wreck their ImageNet
+    statistics. (The ``training=False`` the backbone is wired with does not do this:
+    Keras 3 passes the outer call's ``training`` to nested models.)
     Returns the names of the layers that became trainable.
     """
     layers = backbone.layers
