@@ -27,7 +27,12 @@ from converters.drift import (
     median_latency_ms,
     tflite_probabilities,
 )
-from converters.export import export_saved_model, input_shape, load_keras_model
+from converters.export import (
+    export_saved_model,
+    input_shape,
+    load_keras_model,
+    training_only_layers,
+)
 from converters.fallback import auto_fallback
 from converters.hardswish import count_hard_swish, rewrite_hard_swish
 from converters.manifest import build_manifest, versions
@@ -294,7 +299,8 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
     rewrite = hardswish_rewrite == "on" or (hardswish_rewrite == "auto" and hard_swish > 0)
     settings = {"io": io, "compat": compat, "seed": seed, "max_drop": max_drop,
                 "hardswish_layers": hard_swish, "hardswish_rewrite": rewrite,
-                "calib_samples": calib_samples, "input_contract": contract.describe()}
+                "calib_samples": calib_samples, "input_contract": contract.describe(),
+                "inference_mode_bypassed": training_only_layers(model)}
     ctx = _Context(src, model, labels, sha256_file(src.model_path), x_test, y_test, keras_test,
                    settings, _float_weight_bytes(model), progress, contract)
     calibration_info = ({"source": calibration.source, "samples": len(calibration),
@@ -314,7 +320,11 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
                 progress("exporting fixed-batch SavedModel"
                          + (" (hard-swish rewritten for XNNPACK int8)" if key else ""))
                 graph = rewrite_hard_swish(model) if key else model
-                exports[key] = export_saved_model(graph, Path(tmp) / f"saved_{int(key)}")
+                # checked against model(x, training=False) on real inputs when there are any
+                probe = (contract.normalize(x_test) if len(x_test)
+                         else (calibration.x if calibration else None))  # model values
+                exports[key] = export_saved_model(graph, Path(tmp) / f"saved_{int(key)}",
+                                                  probe, src.model_path)
             return exports[key]
 
         for name in modes:
@@ -372,7 +382,8 @@ def _run_fallback(ctx: _Context, report: ConversionReport, saved_model: Path, ca
     else:  # no validation split: choose on the test split and say so in the report
         x_val, y_val = ctx.x_test, ctx.y_test
     report.settings["fallback_selection_split"] = "val" if val else "test"
-    keras_val_acc = float(np.mean(keras_probabilities(ctx.model, x_val).argmax(1) == y_val))
+    keras_val = keras_probabilities(ctx.model, ctx.contract.normalize(x_val))
+    keras_val_acc = float(np.mean(keras_val.argmax(1) == y_val))
 
     def val_drop(data: bytes) -> float:
         with tempfile.TemporaryDirectory() as tmp:

@@ -28,12 +28,17 @@ def print_evaluation(result, run_dir: str | Path) -> None:
               type=click.Choice(["train", "val", "test"]), help="Which split to evaluate.")
 @click.option("--batch-size", default=64, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def eval_command(run_dir: str, split: str, batch_size: int, as_json: bool) -> None:
+@click.option("--strict", is_flag=True,
+              help="Exit 3 when the accuracy is at chance or one class is predicted.")
+def eval_command(run_dir: str, split: str, batch_size: int, as_json: bool,
+                 strict: bool) -> None:
     """Evaluate RUN_DIR/model.keras on its held-out split (needs edgepose[train]).
 
     Writes metrics.json (metrics_<split>.json for other splits), confusion_matrix.png,
-    training_curves.png and, for images, predictions.png into RUN_DIR.
+    training_curves.png and, for images, predictions.png into RUN_DIR. A split whose
+    accuracy is at chance, or on which one class is predicted, is a WARNING on stderr.
     """
+    from edgepose.train.chance import TrainingAtChance
     from edgepose.train.evaluation import evaluate_run
 
     result = evaluate_run(run_dir, split=split, batch_size=batch_size)
@@ -41,3 +46,11 @@ def eval_command(run_dir: str, split: str, batch_size: int, as_json: bool) -> No
         print_json(result)
     else:
         print_evaluation(result, run_dir)
+    warnings = (result.quality or {}).get("warnings", [])
+    for line in warnings:
+        click.echo(f"WARNING: {line}: this model has not learned to tell the classes apart",
+                   err=True)
+    if strict and warnings:
+        suffix = "" if split == "test" else f"_{split}"
+        raise TrainingAtChance(f"{warnings[0]} (--strict)",
+                               Path(run_dir) / f"metrics{suffix}.json")

@@ -46,7 +46,9 @@ BACKBONE_HELP = "mobilenet_v2 | mobilenet_v3_small | mobilenet_v3_large | effici
               help="TensorFlow op determinism.")
 @click.option("--val-split", default=0.15, show_default=True, type=float)
 @click.option("--test-split", default=0.15, show_default=True, type=float)
-@click.option("--strict", is_flag=True, help="Fail on any unreadable image instead of skipping.")
+@click.option("--strict", is_flag=True,
+              help="Fail on any unreadable image instead of skipping, and exit 3 when the "
+                   "val/test accuracy is at chance or one class is predicted.")
 @click.option("--dedupe", is_flag=True, help="Move near-duplicate val/test images to train.")
 @click.option("--class-weight", default="auto", show_default=True,
               type=click.Choice(["auto", "none"]))

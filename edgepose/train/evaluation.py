@@ -17,6 +17,7 @@ import numpy as np
 
 from edgepose.errors import DataError, ModelError
 from edgepose.fileio import atomic_path, write_json
+from edgepose.train.chance import QualityReport, check_confusion
 
 
 @dataclass
@@ -41,6 +42,8 @@ class EvaluationResult:
     confusion_matrix: list[list[int]]  # rows: true class, columns: predicted class
     classes: list[str]
     plots: dict[str, str] = field(default_factory=dict)  # name -> file name in the run dir
+    # chance checks (edgepose.train.chance.QualityReport.to_dict()): ok, warnings, checks
+    quality: dict | None = None
 
 
 def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str],
@@ -284,7 +287,8 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, classes: list[str],
     """Predict ``x``, compute metrics, write metrics.json and the plots into ``run_dir``.
 
     A split other than ``test`` writes ``metrics_<split>.json`` and suffixed plots,
-    so the test record is never overwritten.
+    so the test record is never overwritten. ``quality`` holds the split's chance check
+    (:func:`edgepose.train.chance.check_confusion`).
     """
     from edgepose.train.run_writer import read_history
 
@@ -292,6 +296,7 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, classes: list[str],
     suffix = "" if split == "test" else f"_{split}"  # metrics.json stays the test record
     probabilities = predict_probabilities(model, x, batch_size)
     result = evaluate_predictions(y, probabilities, classes, split)
+    result.quality = QualityReport([check_confusion(split, result.confusion_matrix)]).to_dict()
     name = f"confusion_matrix{suffix}.png"
     result.plots["confusion_matrix"] = plot_confusion_matrix(result, run_dir / name).name
     if (run_dir / "history.csv").is_file():

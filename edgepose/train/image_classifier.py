@@ -83,8 +83,10 @@ def build_image_model(num_classes: int, params: ImageModelParams, seed: int = 0
                       ) -> ImageClassifierModel:
     """Backbone (+ its weights) + head -> inference model; augmentation -> training model.
 
-    A pretrained backbone starts frozen and is called with ``training=False`` so its
-    BatchNorm layers stay in inference mode through every stage.
+    A pretrained backbone starts frozen, and its BatchNorm layers stay frozen through
+    every stage (:func:`unfreeze_backbone`): that, not the ``training=False`` it is
+    wired with (Keras 3 passes the outer call's ``training`` to nested models), keeps
+    them in inference mode.
     """
     spec = get_backbone(params.backbone)
     size = params.input_size or spec.default_size
@@ -226,7 +228,7 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
         class_weight=data.class_weight,
         build_model=lambda: build_image_model(len(splits.classes), resolved, seed=fit.seed),
         load_split=lambda split: _inputs(splits, split, config, preprocessing),
-        stages=stages, images=True)
+        stages=stages, images=True, strict=data.strict)
     model, history, metrics = outcome.model, outcome.history, outcome.metrics
 
     return ImageTrainResult(

@@ -8,7 +8,7 @@ the same files and the same guarantees (atomic files, INCOMPLETE marker until do
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,17 @@ import numpy as np
 
 from edgepose.data.balance import class_weights
 from edgepose.data.splits import Splits
-from edgepose.train.evaluation import EvaluationResult, evaluate_model
+from edgepose.train.batchnorm import (
+    RecalibrateBatchNorm,
+    needs_recalibration,
+)
+from edgepose.train.chance import QualityReport, check_confusion, print_warnings, raise_if_failed
+from edgepose.train.evaluation import (
+    EvaluationResult,
+    evaluate_model,
+    evaluate_predictions,
+    predict_probabilities,
+)
 from edgepose.train.hyperparameters import TrainingParams
 from edgepose.train.run_writer import RunWriter
 from edgepose.train.training import (
@@ -40,18 +50,33 @@ class RunOutcome:
     model: Any  # the trainer's model object (has .training and .inference)
     history: TrainingHistory
     metrics: EvaluationResult
+    quality: QualityReport
+
+
+def _arrays(x: Any, count: int) -> np.ndarray:
+    """A split's inputs as an array (a streaming loader reads them all)."""
+    return x(np.arange(count)) if callable(x) else x
 
 
 def train_run(output: Path, *, overwrite: bool, config: dict, splits: Splits,
               fit: TrainingParams, class_weight: str, build_model: Callable[[], Any],
               load_split: SplitLoader, stages: Callable[[Any], list[Stage]],
-              images: bool) -> RunOutcome:
+              images: bool, strict: bool | None = None) -> RunOutcome:
     """Write config/splits/labels, build and fit the model, save it and evaluate it.
 
     ``build_model()`` returns an object with ``.training`` and ``.inference`` Keras
     models (built inside the distribution strategy); ``stages(model)`` the fit
     stages. Evaluation uses the test split (val, then train, when it is empty).
+
+    BatchNorm moving statistics are re-estimated on (un-augmented) training data
+    before every validation and before the model is saved (:mod:`edgepose.train.batchnorm`).
+    The validation and evaluation splits are checked against chance
+    (:mod:`edgepose.train.chance`): failures are printed on stderr and recorded in
+    ``metrics.json`` (``quality``); with ``strict`` (default: the run's ``data.strict``)
+    the complete run then raises :class:`~edgepose.train.chance.TrainingAtChance`.
     """
+    if strict is None:
+        strict = bool(config.get("data", {}).get("strict", False))
     with RunWriter(output, overwrite=overwrite) as writer:
         writer.write_config(config)
         writer.write_splits(splits)
@@ -69,18 +94,33 @@ def train_run(output: Path, *, overwrite: bool, config: dict, splits: Splits,
         if splits.samples("val"):
             x_val, y_val = load_split("val")
             val_seq = BatchSequence(x_val, y_val, fit.batch_size)
+        recalibrate = (RecalibrateBatchNorm(model.inference, train_seq, seed=fit.seed)
+                       if needs_recalibration(model.inference) else None)
         history = fit_stages(model.training, train_seq, val_seq, stages(model), writer.path,
-                             patience=fit.patience, strategy=strategy, verbose=fit.verbose)
+                             patience=fit.patience, strategy=strategy, verbose=fit.verbose,
+                             extra_callbacks=[recalibrate] if recalibrate else [])
+        quality = QualityReport()
+        if recalibrate is not None:  # the final weights (maybe restored by EarlyStopping)
+            quality.batchnorm = asdict(recalibrate.run())
         writer.write_history(history)
         writer.save_model(model.inference)
 
+        if val_seq is not None:
+            probabilities = predict_probabilities(model.inference,
+                                                  _arrays(val_seq.inputs, len(y_val)))
+            val_metrics = evaluate_predictions(y_val, probabilities, splits.classes, "val")
+            quality.checks.append(check_confusion("val", val_metrics.confusion_matrix))
         eval_split = next(s for s in ("test", "val", "train") if splits.samples(s))
         x_eval, y_eval = load_split(eval_split)
-        if callable(x_eval):  # a streaming loader: evaluation wants the arrays
-            x_eval = x_eval(np.arange(len(y_eval)))
+        x_eval = _arrays(x_eval, len(y_eval))  # evaluation wants the arrays
         metrics = evaluate_model(model.inference, x_eval, y_eval, splits.classes, writer.path,
                                  split=eval_split, images=images, seed=fit.seed)
-        if eval_split != "test":
-            writer.write_metrics(metrics)
+        if eval_split != "val" or val_seq is None:
+            quality.checks.append(check_confusion(eval_split, metrics.confusion_matrix))
+        metrics.quality = quality.to_dict()
+        writer.write_metrics(metrics)  # metrics.json: the evaluation split, with quality
         writer.finish()
-    return RunOutcome(writer.path, model, history, metrics)
+    print_warnings(quality)
+    if strict:
+        raise_if_failed(quality, writer.path / "metrics.json")
+    return RunOutcome(writer.path, model, history, metrics, quality)

@@ -158,10 +158,12 @@ def compile_model(model: keras.Model, lr: float) -> None:
 def fit_stages(model: keras.Model, train: BatchSequence, val: BatchSequence | None,
                stages: Sequence[Stage], run_dir: str | Path, *, patience: int = 5,
                strategy: tf.distribute.Strategy | None = None, verbose: int = 1,
+               extra_callbacks: Sequence[keras.callbacks.Callback] = (),
                ) -> TrainingHistory:
     """Fit ``model`` through ``stages`` in order, recompiling at each stage's learning rate.
 
-    Epoch numbers continue across stages. Returns every epoch's metrics.
+    Epoch numbers continue across stages. ``extra_callbacks`` run before the standard
+    ones (e.g. BatchNorm re-estimation before each validation). Returns every epoch's metrics.
     """
     run_dir = Path(run_dir)
     history = TrainingHistory()
@@ -173,7 +175,8 @@ def fit_stages(model: keras.Model, train: BatchSequence, val: BatchSequence | No
             stage.prepare()
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             compile_model(model, stage.lr)
-        callbacks = make_callbacks(run_dir, stage.name, patience, val is not None)
+        callbacks = [*extra_callbacks,
+                     *make_callbacks(run_dir, stage.name, patience, val is not None)]
         started = time.perf_counter()
         fit = model.fit(train, validation_data=val, epochs=start_epoch + stage.epochs,
                         initial_epoch=start_epoch, callbacks=callbacks, verbose=verbose)
@@ -196,8 +199,10 @@ def unfreeze_backbone(backbone: keras.Model, *, top: int | None = None,
     """Make the top ``top`` layers (or every layer from index ``from_index``) trainable.
 
     With neither, the whole backbone is unfrozen. BatchNormalization layers stay
-    frozen: together with calling the backbone with ``training=False`` this keeps
-    them in inference mode, so fine-tuning does not wreck their ImageNet statistics.
+    frozen: a Keras 3 BatchNorm with ``trainable=False`` normalises with its moving
+    statistics even in training mode, so fine-tuning does not wreck their ImageNet
+    statistics. (The ``training=False`` the backbone is wired with does not do this:
+    Keras 3 passes the outer call's ``training`` to nested models.)
     Returns the names of the layers that became trainable.
     """
     layers = backbone.layers
