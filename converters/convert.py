@@ -30,6 +30,7 @@ from converters.drift import (
 from converters.export import (
     export_saved_model,
     input_shape,
+    is_training_only,
     load_keras_model,
     training_only_layers,
 )
@@ -105,12 +106,30 @@ def _infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, A
 
 
 def _first_layer(model):
-    """The first layer after the Input, looking into a nested model that comes first."""
-    layers = [layer for layer in model.layers if layer.__class__.__name__ != "InputLayer"]
+    """The first layer after the Input that acts at inference, looking into a nested model
+    that comes first (augmentation and other training-only layers are passed over)."""
+    layers = [layer for layer in model.layers
+              if layer.__class__.__name__ != "InputLayer" and not is_training_only(layer)]
     if not layers:
         return None
     first = layers[0]
     return _first_layer(first) if hasattr(first, "layers") and first.layers else first
+
+
+def _rescales_raw_pixels(layer) -> bool:
+    """True when a ``Rescaling`` layer maps 0..255 onto 0..1 or -1..1 (within 1%).
+
+    ``Rescaling(1/255)`` and ``Rescaling(1/127.5, offset=-1)`` take raw pixels; a
+    ``Rescaling(2, offset=-1)`` takes 0..1 and says nothing about 0..255.
+    """
+    try:
+        scale = float(np.mean(np.asarray(layer.scale, dtype=np.float64)))
+        offset = float(np.mean(np.asarray(layer.offset, dtype=np.float64)))
+    except (TypeError, ValueError):
+        return False
+    low, high = offset, 255.0 * scale + offset
+    return any(abs(low - lo) <= 0.01 * (hi - lo) and abs(high - hi) <= 0.01 * (hi - lo)
+               for lo, hi in ((0.0, 1.0), (-1.0, 1.0)))
 
 
 def source_contract(src: Source, model, stated: StatedContract | None = None) -> InputContract:
@@ -137,13 +156,17 @@ def source_contract(src: Source, model, stated: StatedContract | None = None) ->
     if src.splits is not None or src.config.get("backbone"):
         return InputContract.raw("the run directory (edgepose models rescale in the graph)")
     first = _first_layer(model)
-    if first is not None and first.__class__.__name__ == "Rescaling":
+    if first is not None and first.__class__.__name__ == "Rescaling" \
+            and _rescales_raw_pixels(first):
         return InputContract.raw(f"the model's first layer {first.name!r} (Rescaling of raw "
                                  "0..255 pixels)")
     found = first.__class__.__name__ if first is not None else "none"
+    if found == "Rescaling":
+        found = (f"Rescaling(scale={first.scale}, offset={first.offset}), which does not map "
+                 "0..255 onto 0..1 or -1..1")
     raise ConfigError(f"{src.model_path}: not an edgepose run and the first layer is {found}, "
-                      f"not Rescaling: edgepose cannot tell which pixel range the model was "
-                      f"trained on; {STATE_IT}")
+                      "not a Rescaling of raw pixels: edgepose cannot tell which pixel range the "
+                      f"model was trained on; {STATE_IT}")
 
 
 def _layer_names(model) -> list[str]:

@@ -104,6 +104,12 @@ def input_shape(model) -> tuple[int, ...]:
     return tuple(int(d) for d in model.inputs[0].shape[1:])
 
 
+def is_training_only(layer) -> bool:
+    """True for a layer that acts only in training (a Keras 3 ``Random*`` layer, Dropout...)."""
+    kind = layer.__class__.__name__
+    return kind.startswith("Random") or kind in TRAINING_ONLY_LAYERS
+
+
 def training_only_layers(model) -> list[str]:
     """Names of the layers (nested models included) that act only in training.
 
@@ -112,8 +118,7 @@ def training_only_layers(model) -> list[str]:
     """
     found: list[str] = []
     for layer in getattr(model, "layers", []):
-        kind = layer.__class__.__name__
-        if kind.startswith("Random") or kind in TRAINING_ONLY_LAYERS:
+        if is_training_only(layer):
             found.append(layer.name)
         if getattr(layer, "layers", None):
             found += training_only_layers(layer)

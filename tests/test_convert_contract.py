@@ -55,7 +55,8 @@ def test_a_bare_keras_model_without_rescaling_must_state_its_pixel_range(tmp_pat
     assert result.exit_code == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
-        f"error: {path}: not an edgepose run and the first layer is Conv2D, not Rescaling: "
+        f"error: {path}: not an edgepose run and the first layer is Conv2D, not a Rescaling of "
+        "raw pixels: "
         "edgepose cannot tell which pixel range the model was trained on; state it with "
         "--input-range 0,255 | 0,1 | -1,1 (or --input-mean/--input-std per channel)"]
     assert not (tmp_path / "model_int8.tflite").exists() and "Traceback" not in result.output
@@ -203,3 +204,39 @@ def test_a_bgr_contract_writes_no_rgb_normalization_into_the_metadata():
     info = ModelFileInfo(Path("m.tflite"), 0, "", None, None,
                          tflite_metadata=metadata_flatbuffer("m", ["a"], bgr, (8, 8)))
     assert input_metadata(info) == type(input_metadata(info))(None, None, None, None)
+
+
+def _rescaling_first(scale: float, offset: float, augment: bool = False):
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = inputs
+    if augment:  # the Keras tutorial shape: augmentation, then Rescaling
+        x = keras.layers.RandomFlip("horizontal")(x)
+        x = keras.layers.RandomRotation(0.1)(x)
+    x = keras.layers.Rescaling(scale, offset=offset)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+
+
+@pytest.mark.parametrize("scale, offset, augment", [
+    (1 / 255, 0.0, False), (1 / 127.5, -1.0, False), (1 / 255, 0.0, True)])
+def test_a_rescaling_of_raw_pixels_first_means_raw_pixels(tmp_path, scale, offset, augment):
+    from converters.convert import resolve_source, source_contract
+
+    path = _save(_rescaling_first(scale, offset, augment), tmp_path)
+    src = resolve_source(path)
+    src.config = {"task": "image"}
+    contract = source_contract(src, __import__("keras").models.load_model(path))
+    assert contract.value_range == (0.0, 255.0)
+
+
+def test_a_rescaling_that_expects_0_to_1_input_is_not_read_as_raw_pixels(tmp_path):
+    from converters.convert import resolve_source, source_contract
+
+    path = _save(_rescaling_first(2.0, -1.0), tmp_path)  # 0..1 -> -1..1
+    src = resolve_source(path)
+    src.config = {"task": "image"}
+    with pytest.raises(ConfigError, match=r"first layer is Rescaling\(scale=2\.0, offset=-1\.0\), "
+                                          r"which does not map 0\.\.255 onto 0\.\.1 or -1\.\.1"):
+        source_contract(src, __import__("keras").models.load_model(path))
