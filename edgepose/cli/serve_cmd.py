@@ -47,6 +47,10 @@ def _setup_logging(verbose: bool) -> None:
 @click.option("--mqtt", help="Publish results to host:port/topic (needs paho-mqtt).")
 @click.option("--loop", is_flag=True, help="Start a video file or folder over at its end.")
 @click.option("--fps", type=float, help="Pace file/folder/test sources (0: as fast as possible).")
+@click.option("--drop-frames/--no-drop-frames", default=None,
+              help="Drop frames inference has no time for (default: only for live cameras and "
+                   "the test pattern; a folder or an unlooped video is classified frame by "
+                   "frame, in order).")
 @click.option("--hflip", is_flag=True, help="Mirror the Pi camera horizontally.")
 @click.option("--vflip", is_flag=True, help="Flip the Pi camera vertically.")
 @click.option("--max-frames", type=click.IntRange(1), help="Stop after this many results.")

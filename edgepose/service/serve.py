@@ -52,6 +52,7 @@ class ServeConfig:
     mqtt: str | None = None
     loop: bool = False
     fps: float | None = None
+    drop_frames: bool | None = None  # None: drop stale frames of live sources only
     hflip: bool = False
     vflip: bool = False
     max_frames: int | None = None
@@ -76,6 +77,7 @@ class ServeSummary:
     inference_errors: int
     sink_errors: int
     last_label: str | None
+    watchdog_stalls: int = 0
 
 
 def build_sinks(config: ServeConfig, metrics: Metrics) -> SinkSet:
@@ -106,7 +108,8 @@ def build_pipeline(config: ServeConfig, notifier: SdNotifier | None = None) -> P
     open_source = source_factory(spec, size=engine.input_size, loop=config.loop, fps=config.fps,
                                  hflip=config.hflip, vflip=config.vflip)
     pipeline = Pipeline(open_source, engine, policy, sinks, metrics,
-                        notifier=notifier, watchdog_s=watchdog_interval())
+                        notifier=notifier, watchdog_s=watchdog_interval(),
+                        drop_frames=config.drop_frames)
     pipeline.state.info = {"model": str(config.model), "task": engine.task,
                            "source": str(spec)}
     return pipeline
@@ -155,4 +158,4 @@ def run_service(config: ServeConfig,
                         summary.frames_captured, summary.frames_classified,
                         summary.frames_dropped, summary.bad_frames, summary.source_failures,
                         summary.inference_errors, summary.sink_errors,
-                        latest.label if latest else None)
+                        latest.label if latest else None, summary.watchdog_stalls)
