@@ -118,3 +118,9 @@ def test_predict_refuses_an_oversized_image_in_one_line(tiny_run, tmp_path):  # 
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].endswith(
         f"{path}: image is 400.0 megapixels, over edgepose's decode limit of 40 megapixels")
+
+
+def test_an_unrecognised_upload_says_so_without_an_object_repr():
+    with pytest.raises(DataError) as info:
+        load_rgb(io.BytesIO(b"--boundary\r\nContent-Disposition: form-data"), name="upload")
+    assert str(info.value) == "upload: not a readable image (no image format recognised)"

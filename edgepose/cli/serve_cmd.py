@@ -44,6 +44,11 @@ def _setup_logging(verbose: bool) -> None:
 @click.option("--http", default="127.0.0.1:8080", show_default=True,
               help="HOST:PORT for the HTTP interface (port 0: any free port).")
 @click.option("--no-http", is_flag=True, help="Do not start the HTTP interface.")
+@click.option("--http-token-file", type=_PATH, help="Require 'Authorization: Bearer TOKEN' "
+              "for POST /classify, TOKEN being this file's first line (or set "
+              "$EDGEPOSE_HTTP_TOKEN; never put a token on the command line).")
+@click.option("--http-max-connections", default=16, show_default=True,
+              type=click.IntRange(1, 1024), help="HTTP connections served at once; more get 503.")
 @click.option("--mqtt", help="Publish results to host:port/topic (needs paho-mqtt).")
 @click.option("--loop", is_flag=True, help="Start a video file or folder over at its end.")
 @click.option("--fps", type=float, help="Pace file/folder/test sources (0: as fast as possible).")

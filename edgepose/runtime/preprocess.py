@@ -178,8 +178,13 @@ def load_rgb(path: str | Path | BinaryIO, reduce_to: tuple[int, int] | None = No
         raise _bomb(exc, label) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         empty = isinstance(fp, Path) and fp.exists() and fp.stat().st_size == 0
-        reason = "empty file" if empty else \
-            f"not a readable image ({exc.__class__.__name__}: {exc})"
+        if empty:
+            reason = "empty file"
+        elif isinstance(exc, UnidentifiedImageError):
+            # Pillow's own text ends in the file object's repr ("<_io.BytesIO object at ...>").
+            reason = "not a readable image (no image format recognised)"
+        else:
+            reason = f"not a readable image ({exc.__class__.__name__}: {exc})"
         raise DataError(reason, label) from None
 
 

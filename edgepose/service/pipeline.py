@@ -46,15 +46,16 @@ log = logging.getLogger(__name__)
 class _RateLimitedLog:
     """Log a recurring problem the first time and then at most every ``every_s`` seconds."""
 
-    def __init__(self, every_s: float = 30.0):
+    def __init__(self, every_s: float = 30.0, logger: logging.Logger | None = None):
         self.every_s = every_s
+        self.logger = logger or log
         self._last: dict[str, float] = {}
 
     def warning(self, key: str, message: str, *args) -> None:
         now = time.monotonic()
         if now - self._last.get(key, -1e9) >= self.every_s:
             self._last[key] = now
-            log.warning(message, *args)
+            self.logger.warning(message, *args)
 
 
 def check_frame(frame: object) -> np.ndarray:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edgepose.runtime.classifier import Classifier
 from edgepose.service.engine import Engine, load_pose
-from edgepose.service.http_server import HttpService, parse_bind
+from edgepose.service.http_server import HttpOptions, HttpService, parse_bind, read_token
 from edgepose.service.metrics import Metrics
 from edgepose.service.pipeline import Pipeline, PipelineSummary
 from edgepose.service.results import ResultPolicy
@@ -49,6 +49,8 @@ class ServeConfig:
     jsonl_max_bytes: int = 10_000_000
     jsonl_backups: int = 3
     http: str | None = "127.0.0.1:8080"
+    http_token_file: Path | None = None  # else $EDGEPOSE_HTTP_TOKEN; None of both: no token
+    http_max_connections: int = 16
     mqtt: str | None = None
     loop: bool = False
     fps: float | None = None
@@ -125,7 +127,9 @@ def run_service(config: ServeConfig,
     try:
         if config.http:
             host, port = parse_bind(config.http)
-            http = HttpService(pipeline.state, host, port).start()
+            options = HttpOptions(token=read_token(config.http_token_file),
+                                  max_connections=config.http_max_connections)
+            http = HttpService(pipeline.state, host, port, options).start()
             log.info("HTTP on %s", http.url)
             if on_listening is not None:
                 on_listening(http.url)
