@@ -104,18 +104,27 @@ def service() -> None:
               "string, e.g. '--smoothing majority --events'.")
 @click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write the unit here instead of the systemd directory.")
+@click.option("--allow-ip", multiple=True, help="An address (CIDR) the service may reach besides "
+              "loopback, e.g. an MQTT broker; 'any' lifts the IP restriction (default: "
+              "loopback only, unless --http or --mqtt point elsewhere).")
+@click.option("--force", is_flag=True, help="Install even when the unit could not see the "
+              "model or Python (e.g. under /tmp); the problems are printed as warnings.")
 @click.option("--print", "print_only", is_flag=True, help="Only print the unit.")
 @click.option("--json", "as_json", is_flag=True)
 def install(serve_args: str, unit_dir: Path | None, print_only: bool, as_json: bool,
-            **options) -> None:
+            allow_ip: tuple[str, ...], force: bool, **options) -> None:
     """Write a hardened systemd unit for `edgepose serve`."""
     from edgepose.service.unit import UnitOptions, install_unit, render_unit
 
-    unit = UnitOptions(**options, extra_args=shlex.split(serve_args))
+    unit = UnitOptions(**options, extra_args=shlex.split(serve_args),
+                       allow_ip=list(allow_ip) if allow_ip else None)
     if print_only:
         click.echo(render_unit(unit), nl=False)
         return
-    result = install_unit(unit, unit_dir=unit_dir)
+    result = install_unit(unit, unit_dir=unit_dir, force=force,
+                          say=lambda text: click.echo(text, err=True))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         print_json(result)
         return
