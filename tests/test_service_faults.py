@@ -11,6 +11,8 @@ import os
 import shutil
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -235,3 +237,39 @@ def test_dropping_frames_of_a_folder_only_when_asked(engine, hostile_folder):
     summary = pipeline.run()
     assert summary.frames_dropped > 0
     assert summary.frames_classified + summary.frames_dropped == len(expected)
+
+
+def test_edgepose_serve_stops_feeding_systemd_when_its_looping_video_hangs(
+        tiny_run, service_video, notify_socket, tmp_path):  # noqa: F811
+    """The issue's reproduction, end to end: the real CLI, WATCHDOG_USEC=2000000, a FIFO."""
+    from tests.test_service_cli import Serve
+
+    video = tmp_path / "loop.avi"
+    shutil.copy(service_video, video)
+    serve = Serve(["--model", str(tiny_run.fp32), "--source", f"video:{video}", "--loop",
+                   "--http", "127.0.0.1:0", "--no-stdout"],
+                  NOTIFY_SOCKET=notify_socket.address, WATCHDOG_USEC="2000000")
+    try:
+        url = serve.url()
+        assert "READY=1" in "".join(notify_socket.receive(timeout=30, until="READY=1"))
+        assert "WATCHDOG=1" in notify_socket.receive(timeout=3, until="WATCHDOG=1")
+        video.unlink()
+        os.mkfifo(video)
+
+        def unhealthy() -> bool:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2).read()
+                return False
+            except urllib.error.HTTPError as exc:
+                return exc.code == 503
+
+        assert wait_until(unhealthy, timeout=20)
+        notify_socket.receive(timeout=2.0)  # at most one last ping within WATCHDOG_USEC
+        notify_socket.messages.clear()
+        assert "WATCHDOG=1" not in notify_socket.receive(timeout=3.0)
+    finally:
+        code = serve.stop()
+        unblock(video)
+    assert code == 0, "".join(serve.stderr)
+    assert "Traceback" not in "".join(serve.stderr)
+    assert any("not pinging the watchdog" in line for line in serve.stderr)
