@@ -137,3 +137,24 @@ def test_creating_the_system_user_is_said_before_it_happens(tiny_run, tmp_path, 
                                   "login shell")
     assert heard[0][1] is False  # said before useradd ran
     assert "--system" in marker.read_text()
+
+
+def test_a_model_in_a_private_folder_is_warned_about_for_a_system_unit(tiny_run, tmp_path):  # noqa: F811
+    from edgepose.service.unit import permission_warnings
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    model = private / "model.tflite"
+    shutil.copy(tiny_run.fp32, model)
+    warnings = permission_warnings(UnitOptions(model, "test", output_dir=tmp_path / "out"))
+    # The first folder on the way that others cannot search is named (pytest's own, or ours).
+    found = next(w for w in warnings if w.startswith(f"the model {model} may be unreadable for "
+                                                     "the service user 'edgepose': "))
+    assert found.endswith(" is drwx------ (install it under /opt)")
+    assert permission_warnings(UnitOptions(model, "test", user_unit=True)) == []
+
+
+def test_an_output_directory_in_a_home_keeps_home_visible_read_only(tiny_run):  # noqa: F811
+    unit = lines(UnitOptions(tiny_run.fp32, "test", output_dir="/home/pi/edgepose-out"))
+    assert "ProtectHome=read-only" in unit
+    assert "ReadWritePaths=/home/pi/edgepose-out" in unit

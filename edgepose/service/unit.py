@@ -24,6 +24,7 @@ import getpass
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -168,6 +169,28 @@ def unreachable_paths(options: UnitOptions) -> list[str]:
     return problems
 
 
+def permission_warnings(options: UnitOptions) -> list[str]:
+    """Files a system unit's user may be unable to read: a folder on the way is not
+    searchable, or the file not readable, by "other" users (group rights may still
+    allow it, hence a warning and not a refusal). Empty for user units."""
+    if options.user_unit:
+        return []
+    warnings = []
+    for what, path in _needed_paths(options).items():
+        for folder in [*reversed(path.parents), path]:
+            try:
+                mode = folder.stat().st_mode
+            except OSError:
+                break
+            wanted = stat.S_IXOTH if folder != path else stat.S_IROTH
+            if not mode & wanted:
+                warnings.append(f"the {what} {path} may be unreadable for the service user "
+                                f"{options.service_user!r}: {folder} is "
+                                f"{stat.filemode(mode)} (install it under /opt)")
+                break
+    return warnings
+
+
 def _ip_allow(options: UnitOptions) -> list[str] | None:
     """Addresses allowed besides loopback, or None for no IP restriction at all."""
     from edgepose.service.http_server import is_loopback, parse_bind
@@ -219,7 +242,8 @@ def render_unit(options: UnitOptions) -> str:
             # The camera devices (/dev/video*, /dev/media*, /dev/dma_heap) belong to 'video'.
             "SupplementaryGroups=video",
         ]
-    reads_home = _under_home([str(p) for p in _needed_paths(options).values()])
+    # The output directory counts too: ReadWritePaths= cannot reopen a hidden /home.
+    reads_home = _under_home([str(p) for p in _needed_paths(options).values()] + [str(output)])
     lines += [
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
@@ -366,4 +390,4 @@ def install_unit(options: UnitOptions, unit_dir: Path | None = None,
                  f"systemctl {' '.join(scope + ['status', options.name])}",
                  " ".join(journal)]
     return InstallResult(str(path), text, service_user, str(output), created, reloaded, steps,
-                         problems)
+                         problems + permission_warnings(options))
