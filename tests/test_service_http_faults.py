@@ -310,3 +310,16 @@ def test_loopback_addresses():
     assert is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("::")
     assert not is_loopback("192.168.1.20") and not is_loopback("pi.local")
+
+
+def test_a_large_refused_upload_still_gets_its_answer(serve):
+    """The client is still sending when the server refuses: it must read 413, not a reset.
+
+    8 MB is more than loopback's socket buffers hold, and within the 4x the limit
+    the server reads and drops before it closes.
+    """
+    http = serve(max_upload_bytes=2 * 1024 * 1024)
+    for _ in range(3):
+        status, _, answer = request(http.url + "/classify", b"x" * (8 * 1024 * 1024))
+        assert (status, json.loads(answer)) == (413, {"error": "upload larger than 2097152 "
+                                                               "bytes"})

@@ -241,7 +241,8 @@ def _make_handler(state: ServiceState, options: HttpOptions) -> type[BaseHTTPReq
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
         def _authorised(self) -> bool:
             if options.token is None:
@@ -259,6 +260,25 @@ def _make_handler(state: ServiceState, options: HttpOptions) -> type[BaseHTTPReq
             self.end_headers()
             self.wfile.write(body)
             return False
+
+        def _discard_body(self, length: int, deadline: float) -> None:
+            """Read and drop a body that was refused, so the client gets to read the answer.
+
+            Closing a socket with unread data makes the kernel send a reset, and a
+            client still sending its upload then never sees the 401 or 413 (a
+            "lingering close", as web servers do it). Bounded by the request deadline
+            and by four times the upload limit.
+            """
+            left = min(length, 4 * options.max_upload_bytes)
+            try:
+                self.wfile.flush()
+                while left > 0 and time.monotonic() < deadline:
+                    chunk = self.rfile.read1(min(left, 65536))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            except OSError:
+                pass  # the client went away: nothing left to protect
 
         def _read_body(self, length: int, deadline: float) -> bytes:
             chunks, left = [], length
@@ -284,6 +304,9 @@ def _make_handler(state: ServiceState, options: HttpOptions) -> type[BaseHTTPReq
                 return
             self.close_connection = True  # an unread or rejected body must not be parsed as HTTP
             if not self._authorised():
+                length = self.headers.get("Content-Length") or ""
+                if length.isdigit():
+                    self._discard_body(int(length), deadline)
                 return
             length = self.headers.get("Content-Length")
             if length is None or not length.isdigit():
@@ -291,6 +314,7 @@ def _make_handler(state: ServiceState, options: HttpOptions) -> type[BaseHTTPReq
                 return
             if int(length) > options.max_upload_bytes:
                 self._json(413, {"error": f"upload larger than {options.max_upload_bytes} bytes"})
+                self._discard_body(int(length), deadline)
                 return
             try:
                 body = self._read_body(int(length), deadline)
