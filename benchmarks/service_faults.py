@@ -94,6 +94,8 @@ class FaultsResult:
     inference_errors: int
     hangs_injected: int
     watchdog_restarts_would_trigger: int
+    #: Would-be restarts that no injected hang explains: (seconds into the run, ping gap in s).
+    watchdog_unexplained: list[tuple[float, float]]
     watchdog_pings: int
     http_answers: dict[str, int]
     http_unexpected: list[str]
@@ -142,6 +144,7 @@ class FaultySource(FrameSource):
         self.until, self.fps, self.hang_s, self.hang_every = until, fps, hang_s, hang_every
         self.size = size
         self.frames = self.bad = self.hangs = self.cycles = 0
+        self.hang_windows: list[tuple[float, float]] = []  # monotonic start, end
         self.photo = (folder / "00_photo.jpg").read_bytes()
         self._steps = self._run()
 
@@ -173,9 +176,11 @@ class FaultySource(FrameSource):
                 pipe.write(self.photo)
 
         self.hangs += 1
+        started = time.monotonic()
         threading.Thread(target=writer, daemon=True).start()
         with open(self.fifo, "rb") as pipe:  # blocks in open() until the writer comes
             data = pipe.read()
+        self.hang_windows.append((started, time.monotonic()))
         self.item = "fifo"
         return np.asarray(load_rgb(io.BytesIO(data), self.size, name=str(self.fifo)))
 
@@ -202,6 +207,8 @@ class WatchdogMonitor:
         self.sock.bind(self.address)
         self.sock.settimeout(0.05)
         self.pings = self.restarts = 0
+        self.triggers: list[float] = []  # monotonic times at which systemd would have acted
+        self.gaps: list[float] = []  # the ping gap each trigger ended up being
         self.ready = False
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True)
@@ -219,10 +226,13 @@ class WatchdogMonitor:
                 self.ready, last = True, now
             if "WATCHDOG=1" in message:
                 self.pings += 1
+                if fired:
+                    self.gaps.append(round(now - last, 2))
                 last, fired = now, False
             # systemd: no ping within WatchdogSec after the last one -> SIGABRT and restart.
             if self.ready and not fired and now - last > self.timeout:
                 self.restarts += 1
+                self.triggers.append(now)
                 fired = True
 
     def close(self) -> None:
@@ -419,7 +429,9 @@ def run(model: Path, minutes: float, work: Path, fps: float, hang_s: float,
         frames_dropped=summary.frames_dropped, bad_files_delivered=source.bad,
         bad_frames_counted=summary.bad_frames, source_failures=summary.source_failures,
         inference_errors=summary.inference_errors, hangs_injected=source.hangs,
-        watchdog_restarts_would_trigger=monitor.restarts, watchdog_pings=monitor.pings,
+        watchdog_restarts_would_trigger=monitor.restarts,
+        watchdog_unexplained=unexplained(monitor, source.hang_windows, started),
+        watchdog_pings=monitor.pings,
         http_answers=dict(sorted(answers.items())), http_unexpected=unexpected,
         rss_mb_start=round(rss_start, 2) if rss_start else None,
         rss_mb_end=samples[-1] if samples else None,
@@ -433,9 +445,22 @@ def run(model: Path, minutes: float, work: Path, fps: float, hang_s: float,
     result.passed = (result.frames_classified == result.frames_delivered
                      and result.bad_frames_counted == result.bad_files_delivered
                      and result.watchdog_restarts_would_trigger == result.hangs_injected
+                     and not result.watchdog_unexplained
                      and not result.http_unexpected and result.tracebacks == 0)
     (work / "stderr_tail.txt").write_text("\n".join(text.splitlines()[-40:]))
     return result
+
+
+def unexplained(monitor: WatchdogMonitor, hangs: list[tuple[float, float]],
+                started: float) -> list[tuple[float, float]]:
+    """Triggers that fall in no injected hang (a trigger comes ``WATCHDOG_USEC`` after the
+    last ping, so within a hang's window or up to one timeout after it)."""
+    out = []
+    for i, when in enumerate(monitor.triggers):
+        if not any(start <= when <= end + monitor.timeout for start, end in hangs):
+            gap = monitor.gaps[i] if i < len(monitor.gaps) else None
+            out.append((round(when - started, 1), gap))
+    return out
 
 
 def markdown(r: FaultsResult, stderr_tail: str) -> str:
@@ -449,6 +474,8 @@ def markdown(r: FaultsResult, stderr_tail: str) -> str:
         ("source failures / inference errors", f"{r.source_failures} / {r.inference_errors}"),
         ("watchdog restarts that would have triggered / hangs injected",
          f"{r.watchdog_restarts_would_trigger} / {r.hangs_injected}"),
+        ("would-be restarts no injected hang explains (s into the run, ping gap s)",
+         ", ".join(f"{t} s ({g} s)" for t, g in r.watchdog_unexplained) or "none"),
         ("WATCHDOG=1 pings received", r.watchdog_pings),
         ("HTTP answers not as expected", len(r.http_unexpected)),
         ("RSS start / end / peak (MiB)", f"{r.rss_mb_start} / {r.rss_mb_end} / {r.rss_mb_peak}"),
