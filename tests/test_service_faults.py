@@ -273,3 +273,16 @@ def test_edgepose_serve_stops_feeding_systemd_when_its_looping_video_hangs(
     assert code == 0, "".join(serve.stderr)
     assert "Traceback" not in "".join(serve.stderr)
     assert any("not pinging the watchdog" in line for line in serve.stderr)
+
+
+def test_serve_with_a_missing_token_file_stops_in_one_line(tiny_run, tmp_path):  # noqa: F811
+    import subprocess
+
+    missing = tmp_path / "token"
+    done = subprocess.run([fx.PYTHON, "-m", "edgepose", "serve", "--model", str(tiny_run.fp32),
+                           "--source", "test", "--http-token-file", str(missing)],
+                          capture_output=True, text=True, env=fx.python_env(), timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {missing}: cannot read the token file (No such file or directory)")

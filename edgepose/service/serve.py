@@ -3,8 +3,9 @@
 :func:`run_service` is the whole service as one call: it returns when the
 source ends, the frame or time limit is reached, or SIGTERM/SIGINT arrives,
 after flushing every sink. Under systemd it reports ``READY=1`` once the
-model is loaded and the first frame is classified, pings the watchdog from the
-inference loop, reports fps in ``STATUS=`` and sends ``STOPPING=1`` on SIGTERM.
+model is loaded and the first frame is classified, pings the watchdog only
+while the pipeline makes progress (see :mod:`edgepose.service.pipeline`),
+reports fps in ``STATUS=`` and sends ``STOPPING=1`` on SIGTERM.
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ def build_pipeline(config: ServeConfig, notifier: SdNotifier | None = None) -> P
 def run_service(config: ServeConfig,
                 on_listening: Callable[[str], None] | None = None) -> ServeSummary:
     """Run the service until the source ends, a limit is hit, or SIGTERM/SIGINT."""
+    # A missing token file must stop the start-up before the model is loaded.
+    http_options = HttpOptions(token=read_token(config.http_token_file),
+                               max_connections=config.http_max_connections)
     notifier = SdNotifier()
     pipeline = build_pipeline(config, notifier)
     http: HttpService | None = None
@@ -127,9 +131,7 @@ def run_service(config: ServeConfig,
     try:
         if config.http:
             host, port = parse_bind(config.http)
-            options = HttpOptions(token=read_token(config.http_token_file),
-                                  max_connections=config.http_max_connections)
-            http = HttpService(pipeline.state, host, port, options).start()
+            http = HttpService(pipeline.state, host, port, http_options).start()
             log.info("HTTP on %s", http.url)
             if on_listening is not None:
                 on_listening(http.url)
