@@ -158,3 +158,13 @@ def test_an_output_directory_in_a_home_keeps_home_visible_read_only(tiny_run):  
     unit = lines(UnitOptions(tiny_run.fp32, "test", output_dir="/home/pi/edgepose-out"))
     assert "ProtectHome=read-only" in unit
     assert "ReadWritePaths=/home/pi/edgepose-out" in unit
+
+
+def test_print_shows_the_unit_and_warns_on_stderr(tiny_run):  # noqa: F811
+    done = subprocess.run([fx.PYTHON, "-m", "edgepose", "service", "install", "--model",
+                           str(tiny_run.fp32), "--source", "test", "--print"],
+                          capture_output=True, text=True, env=fx.python_env(), timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.startswith("# Written by `edgepose service install`")
+    assert f"warning: the model {tiny_run.fp32} is under /tmp, which the service cannot see " \
+           "(PrivateTmp=yes): move it elsewhere, e.g. /opt or /var/lib" in done.stderr.splitlines()

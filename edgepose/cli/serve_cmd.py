@@ -114,12 +114,20 @@ def service() -> None:
 def install(serve_args: str, unit_dir: Path | None, print_only: bool, as_json: bool,
             allow_ip: tuple[str, ...], force: bool, **options) -> None:
     """Write a hardened systemd unit for `edgepose serve`."""
-    from edgepose.service.unit import UnitOptions, install_unit, render_unit
+    from edgepose.service.unit import (
+        UnitOptions,
+        install_unit,
+        permission_warnings,
+        render_unit,
+        unreachable_paths,
+    )
 
     unit = UnitOptions(**options, extra_args=shlex.split(serve_args),
                        allow_ip=list(allow_ip) if allow_ip else None)
     if print_only:
         click.echo(render_unit(unit), nl=False)
+        for problem in unreachable_paths(unit) + permission_warnings(unit):
+            click.echo(f"warning: {problem}", err=True)
         return
     result = install_unit(unit, unit_dir=unit_dir, force=force,
                           say=lambda text: click.echo(text, err=True))
