@@ -120,3 +120,40 @@ def python_env(**extra: str) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+def write_huge_png(path: Path, width: int, height: int) -> Path:
+    """A black 1-bit PNG of ``width x height`` written row by row (never held in memory).
+
+    20000x20000 gives a file under 50 KB that Pillow would decode into 400 MB
+    as mode "1" and 1.6 GB as RGB: the decompression bomb of issue 12.
+    """
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    row = b"\0" * (1 + (width + 7) // 8)  # filter byte 0, then packed 1-bit pixels
+    packer = zlib.compressobj(9)
+    compressed = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, greyscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", compressed)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def write_photo_jpeg(path: Path, size: tuple[int, int], orientation: int | None = None,
+                     mode: str = "RGB") -> Path:
+    """A real photograph (skimage's astronaut) scaled to ``size`` and saved as JPEG."""
+    from PIL import Image
+    from skimage import data
+
+    image = Image.fromarray(data.astronaut()).convert(mode).resize(size,
+                                                                  Image.Resampling.BILINEAR)
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    image.save(path, quality=90, exif=exif.tobytes())
+    return path

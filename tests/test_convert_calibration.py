@@ -20,9 +20,9 @@ def test_calibration_never_opens_a_test_image(digits_run, monkeypatch):  # noqa:
     opened: list[str] = []
     real_load = preprocess.load_rgb
 
-    def recording_load(path):
+    def recording_load(path, *args, **kwargs):
         opened.append(str(path))
-        return real_load(path)
+        return real_load(path, *args, **kwargs)
 
     monkeypatch.setattr(preprocess, "load_rgb", recording_load)
     data = calib.from_run(splits, run.config, n=10_000)  # ask for more than train has

@@ -44,9 +44,18 @@ def _setup_logging(verbose: bool) -> None:
 @click.option("--http", default="127.0.0.1:8080", show_default=True,
               help="HOST:PORT for the HTTP interface (port 0: any free port).")
 @click.option("--no-http", is_flag=True, help="Do not start the HTTP interface.")
+@click.option("--http-token-file", type=_PATH, help="Require 'Authorization: Bearer TOKEN' "
+              "for POST /classify, TOKEN being this file's first line (or set "
+              "$EDGEPOSE_HTTP_TOKEN; never put a token on the command line).")
+@click.option("--http-max-connections", default=16, show_default=True,
+              type=click.IntRange(1, 1024), help="HTTP connections served at once; more get 503.")
 @click.option("--mqtt", help="Publish results to host:port/topic (needs paho-mqtt).")
 @click.option("--loop", is_flag=True, help="Start a video file or folder over at its end.")
 @click.option("--fps", type=float, help="Pace file/folder/test sources (0: as fast as possible).")
+@click.option("--drop-frames/--no-drop-frames", default=None,
+              help="Drop frames inference has no time for (default: only for live cameras and "
+                   "the test pattern; a folder or an unlooped video is classified frame by "
+                   "frame, in order).")
 @click.option("--hflip", is_flag=True, help="Mirror the Pi camera horizontally.")
 @click.option("--vflip", is_flag=True, help="Flip the Pi camera vertically.")
 @click.option("--max-frames", type=click.IntRange(1), help="Stop after this many results.")
@@ -95,18 +104,35 @@ def service() -> None:
               "string, e.g. '--smoothing majority --events'.")
 @click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write the unit here instead of the systemd directory.")
+@click.option("--allow-ip", multiple=True, help="An address (CIDR) the service may reach besides "
+              "loopback, e.g. an MQTT broker; 'any' lifts the IP restriction (default: "
+              "loopback only, unless --http or --mqtt point elsewhere).")
+@click.option("--force", is_flag=True, help="Install even when the unit could not see the "
+              "model or Python (e.g. under /tmp); the problems are printed as warnings.")
 @click.option("--print", "print_only", is_flag=True, help="Only print the unit.")
 @click.option("--json", "as_json", is_flag=True)
 def install(serve_args: str, unit_dir: Path | None, print_only: bool, as_json: bool,
-            **options) -> None:
+            allow_ip: tuple[str, ...], force: bool, **options) -> None:
     """Write a hardened systemd unit for `edgepose serve`."""
-    from edgepose.service.unit import UnitOptions, install_unit, render_unit
+    from edgepose.service.unit import (
+        UnitOptions,
+        install_unit,
+        permission_warnings,
+        render_unit,
+        unreachable_paths,
+    )
 
-    unit = UnitOptions(**options, extra_args=shlex.split(serve_args))
+    unit = UnitOptions(**options, extra_args=shlex.split(serve_args),
+                       allow_ip=list(allow_ip) if allow_ip else None)
     if print_only:
         click.echo(render_unit(unit), nl=False)
+        for problem in unreachable_paths(unit) + permission_warnings(unit):
+            click.echo(f"warning: {problem}", err=True)
         return
-    result = install_unit(unit, unit_dir=unit_dir)
+    result = install_unit(unit, unit_dir=unit_dir, force=force,
+                          say=lambda text: click.echo(text, err=True))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         print_json(result)
         return

@@ -8,11 +8,14 @@ backbone-specific normalisation lives inside the model graph.
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from edgepose.errors import DataError
 
@@ -76,31 +79,133 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_rgb(path: str | Path) -> Image.Image:
+MAX_IMAGE_PIXELS = 40_000_000
+"""The most pixels edgepose decodes from one image (40 megapixels).
+
+Why this number: the largest pictures users feed edgepose are 12 MP from a Pi
+camera (Camera Module 3, HQ camera) and 24 MP from phones and DSLRs; 40 MP
+leaves room for those. A decoded image costs 4 bytes per pixel inside Pillow
+plus 3 for the numpy copy, and a 1-bit or palette file adds one more during
+conversion: about 8 bytes per pixel, so 320 MB at the cap, which a 1 GB
+Raspberry Pi running the service (about 120 MB resident) can still afford.
+Pillow's own limit (``Image.MAX_IMAGE_PIXELS``, 89 MP warning, 179 MP error)
+allows 1.4 GB for one picture: an out-of-memory kill on a 1-4 GB Pi, from a
+17 KB PNG. The cap counts the pixels that are actually decoded: a JPEG that
+is decoded reduced (:func:`load_rgb` with ``reduce_to``) is checked at its
+reduced size.
+"""
+
+# edgepose enforces its stricter cap itself; Pillow's warning at 89 MP would only
+# repeat it as noise on stderr.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+# EXIF orientations 5-8 rotate by 90 degrees: the stored width is the shown height.
+_ROTATED_ORIENTATIONS = (5, 6, 7, 8)
+
+
+class ImageTooLarge(DataError):
+    """An image has more pixels than :data:`MAX_IMAGE_PIXELS`; refused before decoding.
+
+    The service answers HTTP 413 and skips such a frame; the CLI prints one line.
+    """
+
+
+def _check_pixels(size: tuple[int, int], path: str | Path | None) -> None:
+    """Raise :class:`ImageTooLarge` when ``size`` (width, height) is over the cap."""
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageTooLarge(f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
+                            f"over edgepose's decode limit of {MAX_IMAGE_PIXELS / 1e6:.0f} "
+                            "megapixels", path)
+
+
+def _bomb(exc: Image.DecompressionBombError, path: str | Path | None) -> ImageTooLarge:
+    """Pillow refuses beyond 179 MP while reading the header, before edgepose's own check."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too many pixels"
+    return ImageTooLarge(f"image is {size}, over edgepose's decode limit of "
+                         f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels", path)
+
+
+def _reduce_on_load(img: Image.Image, reduce_to: tuple[int, int]) -> None:
+    """Ask a lazily opened JPEG to decode at 1/2, 1/4 or 1/8 scale, no smaller than needed.
+
+    ``reduce_to`` is the ``(width, height)`` the picture will be resized to, as
+    shown (after EXIF rotation). Pillow's ``Image.draft`` picks the largest
+    libjpeg DCT scaling that keeps both sides at least that big, so the one
+    resize that follows still starts from at least the model's resolution; a
+    12 MP photo decodes as 0.2 MP for a 224x224 model. Other formats ignore it.
+    """
+    width, height = reduce_to
+    if img.getexif().get(0x0112) in _ROTATED_ORIENTATIONS:
+        width, height = height, width
+    img.draft(None, (max(int(width), 1), max(int(height), 1)))
+
+
+def _decode(img: Image.Image, path: str | Path | None,
+            reduce_to: tuple[int, int] | None) -> Image.Image:
+    """Decode a lazily opened image to RGB: draft, pixel cap from the header, then load."""
+    if reduce_to is not None and img.format == "JPEG":
+        _reduce_on_load(img, reduce_to)
+    _check_pixels(img.size, path)  # before load(): nothing of the picture is in memory yet
+    img.load()
+    img = ImageOps.exif_transpose(img) or img
+    return _to_rgb(img)
+
+
+def load_rgb(path: str | Path | BinaryIO, reduce_to: tuple[int, int] | None = None,
+             name: str | None = None) -> Image.Image:
     """Decode an image file to 8-bit RGB, honouring its EXIF orientation.
 
-    Raises :class:`DataError` naming the file when it is empty, truncated or
-    not an image.
+    ``path`` is a file name or an open binary file (``name`` then labels it in
+    errors, e.g. ``"upload"``). ``reduce_to`` ``(width, height)``: the size the
+    caller will resize to; a JPEG is then decoded reduced to about that size
+    (see :func:`_reduce_on_load`), so the result may be smaller than the file.
+
+    Raises :class:`ImageTooLarge` (before decoding anything) when the image has
+    more than :data:`MAX_IMAGE_PIXELS` pixels, and :class:`DataError` naming
+    the file when it is empty, truncated or not an image.
     """
-    path = Path(path)
+    label: str | Path | None = name if name is not None else (
+        Path(path) if isinstance(path, (str, Path)) else None)
+    fp = Path(path) if isinstance(path, str) else path
     try:
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img) or img
-            return _to_rgb(img)
+        with Image.open(fp) as img:
+            return _decode(img, label, reduce_to)
     except FileNotFoundError:
-        raise DataError("file not found", path) from None
+        raise DataError("file not found", label) from None
+    except Image.DecompressionBombError as exc:
+        raise _bomb(exc, label) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        reason = "empty file" if path.exists() and path.stat().st_size == 0 else \
-            f"not a readable image ({exc.__class__.__name__}: {exc})"
-        raise DataError(reason, path) from None
+        empty = isinstance(fp, Path) and fp.exists() and fp.stat().st_size == 0
+        if empty:
+            reason = "empty file"
+        elif isinstance(exc, UnidentifiedImageError):
+            # Pillow's own text ends in the file object's repr ("<_io.BytesIO object at ...>").
+            reason = "not a readable image (no image format recognised)"
+        else:
+            reason = f"not a readable image ({exc.__class__.__name__}: {exc})"
+        raise DataError(reason, label) from None
 
 
-def as_rgb_image(image: str | Path | Image.Image | np.ndarray) -> Image.Image:
-    """Accept a file path, a PIL image or an HxWx3 / HxW uint8 array; return RGB PIL."""
+def as_rgb_image(image: str | Path | Image.Image | np.ndarray,
+                 reduce_to: tuple[int, int] | None = None) -> Image.Image:
+    """Accept a file path, a PIL image or an HxWx3 / HxW uint8 array; return RGB PIL.
+
+    A path or a not yet loaded PIL image is decoded here, under the pixel cap
+    (:class:`ImageTooLarge`) and reduced to about ``reduce_to`` when it is a
+    JPEG (see :func:`load_rgb`). An array is already in memory and is not capped.
+    """
     if isinstance(image, (str, Path)):
-        return load_rgb(image)
+        return load_rgb(image, reduce_to) if reduce_to is not None else load_rgb(image)
     if isinstance(image, Image.Image):
+        # An opened file keeps its undecoded tiles until load(): draft and the cap still help.
+        if isinstance(image, ImageFile.ImageFile) and image.tile:
+            try:
+                return _decode(image, image.filename or None, reduce_to)
+            except Image.DecompressionBombError as exc:
+                raise _bomb(exc, image.filename or None) from None
+        _check_pixels(image.size, getattr(image, "filename", None) or None)
         return _to_rgb(ImageOps.exif_transpose(image) or image)
     arr = np.asarray(image)
     if arr.ndim == 2:
@@ -128,9 +233,11 @@ def image_to_array(image: str | Path | Image.Image | np.ndarray, spec: ImagePrep
     """Return the model input for one image: ``uint8`` array ``height x width x 3``.
 
     Pass ``out`` (a preallocated uint8 array of that shape) to avoid allocating
-    in a hot loop.
+    in a hot loop. A JPEG file is decoded reduced to about the model's size
+    (Pillow's ``draft``) and then resized once; any file is refused with
+    :class:`ImageTooLarge` beyond :data:`MAX_IMAGE_PIXELS`.
     """
-    img = as_rgb_image(image)
+    img = as_rgb_image(image, reduce_to=(spec.width, spec.height))
     box = _center_crop_box(img.size, spec.height, spec.width) if spec.crop == "center" else None
     if img.size != (spec.width, spec.height) or box is not None:
         img = img.resize((spec.width, spec.height), _RESAMPLE[spec.resize], box=box)

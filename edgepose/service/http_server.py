@@ -7,33 +7,105 @@ Endpoints::
     GET  /metrics     Prometheus text exposition
     GET  /            a live page: current label and the last frame
     GET  /frame.jpg   the last classified frame as JPEG
-    POST /classify    classify an uploaded image (the raw image bytes as the body)
+    POST /classify    classify an uploaded image (the raw image bytes as the body,
+                      or a multipart/form-data upload as ``curl -F image=@x.jpg`` sends)
 
 It binds to 127.0.0.1 by default: put a reverse proxy in front of it, or bind
-to 0.0.0.0 deliberately, to reach it from the network. There is no
-authentication.
+beyond loopback deliberately (a warning is logged). ``POST /classify`` can be
+protected with a bearer token (:class:`HttpOptions`, read from a file or an
+environment variable, never from the command line where ``ps`` shows it); the
+read-only GET endpoints stay open for health checks and Prometheus.
+
+Hostile or broken clients cost bounded resources: at most
+``max_connections`` at once (others get 503 at once), each request must arrive
+within ``request_timeout_s`` and an idle keep-alive connection is closed after
+``idle_timeout_s``; an upload is capped in bytes (413) and in decoded pixels
+(413, :data:`edgepose.runtime.preprocess.MAX_IMAGE_PIXELS`, checked before
+decoding). A client that goes away mid-request costs one log line per kind
+of error per minute, never a traceback.
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import hmac
 import io
+import ipaddress
 import json
 import logging
+import os
 import socket
+import sys
 import threading
+import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from edgepose.errors import ConfigError, EdgeposeError
-from edgepose.runtime.preprocess import as_rgb_image
-from edgepose.service.pipeline import ServiceState
+from edgepose.errors import ConfigError, DataError, EdgeposeError
+from edgepose.runtime.preprocess import ImageTooLarge, load_rgb
+from edgepose.service.pipeline import ServiceState, _RateLimitedLog
 
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: The environment variable ``edgepose serve`` reads the upload token from (see read_token).
+TOKEN_ENV = "EDGEPOSE_HTTP_TOKEN"
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """Limits and access control of the HTTP interface.
+
+    ``token``: when set, ``POST /classify`` needs ``Authorization: Bearer TOKEN``
+    (401 otherwise). ``max_connections``: connections served at once; more get
+    503 and are closed (each costs a thread). ``request_timeout_s``: the whole
+    request (headers and body) must arrive within it (408 otherwise), so a
+    client trickling bytes cannot hold a thread. ``idle_timeout_s``: a
+    keep-alive connection with no new request is closed after it.
+    ``max_upload_bytes``: the largest body accepted (413).
+    """
+
+    token: str | None = None
+    max_connections: int = 16
+    request_timeout_s: float = 10.0
+    idle_timeout_s: float = 5.0
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+
+
+def read_token(token_file: str | Path | None = None,
+               environ: dict[str, str] | None = None) -> str | None:
+    """The upload token from ``token_file`` (first line) or ``$EDGEPOSE_HTTP_TOKEN``; or None.
+
+    Raises :class:`ConfigError` when the file is missing or empty: a service
+    meant to be protected must not start unprotected.
+    """
+    env = os.environ if environ is None else environ
+    if token_file is not None:
+        try:
+            text = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{token_file}: cannot read the token file "
+                              f"({exc.strerror or exc})") from None
+        if not text:
+            raise ConfigError(f"{token_file}: the token file is empty")
+        return text.splitlines()[0].strip()
+    return env.get(TOKEN_ENV) or None
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``; False for 0.0.0.0, :: and real addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>edgepose</title>
@@ -85,10 +157,30 @@ def parse_bind(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _make_handler(state: ServiceState) -> type[BaseHTTPRequestHandler]:
+class _RequestTimeout(Exception):
+    """The client did not send its whole request within ``request_timeout_s``."""
+
+
+def _upload_part(content_type: str, body: bytes) -> bytes:
+    """The first file part of a multipart/form-data body (else the first part); raises DataError."""
+    parser = email.parser.BytesParser(policy=email.policy.HTTP)
+    message = parser.parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
+                                + body)
+    if not message.is_multipart():
+        raise DataError("the multipart body has no parts (is its boundary right?)", "upload")
+    parts = [part for part in message.iter_parts() if not part.is_multipart()]
+    files = [part for part in parts if part.get_filename()] or parts
+    if not files:
+        raise DataError("the multipart body has no file part", "upload")
+    return files[0].get_payload(decode=True) or b""
+
+
+def _make_handler(state: ServiceState, options: HttpOptions) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "edgepose"
         protocol_version = "HTTP/1.1"
+        # Socket timeout for every read: an idle keep-alive connection ends after it.
+        timeout = options.idle_timeout_s
 
         def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib signature)
             log.debug("%s %s", self.address_string(), format % args)
@@ -133,32 +225,115 @@ def _make_handler(state: ServiceState) -> type[BaseHTTPRequestHandler]:
                 self._send(200, buffer.getvalue(), "image/jpeg")
             elif path in ("/", "/index.html"):
                 self._send(200, PAGE.encode(), "text/html; charset=utf-8")
+            elif path == "/classify":
+                self._not_allowed("POST")
             else:
                 self._json(404, {"error": f"no such endpoint {path}"})
 
         def do_HEAD(self) -> None:  # noqa: N802
             self.do_GET()
 
+        def _not_allowed(self, allow: str) -> None:
+            body = (json.dumps({"error": f"method {self.command} not allowed here; use "
+                                         f"{allow}"}) + "\n").encode()
+            self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+            self.send_header("Allow", allow)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _authorised(self) -> bool:
+            if options.token is None:
+                return True
+            scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
+            # compare_digest: the time taken does not tell how much of a guess was right.
+            if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                                  options.token.encode()):
+                return True
+            body = b'{"error": "POST /classify needs Authorization: Bearer <token>"}\n'
+            self.send_response(HTTPStatus.UNAUTHORIZED)
+            self.send_header("WWW-Authenticate", 'Bearer realm="edgepose"')
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return False
+
+        def _discard_body(self, length: int, deadline: float) -> None:
+            """Read and drop a body that was refused, so the client gets to read the answer.
+
+            Closing a socket with unread data makes the kernel send a reset, and a
+            client still sending its upload then never sees the 401 or 413 (a
+            "lingering close", as web servers do it). Bounded by the request deadline
+            and by four times the upload limit.
+            """
+            left = min(length, 4 * options.max_upload_bytes)
+            try:
+                self.wfile.flush()
+                while left > 0 and time.monotonic() < deadline:
+                    chunk = self.rfile.read1(min(left, 65536))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            except OSError:
+                pass  # the client went away: nothing left to protect
+
+        def _read_body(self, length: int, deadline: float) -> bytes:
+            chunks, left = [], length
+            while left > 0:
+                if time.monotonic() > deadline:
+                    raise _RequestTimeout
+                chunk = self.rfile.read1(min(left, 65536))
+                if not chunk:
+                    raise ConnectionResetError("client closed the connection mid-body")
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+
         def do_POST(self) -> None:  # noqa: N802
+            deadline = time.monotonic() + options.request_timeout_s
             path = self.path.split("?", 1)[0]
             if path != "/classify":
-                self._json(404, {"error": f"no such endpoint {path}"})
+                if path in ("/healthz", "/latest", "/metrics", "/frame.jpg", "/",
+                            "/index.html"):
+                    self._not_allowed("GET, HEAD")
+                else:
+                    self._json(404, {"error": f"no such endpoint {path}"})
+                return
+            self.close_connection = True  # an unread or rejected body must not be parsed as HTTP
+            if not self._authorised():
+                length = self.headers.get("Content-Length") or ""
+                if length.isdigit():
+                    self._discard_body(int(length), deadline)
                 return
             length = self.headers.get("Content-Length")
             if length is None or not length.isdigit():
                 self._json(411, {"error": "send the image as the body with a Content-Length"})
                 return
-            if int(length) > MAX_UPLOAD_BYTES:
-                self.close_connection = True
-                self._json(413, {"error": f"image larger than {MAX_UPLOAD_BYTES} bytes"})
+            if int(length) > options.max_upload_bytes:
+                self._json(413, {"error": f"upload larger than {options.max_upload_bytes} bytes"})
+                self._discard_body(int(length), deadline)
                 return
-            body = self.rfile.read(int(length))
             try:
-                with Image.open(io.BytesIO(body)) as img:
-                    img.load()
-                    rgb = np.asarray(as_rgb_image(img))
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-                self._json(400, {"error": f"not a readable image ({exc})"})
+                body = self._read_body(int(length), deadline)
+            except _RequestTimeout:
+                self._json(408, {"error": f"the upload took longer than "
+                                          f"{options.request_timeout_s:g} s"})
+                return
+            self.close_connection = False
+            content_type = self.headers.get("Content-Type") or ""
+            try:
+                if content_type.lower().startswith("multipart/"):
+                    body = _upload_part(content_type, body)
+                rgb = np.asarray(load_rgb(io.BytesIO(body), state.engine.input_size,
+                                          name="upload"))
+            except ImageTooLarge as exc:
+                self._json(413, {"error": str(exc)})
+                return
+            except DataError as exc:
+                self._json(400, {"error": str(exc)})
                 return
             try:
                 result = state.classify(rgb)
@@ -167,32 +342,96 @@ def _make_handler(state: ServiceState) -> type[BaseHTTPRequestHandler]:
                 return
             except Exception as exc:
                 log.warning("POST /classify failed: %s", exc)
-                self._json(500, {"error": str(exc)})
+                self._json(500, {"error": f"classification failed ({exc.__class__.__name__})"})
                 return
             self._json(200, result.to_dict())
 
         def do_PUT(self) -> None:  # noqa: N802
-            self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "method not allowed"})
+            self._not_allowed("POST" if self.path.split("?", 1)[0] == "/classify"
+                              else "GET, HEAD")
 
-        do_DELETE = do_PUT
+        do_DELETE = do_PATCH = do_PUT
 
     return Handler
 
 
-class _ThreadingHTTPServer6(ThreadingHTTPServer):
+_BUSY_BODY = b'{"error": "too many connections, try again"}\n'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+         b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
+         + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a connection cap and one-line, rate-limited error logs."""
+
+    daemon_threads = True
+    max_connections = 16
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._log = _RateLimitedLog(60.0, log)
+        self.refused = 0
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            self._log.warning("busy", "HTTP: %d connections open, refusing more with 503 "
+                              "(%d so far)", self.max_connections, self.refused)
+            try:
+                request.settimeout(1.0)
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        # The stdlib prints a traceback per failed connection; a client that hangs up
+        # or times out is routine for a service on a network, so one line per kind.
+        exc = sys.exc_info()[1]
+        kind = exc.__class__.__name__ if exc is not None else "error"
+        self._log.warning(kind, "HTTP client %s: %s: %s (logged once a minute per kind)",
+                          client_address[0], kind, exc)
+
+
+class _BoundedServer6(_BoundedServer):
     address_family = socket.AF_INET6
 
 
 class HttpService:
-    """The HTTP server in a background thread. ``port`` is the real one (after port 0)."""
+    """The HTTP server in a background thread. ``port`` is the real one (after port 0).
 
-    def __init__(self, state: ServiceState, host: str = "127.0.0.1", port: int = 8080):
-        server_class = _ThreadingHTTPServer6 if ":" in host else ThreadingHTTPServer
+    Binding beyond loopback logs a warning (saying whether uploads need a token).
+    """
+
+    def __init__(self, state: ServiceState, host: str = "127.0.0.1", port: int = 8080,
+                 options: HttpOptions | None = None):
+        options = options or HttpOptions()
+        base = _BoundedServer6 if ":" in host else _BoundedServer
+        server_class = type("EdgeposeHTTPServer", (base,),
+                            {"max_connections": options.max_connections})
         try:
-            self.server = server_class((host, port), _make_handler(state))
+            self.server = server_class((host, port), _make_handler(state, options))
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        self.server.daemon_threads = True
+        if not is_loopback(host):
+            log.warning("HTTP listens on %s, beyond this machine: anyone who can reach port %d "
+                        "can read results%s", host, self.server.server_address[1],
+                        "" if options.token else " and POST images to /classify (protect it "
+                        f"with --http-token-file or ${TOKEN_ENV})")
+        self.options = options
         self.host = host
         self.port = int(self.server.server_address[1])
         self._thread: threading.Thread | None = None

@@ -3,10 +3,19 @@
 Capture runs in its own thread and puts each frame into a one-slot mailbox;
 a frame that inference has not taken yet is replaced by the newer one (and
 counted as dropped), so latency never builds up behind a slow model and
-nothing queues without bound. The inference loop takes the newest frame,
+nothing queues without bound. A finite source (a folder, a video file
+without ``--loop``) is different: nobody is waiting for a fresher picture, so
+capture waits for inference and every frame is classified in order (unless
+``drop_frames`` asks otherwise). The inference loop takes the frame,
 classifies it, applies the result policy, and hands the result to the sinks
-and to the HTTP state. It also pings the systemd watchdog: if the loop hangs,
-the pings stop and systemd restarts the service.
+and to the HTTP state.
+
+The systemd watchdog is fed only while the pipeline makes progress
+(:class:`Progress`): a frame classified, a bad frame skipped, a failed source
+attempt returned, or a wait the pipeline chose (a reopen backoff, the pause
+between paced frames). A capture stuck in a read or an open (a camera that
+never answers, a named pipe with no writer) and an inference that never
+returns both stop ``WATCHDOG=1``, so ``WatchdogSec=`` restarts the service.
 
 Faults: a frame that cannot be decoded is logged and skipped; a source that
 fails is closed and reopened with exponential backoff while ``/healthz``
@@ -37,15 +46,16 @@ log = logging.getLogger(__name__)
 class _RateLimitedLog:
     """Log a recurring problem the first time and then at most every ``every_s`` seconds."""
 
-    def __init__(self, every_s: float = 30.0):
+    def __init__(self, every_s: float = 30.0, logger: logging.Logger | None = None):
         self.every_s = every_s
+        self.logger = logger or log
         self._last: dict[str, float] = {}
 
     def warning(self, key: str, message: str, *args) -> None:
         now = time.monotonic()
         if now - self._last.get(key, -1e9) >= self.every_s:
             self._last[key] = now
-            log.warning(message, *args)
+            self.logger.warning(message, *args)
 
 
 def check_frame(frame: object) -> np.ndarray:
@@ -65,6 +75,32 @@ class CapturedFrame:
     number: int
     captured_at: float  # time.monotonic()
     wall_time: float  # time.time()
+    item: str | int | None = None  # the source's name for it: file name or frame index
+
+
+class Progress:
+    """When the pipeline last moved, for the watchdog.
+
+    :meth:`beat` records progress; :meth:`idle_until` declares a wait the
+    pipeline chose itself (a backoff, the pause of a paced source), which
+    counts as progress until it ends. :meth:`alive` says whether there was
+    progress within the last ``window`` seconds. Thread-safe enough: each
+    field is one float written atomically by CPython.
+    """
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.until = 0.0
+
+    def beat(self) -> None:
+        self.last = time.monotonic()
+
+    def idle_until(self, deadline: float) -> None:
+        self.until = max(self.until, deadline)
+
+    def alive(self, window: float, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        return now - self.last <= window or now <= self.until
 
 
 class LatestFrame:
@@ -79,11 +115,20 @@ class LatestFrame:
         self._frame: CapturedFrame | None = None
         self.finished = False
 
-    def put(self, frame: CapturedFrame) -> bool:
+    def put(self, frame: CapturedFrame, wait: bool = False) -> bool:
+        """Hand over ``frame``; True if an untaken one was replaced (dropped).
+
+        With ``wait`` it first waits until the previous frame was taken (or the
+        mailbox is finished, then ``frame`` is discarded): nothing is dropped.
+        """
         with self._cond:
+            while wait and self._frame is not None and not self.finished:
+                self._cond.wait(0.5)
+            if wait and self.finished:
+                return False
             dropped = self._frame is not None
             self._frame = frame
-            self._cond.notify()
+            self._cond.notify_all()
             return dropped
 
     def take(self, timeout: float) -> CapturedFrame | None:
@@ -91,6 +136,8 @@ class LatestFrame:
             if self._frame is None and not self.finished:
                 self._cond.wait(timeout)
             frame, self._frame = self._frame, None
+            if frame is not None:
+                self._cond.notify_all()  # a waiting put() may go on
             return frame
 
     def finish(self) -> None:
@@ -174,20 +221,32 @@ class PipelineSummary:
     sink_errors: int
     seconds: float
     stopped_by: str  # "signal", "end of source", "max frames", "duration"
+    watchdog_stalls: int = 0  # times the watchdog pings stopped (a restart under systemd)
 
 
 class Pipeline:
-    """Capture thread + inference loop around one engine, policy and set of sinks."""
+    """Capture thread + inference loop around one engine, policy and set of sinks.
+
+    ``drop_frames``: None (default) drops stale frames of live sources only and
+    classifies every frame of a finite one; True or False forces either.
+    ``watchdog_s`` is the ping interval (half of ``$WATCHDOG_USEC``); pings are
+    sent only while :attr:`progress` shows progress within ``2 * watchdog_s``.
+    """
 
     def __init__(self, open_source: Callable[[], FrameSource], engine: Engine,
                  policy: ResultPolicy, sinks: SinkSet, metrics: Metrics | None = None,
                  notifier: SdNotifier | None = None, watchdog_s: float | None = None,
                  backoff: tuple[float, float] = (0.5, 30.0), flush_every_s: float = 1.0,
-                 status_every_s: float = 5.0, stale_after_s: float = 10.0):
+                 status_every_s: float = 5.0, stale_after_s: float = 10.0,
+                 drop_frames: bool | None = None):
         self.open_source, self.engine, self.policy, self.sinks = open_source, engine, policy, sinks
         self.metrics = metrics or Metrics()
         self.notifier = notifier or SdNotifier("")
         self.watchdog_s = watchdog_s
+        self.drop_frames = drop_frames
+        self.progress = Progress()
+        #: How often the pings stopped (each one a restart under systemd's watchdog).
+        self.watchdog_stalls = 0
         self.backoff_min, self.backoff_max = backoff
         self.flush_every_s, self.status_every_s = flush_every_s, status_every_s
         self.health = Health(stale_after_s)
@@ -226,11 +285,13 @@ class Pipeline:
                 reason = f"source failed to open: {exc}; retrying in {delay:.1f} s"
                 self.health.set(False, reason)
                 self._log.warning("open", "%s", reason)
+                self.progress.idle_until(time.monotonic() + delay + 1.0)
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, self.backoff_max)
                 continue
             with self._source_lock:
                 self._source = source
+            self.progress.beat()
             return source
         return None
 
@@ -242,22 +303,34 @@ class Pipeline:
                 source = self._open_with_backoff()
                 if source is None:
                     return
+                keep_all = (not self.drop_frames if self.drop_frames is not None
+                            else source.finite)
+                period = float(getattr(source, "frame_period", 0.0) or 0.0)
                 while not self.stop_event.is_set():
+                    if period:
+                        # A paced source sleeps by design before it delivers.
+                        self.progress.idle_until(time.monotonic() + period)
                     try:
                         image = check_frame(source.read())
                     except StopIteration:
                         self.stopped_by = "end of source"
                         return
                     except BadFrame as exc:
+                        self.progress.beat()
                         self.metrics.count("bad_frames")
-                        self._log.warning("bad", "skipping a bad frame: %s", exc)
+                        if source.finite:  # every skipped file is named, once
+                            log.warning("skipping a bad frame: %s", exc)
+                        else:
+                            self._log.warning("bad", "skipping a bad frame: %s", exc)
                         continue
                     except Exception as exc:
+                        self.progress.beat()
                         self.metrics.count("source_failures")
                         reason = f"source failed: {exc}; reopening in {delay:.1f} s"
                         self.health.set(False, reason)
                         self._log.warning("failed", "%s", reason)
                         self._close_source()
+                        self.progress.idle_until(time.monotonic() + delay + 1.0)
                         self.stop_event.wait(delay)
                         delay = min(delay * 2, self.backoff_max)
                         break
@@ -265,8 +338,9 @@ class Pipeline:
                     number += 1
                     self.health.frame_arrived()
                     self.metrics.count("frames_captured")
-                    if self.mailbox.put(CapturedFrame(image, number, time.monotonic(),
-                                                      time.time())):
+                    frame = CapturedFrame(image, number, time.monotonic(), time.time(),
+                                          getattr(source, "item", None))
+                    if self.mailbox.put(frame, wait=keep_all):
                         self.metrics.count("frames_dropped")
         except BaseException as exc:  # never let the thread die silently
             self.fatal = exc
@@ -282,6 +356,7 @@ class Pipeline:
         try:
             out = self.engine.infer(frame.image)
         except Exception as exc:
+            self.progress.beat()  # the engine answered, if with an error
             self.metrics.count("inference_errors")
             self._log.warning("infer", "inference failed on frame %d: %s", frame.number, exc)
             return None
@@ -293,7 +368,9 @@ class Pipeline:
                                    age_ms=age * 1e3, frame=frame.number,
                                    timestamp=frame.wall_time, person=out.person)
         result.extra = out.extra
+        result.item = frame.item
         self.metrics.classified(latency, age)
+        self.progress.beat()
         self.state.publish(result, frame.image)
         if self.policy.should_emit(result):
             self.sinks.emit(result)
@@ -322,12 +399,19 @@ class Pipeline:
         started = time.monotonic()
         last_ping = last_flush = last_status = 0.0
         classified = 0
+        stalled = False
         try:
             while not self.stop_event.is_set():
                 now = time.monotonic()
                 if self.watchdog_s and now - last_ping >= self.watchdog_s:
-                    self.notifier.watchdog()
-                    last_ping = now
+                    if self.progress.alive(2 * self.watchdog_s, now):
+                        self.notifier.watchdog()
+                        last_ping, stalled = now, False
+                    elif not stalled:
+                        stalled = True
+                        self.watchdog_stalls += 1
+                        log.warning("no progress for %.1f s: not pinging the watchdog (systemd "
+                                    "restarts the service)", now - self.progress.last)
                 if now - last_flush >= self.flush_every_s:
                     self.sinks.flush()
                     last_flush = now
@@ -368,7 +452,7 @@ class Pipeline:
         return PipelineSummary(snap.frames_captured, snap.frames_classified, snap.frames_dropped,
                                snap.bad_frames, snap.source_failures, snap.inference_errors,
                                sum(snap.sink_errors.values()), time.monotonic() - started,
-                               self.stopped_by)
+                               self.stopped_by, self.watchdog_stalls)
 
     def status_line(self) -> str:
         latest, _ = self.state.snapshot()

@@ -35,8 +35,11 @@ class FrameResult:
 
     ``latency_ms`` is inference alone (pose + classifier); ``age_ms`` is from
     the moment the frame was captured to the moment the result was ready, the
-    end-to-end delay a consumer sees. ``person`` is None for image models and
-    says whether the pose model found someone for keypoint models.
+    end-to-end delay a consumer sees. ``item`` names the frame in its source:
+    a folder's file (path relative to the folder) or a video's frame index
+    (from 0, restarting with each pass of ``--loop``); None for cameras.
+    ``person`` is None for image models and says whether the pose model found
+    someone for keypoint models.
     """
 
     label: str
@@ -50,6 +53,7 @@ class FrameResult:
     raw_label: str | None = None  # the single-frame label before smoothing/threshold
     event: bool = False  # True when the reported label differs from the previous one
     extra: dict = field(default_factory=dict)
+    item: str | int | None = None  # which file (relative path) or video frame (index) it was
 
     def to_dict(self) -> dict:
         return {
@@ -58,6 +62,7 @@ class FrameResult:
             "latency_ms": round(self.latency_ms, 3), "age_ms": round(self.age_ms, 3),
             "frame": self.frame, "timestamp": round(self.timestamp, 6),
             "person": self.person, "raw_label": self.raw_label, "event": self.event,
+            **({"item": self.item} if self.item is not None else {}),
             **({"extra": self.extra} if self.extra else {}),
         }
 

@@ -3,8 +3,9 @@
 :func:`run_service` is the whole service as one call: it returns when the
 source ends, the frame or time limit is reached, or SIGTERM/SIGINT arrives,
 after flushing every sink. Under systemd it reports ``READY=1`` once the
-model is loaded and the first frame is classified, pings the watchdog from the
-inference loop, reports fps in ``STATUS=`` and sends ``STOPPING=1`` on SIGTERM.
+model is loaded and the first frame is classified, pings the watchdog only
+while the pipeline makes progress (see :mod:`edgepose.service.pipeline`),
+reports fps in ``STATUS=`` and sends ``STOPPING=1`` on SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from edgepose.runtime.classifier import Classifier
 from edgepose.service.engine import Engine, load_pose
-from edgepose.service.http_server import HttpService, parse_bind
+from edgepose.service.http_server import HttpOptions, HttpService, parse_bind, read_token
 from edgepose.service.metrics import Metrics
 from edgepose.service.pipeline import Pipeline, PipelineSummary
 from edgepose.service.results import ResultPolicy
@@ -49,9 +50,12 @@ class ServeConfig:
     jsonl_max_bytes: int = 10_000_000
     jsonl_backups: int = 3
     http: str | None = "127.0.0.1:8080"
+    http_token_file: Path | None = None  # else $EDGEPOSE_HTTP_TOKEN; None of both: no token
+    http_max_connections: int = 16
     mqtt: str | None = None
     loop: bool = False
     fps: float | None = None
+    drop_frames: bool | None = None  # None: drop stale frames of live sources only
     hflip: bool = False
     vflip: bool = False
     max_frames: int | None = None
@@ -76,6 +80,7 @@ class ServeSummary:
     inference_errors: int
     sink_errors: int
     last_label: str | None
+    watchdog_stalls: int = 0
 
 
 def build_sinks(config: ServeConfig, metrics: Metrics) -> SinkSet:
@@ -106,7 +111,8 @@ def build_pipeline(config: ServeConfig, notifier: SdNotifier | None = None) -> P
     open_source = source_factory(spec, size=engine.input_size, loop=config.loop, fps=config.fps,
                                  hflip=config.hflip, vflip=config.vflip)
     pipeline = Pipeline(open_source, engine, policy, sinks, metrics,
-                        notifier=notifier, watchdog_s=watchdog_interval())
+                        notifier=notifier, watchdog_s=watchdog_interval(),
+                        drop_frames=config.drop_frames)
     pipeline.state.info = {"model": str(config.model), "task": engine.task,
                            "source": str(spec)}
     return pipeline
@@ -115,6 +121,9 @@ def build_pipeline(config: ServeConfig, notifier: SdNotifier | None = None) -> P
 def run_service(config: ServeConfig,
                 on_listening: Callable[[str], None] | None = None) -> ServeSummary:
     """Run the service until the source ends, a limit is hit, or SIGTERM/SIGINT."""
+    # A missing token file must stop the start-up before the model is loaded.
+    http_options = HttpOptions(token=read_token(config.http_token_file),
+                               max_connections=config.http_max_connections)
     notifier = SdNotifier()
     pipeline = build_pipeline(config, notifier)
     http: HttpService | None = None
@@ -122,7 +131,7 @@ def run_service(config: ServeConfig,
     try:
         if config.http:
             host, port = parse_bind(config.http)
-            http = HttpService(pipeline.state, host, port).start()
+            http = HttpService(pipeline.state, host, port, http_options).start()
             log.info("HTTP on %s", http.url)
             if on_listening is not None:
                 on_listening(http.url)
@@ -155,4 +164,4 @@ def run_service(config: ServeConfig,
                         summary.frames_captured, summary.frames_classified,
                         summary.frames_dropped, summary.bad_frames, summary.source_failures,
                         summary.inference_errors, summary.sink_errors,
-                        latest.label if latest else None)
+                        latest.label if latest else None, summary.watchdog_stalls)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ class FrameSource:
     name = "source"
     #: True for files and folders that end; False for cameras and the test pattern.
     finite = False
+    #: The last frame's name in this source (a file name, a frame index), or None.
+    item: str | int | None = None
+    #: Seconds the source deliberately waits between frames (0: it does not pace).
+    frame_period: float = 0.0
 
     def read(self) -> np.ndarray:
         raise NotImplementedError
@@ -109,6 +114,7 @@ class TestPatternSource(FrameSource):
                  frames: int | None = None):
         self.width, self.height, self.frames = width, height, frames
         self._pacer = _Pacer(fps)
+        self.frame_period = self._pacer.period
         self._n = 0
         bars = np.array([[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0],
                          [255, 0, 255], [255, 0, 0], [0, 0, 255], [0, 0, 0]], dtype=np.uint8)
@@ -132,26 +138,38 @@ class TestPatternSource(FrameSource):
 
 
 class DirectorySource(FrameSource):
-    """Every image in a folder, in name order; with ``loop`` it starts over at the end.
+    """Every image in a folder and its subfolders, in path order; ``loop`` starts over.
 
-    A file that is not a readable image raises :class:`BadFrame` and is skipped
-    on the next read. ``fps`` paces the frames like a camera would (None: as fast
-    as they decode).
+    A folder of class subfolders (``cats/001.jpg``, ``dogs/002.jpg``: the layout
+    every other edgepose command reads) works as well as a flat one; hidden
+    files and folders are skipped. :attr:`item` is the file's path relative to
+    the folder. A file that cannot be decoded for any reason (corrupt, empty,
+    over the pixel cap, vanished, not a regular file such as a named pipe)
+    raises :class:`BadFrame` naming it, and the next read goes on with the next
+    file. ``fps`` paces the frames like a camera would (None: as fast as they
+    decode). ``reduce_to`` ``(width, height)`` decodes JPEGs reduced to about
+    the model's size (see :func:`edgepose.runtime.preprocess.load_rgb`).
     """
 
     name = "dir"
 
-    def __init__(self, folder: str | Path, loop: bool = False, fps: float | None = None):
+    def __init__(self, folder: str | Path, loop: bool = False, fps: float | None = None,
+                 reduce_to: tuple[int, int] | None = None):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DataError("not a folder", self.folder)
-        self.files = sorted(p for p in self.folder.iterdir()
-                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        self.reduce_to = reduce_to
+        self.files = sorted((p for p in self.folder.rglob("*")
+                             if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                             and not any(part.startswith(".")
+                                         for part in p.relative_to(self.folder).parts)),
+                            key=lambda p: p.relative_to(self.folder).as_posix())
         if not self.files:
             raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder", self.folder)
         self.loop = loop
         self.finite = not loop
         self._pacer = _Pacer(fps)
+        self.frame_period = self._pacer.period
         self._index = 0
 
     def read(self) -> np.ndarray:
@@ -161,11 +179,21 @@ class DirectorySource(FrameSource):
             self._index = 0
         path = self.files[self._index]
         self._index += 1
+        self.item = path.relative_to(self.folder).as_posix()
         self._pacer.wait()
         try:
-            return np.asarray(load_rgb(path))
+            # Opening a named pipe would block until a writer comes: refuse what is
+            # not a regular file now, whatever was there when the folder was listed.
+            if not stat.S_ISREG(path.stat().st_mode):
+                raise DataError("not a regular file", path)
+            return np.asarray(load_rgb(path, self.reduce_to) if self.reduce_to
+                              else load_rgb(path))
         except DataError as exc:
             raise BadFrame(exc.message, path) from None
+        except FileNotFoundError:
+            raise BadFrame("file vanished", path) from None
+        except Exception as exc:  # any other decoder failure is this file's, not the folder's
+            raise BadFrame(f"cannot decode ({exc.__class__.__name__}: {exc})", path) from None
 
 
 def _import_cv2():
@@ -202,6 +230,8 @@ class VideoFileSource(FrameSource):
         self._open()
         native = self.native_fps
         self._pacer = _Pacer(native if fps is None else fps)
+        self.frame_period = self._pacer.period
+        self._index = -1
 
     def _open(self) -> None:
         if self._cv2 is not None:
@@ -236,14 +266,17 @@ class VideoFileSource(FrameSource):
 
     def read(self) -> np.ndarray:
         frame = self._decode()
+        self._index += 1
         if frame is None and self.loop:
             self.close()
             self._open()
+            self._index = 0
             frame = self._decode()
             if frame is None:
                 raise SourceFailed(f"{self.path}: no decodable frames")
         if frame is None:
             raise StopIteration
+        self.item = self._index
         self._pacer.wait()
         return frame
 
@@ -441,7 +474,7 @@ def source_factory(spec: str | SourceSpec, size: tuple[int, int] = (320, 240),
         if kind == "video":
             return VideoFileSource(target, loop=loop, fps=fps)
         if kind == "dir":
-            return DirectorySource(target, loop=loop, fps=fps)
+            return DirectorySource(target, loop=loop, fps=fps, reduce_to=size)
         return TestPatternSource(fps=30.0 if fps is None else fps)
 
     return open_it

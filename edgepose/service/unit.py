@@ -1,9 +1,21 @@
 """``edgepose service install``: a hardened systemd unit for ``edgepose serve``.
 
 The unit is ``Type=notify`` with a watchdog (the service reports ``READY=1``
-and pings ``WATCHDOG=1``), restarts on failure, runs as a dedicated system
-user in the ``video`` group, and sees the file system read-only except for
-its output directory.
+and pings ``WATCHDOG=1`` only while frames are classified), restarts on
+failure, runs as a dedicated system user in the ``video`` group, and sees the
+file system read-only except for its output directory.
+
+A system unit is sandboxed to what a camera classifier needs: no
+capabilities, only the ``@system-service`` system calls, only unix, IP and
+netlink sockets, IP traffic to loopback only (unless the HTTP interface or an
+MQTT broker is elsewhere, or ``allow_ip`` says where), and of the devices only
+the camera's: V4L2 nodes (``/dev/video*``, which include the Pi's codec and
+ISP nodes, and ``/dev/v4l-subdev*``), media controllers (``/dev/media*``) and
+DMA heaps (``/dev/dma_heap/*``). ``systemd-analyze security`` rates it below
+2.0 ("OK"; the tests check it). The sandbox hides ``/tmp`` (PrivateTmp) and
+``/home`` (ProtectHome): :func:`unreachable_paths` finds a model or Python
+that would be invisible, and :func:`install_unit` refuses to install a unit
+that could not start.
 """
 
 from __future__ import annotations
@@ -12,8 +24,10 @@ import getpass
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +53,9 @@ class UnitOptions:
     pose_model: Path | None = None
     pose_detector: Path | None = None
     extra_args: list[str] = field(default_factory=list)  # more `edgepose serve` options
+    #: Addresses (CIDR, or "any") the service may talk IP to besides loopback; None: derived
+    #: from --http and --mqtt (loopback only when both are local).
+    allow_ip: list[str] | None = None
 
 
 @dataclass
@@ -52,6 +69,7 @@ class InstallResult:
     created_user: bool
     reloaded: bool
     next_steps: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 def edgepose_command() -> list[str]:
@@ -111,9 +129,82 @@ def exec_start(options: UnitOptions) -> list[str]:
     return args + list(options.extra_args)
 
 
+_HOMES = ("/home/", "/root/", "/run/user/")
+_TMPS = ("/tmp/", "/var/tmp/")
+
+
 def _under_home(paths: list[str]) -> bool:
-    homes = ("/home/", "/root/", "/run/user/")
-    return any(p.startswith(homes) for p in paths)
+    return any(p.startswith(_HOMES) for p in paths)
+
+
+def _needed_paths(options: UnitOptions) -> dict[str, Path]:
+    """What the service must be able to read: model, pose models, the Python it runs."""
+    needed = {"model": Path(options.model).absolute()}
+    for what, path in (("pose model", options.pose_model),
+                       ("pose detector", options.pose_detector)):
+        if path is not None:
+            needed[what] = Path(path).absolute()
+    needed["edgepose command"] = Path(edgepose_command()[0])
+    needed["Python interpreter"] = Path(sys.executable).resolve()
+    return needed
+
+
+def unreachable_paths(options: UnitOptions) -> list[str]:
+    """One line per file the unit could not see, or an empty list.
+
+    ``PrivateTmp=yes`` gives the service an empty ``/tmp`` and ``/var/tmp``, so
+    a model there is "not found" at every start. A system unit also hides
+    ``/home`` and ``/root`` unless the model or Python lives there (then it
+    makes them read-only instead, see :func:`render_unit`); that case is
+    reported only for the output directory, which must be writable.
+    """
+    problems = [f"the {what} {path} is under /{path.parts[1]}, which the service cannot see "
+                f"(PrivateTmp=yes): move it elsewhere, e.g. /opt or /var/lib"
+                for what, path in _needed_paths(options).items()
+                if str(path).startswith(_TMPS)]
+    output = default_output_dir(options)
+    if str(output).startswith(_TMPS):
+        problems.append(f"the output directory {output} is under /{output.parts[1]}, which the "
+                        "service cannot see (PrivateTmp=yes)")
+    return problems
+
+
+def permission_warnings(options: UnitOptions) -> list[str]:
+    """Files a system unit's user may be unable to read: a folder on the way is not
+    searchable, or the file not readable, by "other" users (group rights may still
+    allow it, hence a warning and not a refusal). Empty for user units."""
+    if options.user_unit:
+        return []
+    warnings = []
+    for what, path in _needed_paths(options).items():
+        for folder in [*reversed(path.parents), path]:
+            try:
+                mode = folder.stat().st_mode
+            except OSError:
+                break
+            wanted = stat.S_IXOTH if folder != path else stat.S_IROTH
+            if not mode & wanted:
+                warnings.append(f"the {what} {path} may be unreadable for the service user "
+                                f"{options.service_user!r}: {folder} is "
+                                f"{stat.filemode(mode)} (install it under /opt)")
+                break
+    return warnings
+
+
+def _ip_allow(options: UnitOptions) -> list[str] | None:
+    """Addresses allowed besides loopback, or None for no IP restriction at all."""
+    from edgepose.service.http_server import is_loopback, parse_bind
+
+    if options.allow_ip is not None:
+        return None if "any" in options.allow_ip else list(options.allow_ip)
+    if options.http and not is_loopback(parse_bind(options.http)[0]):
+        return None  # clients come from anywhere the user exposed it to
+    if "--mqtt" in options.extra_args:
+        broker = options.extra_args[options.extra_args.index("--mqtt") + 1:][:1]
+        host = broker[0].split("/", 1)[0].rsplit(":", 1)[0] if broker else ""
+        if not is_loopback(host):
+            return None
+    return []
 
 
 def render_unit(options: UnitOptions) -> str:
@@ -151,7 +242,8 @@ def render_unit(options: UnitOptions) -> str:
             # The camera devices (/dev/video*, /dev/media*, /dev/dma_heap) belong to 'video'.
             "SupplementaryGroups=video",
         ]
-    reads_home = _under_home([str(Path(options.model).absolute()), command[0]])
+    # The output directory counts too: ReadWritePaths= cannot reopen a hidden /home.
+    reads_home = _under_home([str(p) for p in _needed_paths(options).values()] + [str(output)])
     lines += [
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
@@ -164,10 +256,38 @@ def render_unit(options: UnitOptions) -> str:
         lines += [
             "ProtectKernelTunables=yes",
             "ProtectKernelModules=yes",
+            "ProtectKernelLogs=yes",
             "ProtectControlGroups=yes",
+            "ProtectClock=yes",
+            "ProtectHostname=yes",
+            "ProtectProc=invisible",
             "RestrictSUIDSGID=yes",
+            "RestrictNamespaces=yes",
+            "RestrictRealtime=yes",
             "LockPersonality=yes",
+            "RemoveIPC=yes",
+            "UMask=0077",
+            # The service needs no privilege at all: camera access is group 'video'.
+            "CapabilityBoundingSet=",
+            "AmbientCapabilities=",
+            # unix: sd_notify; inet: HTTP and MQTT; netlink: libcamera's udev device monitor.
+            "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+            "SystemCallFilter=@system-service",
+            "SystemCallFilter=~@privileged",
+            "SystemCallErrorNumber=EPERM",
+            "SystemCallArchitectures=native",
+            # Devices: only the camera's. video4linux covers /dev/video* (cameras, the
+            # Pi's ISP and codec nodes) and /dev/v4l-subdev*; media is /dev/media*
+            # (libcamera's media controllers); dma_heap is /dev/dma_heap/* (frame buffers).
+            "DevicePolicy=closed",
+            "DeviceAllow=char-video4linux rw",
+            "DeviceAllow=char-media rw",
+            "DeviceAllow=char-dma_heap rw",
         ]
+        allowed = _ip_allow(options)
+        if allowed is not None:
+            lines += ["IPAddressDeny=any", "IPAddressAllow=localhost"]
+            lines += [f"IPAddressAllow={address}" for address in allowed]
     lines += [
         "",
         "[Install]",
@@ -186,8 +306,11 @@ def unit_path(options: UnitOptions, unit_dir: Path | None = None) -> Path:
     return SYSTEM_UNIT_DIR / f"{options.name}.service"
 
 
-def _ensure_user(name: str) -> bool:
-    """Create the system user (in group video) if missing; True if it was created."""
+def _ensure_user(name: str, say: Callable[[str], None] | None = None) -> bool:
+    """Create the system user (in group video) if missing; True if it was created.
+
+    ``say`` hears what is about to be done before ``useradd`` runs.
+    """
     try:
         pwd.getpwnam(name)
         return False
@@ -198,6 +321,9 @@ def _ensure_user(name: str) -> bool:
         raise ConfigError(f"user {name!r} does not exist; run as root to create it, or pass "
                           "--service-user with an existing user")
     groups = ["--groups", "video"] if _group_exists("video") else []
+    if say is not None:
+        say(f"creating system user {name!r} (no home, no login shell"
+            f"{', in group video' if groups else ''})")
     subprocess.run([useradd, "--system", "--no-create-home", "--user-group",
                     "--shell", "/usr/sbin/nologin", *groups, name], check=True)
     return True
@@ -218,15 +344,28 @@ def _systemd_running() -> bool:
 
 
 def install_unit(options: UnitOptions, unit_dir: Path | None = None,
-                 create_user: bool = True, reload: bool = True) -> InstallResult:
-    """Write the unit (atomically), create the user and output directory, reload systemd."""
+                 create_user: bool = True, reload: bool = True, force: bool = False,
+                 say: Callable[[str], None] | None = None) -> InstallResult:
+    """Write the unit (atomically), create the user and output directory, reload systemd.
+
+    Raises :class:`ConfigError` when the unit could not see the model or the
+    Python it runs (see :func:`unreachable_paths`), unless ``force`` (the
+    problems are then returned as ``warnings``). ``say`` is told what is about
+    to happen to the system (creating a user) before it happens. With
+    ``unit_dir`` the unit is only written there: systemd does not read that
+    folder, so the next steps say how to install it rather than to enable it.
+    """
     text = render_unit(options)
+    problems = unreachable_paths(options)
+    if problems and not force:
+        raise ConfigError(problems[0] + (f" (and {len(problems) - 1} more)"
+                                         if len(problems) > 1 else ""))
     path = unit_path(options, unit_dir)
     output = default_output_dir(options)
     created = False
     service_user = None if options.user_unit else options.service_user
     if service_user is not None and create_user:
-        created = _ensure_user(service_user)
+        created = _ensure_user(service_user, say)
     output.mkdir(parents=True, exist_ok=True)
     if service_user is not None and os.geteuid() == 0:
         entry = pwd.getpwnam(service_user)
@@ -241,8 +380,14 @@ def install_unit(options: UnitOptions, unit_dir: Path | None = None,
     journal = (["journalctl", "--user", "-u", options.name, "-f"] if options.user_unit
                else ["journalctl", "-u", options.name, "-f"])
     sudo = "" if options.user_unit or getpass.getuser() == "root" else "sudo "
-    steps = [f"{sudo}systemctl {' '.join(scope + ['daemon-reload'])}".strip(),
-             f"{sudo}systemctl {' '.join(scope + ['enable', '--now', options.name])}",
-             f"systemctl {' '.join(scope + ['status', options.name])}",
-             " ".join(journal)]
-    return InstallResult(str(path), text, service_user, str(output), created, reloaded, steps)
+    if unit_dir is not None:
+        target = unit_path(options)
+        steps = [f"{path} is not where systemd looks; to use it, copy it to {target} "
+                 f"(or rerun without --unit-dir)"]
+    else:
+        steps = [f"{sudo}systemctl {' '.join(scope + ['daemon-reload'])}".strip(),
+                 f"{sudo}systemctl {' '.join(scope + ['enable', '--now', options.name])}",
+                 f"systemctl {' '.join(scope + ['status', options.name])}",
+                 " ".join(journal)]
+    return InstallResult(str(path), text, service_user, str(output), created, reloaded, steps,
+                         problems + permission_warnings(options))
