@@ -105,15 +105,19 @@ def _infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, A
     return config
 
 
+def _inference_layers(model):
+    """Layers in graph order, nested models flattened, the Input and training-only layers
+    (augmentation, Dropout, ...: identities at inference) left out."""
+    for layer in model.layers:
+        if getattr(layer, "layers", None):
+            yield from _inference_layers(layer)
+        elif layer.__class__.__name__ != "InputLayer" and not is_training_only(layer):
+            yield layer
+
+
 def _first_layer(model):
-    """The first layer after the Input that acts at inference, looking into a nested model
-    that comes first (augmentation and other training-only layers are passed over)."""
-    layers = [layer for layer in model.layers
-              if layer.__class__.__name__ != "InputLayer" and not is_training_only(layer)]
-    if not layers:
-        return None
-    first = layers[0]
-    return _first_layer(first) if hasattr(first, "layers") and first.layers else first
+    """The first layer that acts on the input at inference (see :func:`_inference_layers`)."""
+    return next(_inference_layers(model), None)
 
 
 def _rescales_raw_pixels(layer) -> bool:

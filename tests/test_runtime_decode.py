@@ -116,8 +116,9 @@ def test_predict_refuses_an_oversized_image_in_one_line(tiny_run, tmp_path):  # 
                            str(path)], capture_output=True, text=True, env=fx.python_env())
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].endswith(
-        f"{path}: image is 400.0 megapixels, over edgepose's decode limit of 40 megapixels")
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: none of the 1 input(s) could be processed (first: {path}: image is 400.0 "
+        "megapixels, over edgepose's decode limit of 40 megapixels)")
 
 
 def test_an_unrecognised_upload_says_so_without_an_object_repr():
