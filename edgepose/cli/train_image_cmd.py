@@ -53,7 +53,8 @@ BACKBONE_HELP = "mobilenet_v2 | mobilenet_v3_small | mobilenet_v3_large | effici
 @click.option("--output", "-o", default=None,
               help="Run directory [default: models/<dataset>-<backbone>-<timestamp>].")
 @click.option("--overwrite", is_flag=True, help="Reuse a non-empty --output directory.")
-@click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress while training (the data summary is printed at the end).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def image(data: str, backbone: str, input_size: int | None, alpha: float | None, weights: str,
           head: str, dropout: float, batchnorm: bool, augment: str, epochs: int,
@@ -74,6 +75,7 @@ def image(data: str, backbone: str, input_size: int | None, alpha: float | None,
         TrainingParams,
     )
     from edgepose.train.image_classifier import train_image_classifier
+    from edgepose.train.progress import TrainProgress
 
     options = ImageTrainOptions(
         model=ImageModelParams(backbone=backbone, input_size=input_size, alpha=alpha,
@@ -86,13 +88,17 @@ def image(data: str, backbone: str, input_size: int | None, alpha: float | None,
                                 fine_tune_lr=fine_tune_lr, unfreeze_top=unfreeze_top,
                                 freeze_until=freeze_until, strategy=strategy,
                                 deterministic=deterministic,
-                                verbose=0 if quiet or as_json else 1),
+                                verbose=0),
         output=output, overwrite=overwrite)
-    result = train_image_classifier(data, options)
+    # Progress (the data summary first, then each epoch) goes to stderr so that
+    # --json keeps stdout machine-readable; --quiet turns it off.
+    progress = None if quiet else TrainProgress()
+    result = train_image_classifier(data, options, progress=progress)
     if as_json:
         print_json(result)
         return
-    console.print(result.data_summary)
+    if quiet:
+        console.print(result.data_summary)
     console.print(f"{result.backbone} @ {result.input_size}px, {result.weights}; "
                   f"{result.epochs} epochs in {result.seconds:.1f} s "
                   f"({result.images_per_second:.0f} images/s)")

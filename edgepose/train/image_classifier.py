@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -30,6 +31,9 @@ from edgepose.train.run import train_run
 from edgepose.train.run_writer import default_run_dir, versions
 from edgepose.train.training import Stage, unfreeze_backbone
 from edgepose.train.weights import WeightsReport, build_backbone
+
+if TYPE_CHECKING:
+    from edgepose.train.progress import TrainProgress
 
 IN_MEMORY_LIMIT = 2 * 1024**3  # bytes of uint8 images; beyond this, batches are read from disk
 
@@ -167,10 +171,13 @@ def _inputs(splits: Splits, split: str, config: dict, spec: ImagePreprocessing):
     return _stream_loader(splits, samples, spec), labels
 
 
-def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | None = None
-                           ) -> ImageTrainResult:
+def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | None = None,
+                           progress: TrainProgress | None = None) -> ImageTrainResult:
     """Split ``data_dir`` (one folder per class), train, evaluate on the test split and
-    write the run directory. Returns a summary; the run dir holds the details."""
+    write the run directory. Returns a summary; the run dir holds the details.
+
+    ``progress`` (optional) hears the dataset summary before training starts, then
+    every step and epoch."""
     from edgepose.data.images import build_image_splits
 
     options = options or ImageTrainOptions()
@@ -183,6 +190,8 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
     if not data_dir.is_dir():
         raise DataError("dataset folder not found", data_dir)
 
+    if progress is not None:
+        progress.note(f"scanning {data_dir}: decoding every image once to verify it")
     report = build_image_splits(data_dir, seed=fit.seed, fractions=data.fractions,
                                 strict=data.strict, check_leaks=True, dedupe=data.dedupe)
     splits = report.splits
@@ -226,7 +235,7 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
         class_weight=data.class_weight,
         build_model=lambda: build_image_model(len(splits.classes), resolved, seed=fit.seed),
         load_split=lambda split: _inputs(splits, split, config, preprocessing),
-        stages=stages, images=True)
+        stages=stages, images=True, progress=progress, data_summary=report.summary())
     model, history, metrics = outcome.model, outcome.history, outcome.metrics
 
     return ImageTrainResult(

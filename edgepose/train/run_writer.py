@@ -1,7 +1,9 @@
 """Writing a run directory (layout in :mod:`edgepose.rundir`), shared by every trainer.
 
 A run is marked incomplete from the moment its directory is created: the file
-``INCOMPLETE`` says so (and, after a failure, why). Every file is written
+``INCOMPLETE`` says so (which process writes it and, after a failure, why). A
+later run into the same directory replaces an incomplete run whose writer is
+gone, without ``--overwrite``. Every file is written
 atomically, and the marker is removed only after model.keras, history.csv and
 metrics.json are all in place, so a directory without ``INCOMPLETE`` is a
 complete run.
@@ -11,8 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import platform
 import re
+import shutil
+import socket
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +61,48 @@ def is_complete(run_dir: str | Path) -> bool:
                                  "history.csv", "metrics.json")))
 
 
+_IN_PROGRESS = "training in progress"
+
+
+def in_progress_marker() -> str:
+    """The INCOMPLETE text of a live run: which process on which host writes it."""
+    return f"{_IN_PROGRESS} (pid {os.getpid()} on {socket.gethostname()})\n"
+
+
+def _writer_alive(marker: str) -> int | None:
+    """The pid of the process still writing the run, from its INCOMPLETE text, or None."""
+    found = re.match(rf"{_IN_PROGRESS} \(pid (\d+) on (.+)\)", marker.strip())
+    if found is None or found.group(2) != socket.gethostname():
+        return None
+    pid = int(found.group(1))
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # exists, owned by another user
+        return pid
+    return pid
+
+
+def replace_incomplete_run(path: Path) -> bool:
+    """Delete ``path`` when it holds an unfinished run whose writer is gone.
+
+    True when a failed or killed run was removed. Raises ConfigError when another
+    process on this host is still writing it (its pid is in the marker).
+    """
+    marker = path / INCOMPLETE
+    if not marker.is_file():
+        return False
+    pid = _writer_alive(marker.read_text(encoding="utf-8", errors="replace"))
+    if pid is not None:
+        raise ConfigError(f"run directory {path} is being written by process {pid} "
+                          "(wait for it or choose another --output)")
+    shutil.rmtree(path)
+    return True
+
+
 class RunWriter:
     """Writes one run directory, file by file, each atomically.
 
@@ -65,11 +112,14 @@ class RunWriter:
 
     def __init__(self, path: str | Path, *, overwrite: bool = False):
         self.path = Path(path)
+        # A run that failed (or was killed) is replaced without --overwrite: rerunning
+        # the same command must just work. A live run is never replaced.
+        self.replaced_incomplete = replace_incomplete_run(self.path)
         if self.path.exists() and any(self.path.iterdir()) and not overwrite:
             raise ConfigError(f"run directory {self.path} already exists and is not empty "
                               "(choose another --output or pass --overwrite)")
         self.path.mkdir(parents=True, exist_ok=True)
-        write_text(self.path / INCOMPLETE, "training in progress\n")
+        write_text(self.path / INCOMPLETE, in_progress_marker())
 
     def __enter__(self) -> RunWriter:
         return self
