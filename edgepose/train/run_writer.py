@@ -69,36 +69,42 @@ def in_progress_marker() -> str:
     return f"{_IN_PROGRESS} (pid {os.getpid()} on {socket.gethostname()})\n"
 
 
-def _writer_alive(marker: str) -> int | None:
-    """The pid of the process still writing the run, from its INCOMPLETE text, or None."""
+def _live_writer(marker: str) -> str | None:
+    """Who may still be writing the run (from its INCOMPLETE text), or None when nobody.
+
+    A failed run's marker says "run failed"; a killed run's names a pid that no
+    longer exists. A pid on another host cannot be checked, so it counts as live.
+    """
     found = re.match(rf"{_IN_PROGRESS} \(pid (\d+) on (.+)\)", marker.strip())
-    if found is None or found.group(2) != socket.gethostname():
+    if found is None:
         return None
-    pid = int(found.group(1))
+    pid, host = int(found.group(1)), found.group(2)
+    if host != socket.gethostname():
+        return f"process {pid} on {host}"
     if pid == os.getpid():
         return None
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return None
-    except PermissionError:  # exists, owned by another user
-        return pid
-    return pid
+    except PermissionError:  # it exists, owned by another user
+        pass
+    return f"process {pid}"
 
 
 def replace_incomplete_run(path: Path) -> bool:
     """Delete ``path`` when it holds an unfinished run whose writer is gone.
 
     True when a failed or killed run was removed. Raises ConfigError when another
-    process on this host is still writing it (its pid is in the marker).
+    process may still be writing it (its pid and host are in the marker).
     """
     marker = path / INCOMPLETE
     if not marker.is_file():
         return False
-    pid = _writer_alive(marker.read_text(encoding="utf-8", errors="replace"))
-    if pid is not None:
-        raise ConfigError(f"run directory {path} is being written by process {pid} "
-                          "(wait for it or choose another --output)")
+    writer = _live_writer(marker.read_text(encoding="utf-8", errors="replace"))
+    if writer is not None:
+        raise ConfigError(f"run directory {path} is being written by {writer} "
+                          "(wait for it, or pass --overwrite if that run is dead)")
     shutil.rmtree(path)
     return True
 
@@ -114,7 +120,7 @@ class RunWriter:
         self.path = Path(path)
         # A run that failed (or was killed) is replaced without --overwrite: rerunning
         # the same command must just work. A live run is never replaced.
-        self.replaced_incomplete = replace_incomplete_run(self.path)
+        self.replaced_incomplete = not overwrite and replace_incomplete_run(self.path)
         if self.path.exists() and any(self.path.iterdir()) and not overwrite:
             raise ConfigError(f"run directory {self.path} already exists and is not empty "
                               "(choose another --output or pass --overwrite)")
