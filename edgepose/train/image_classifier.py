@@ -29,7 +29,7 @@ from edgepose.train.hyperparameters import ImageModelParams, ImageTrainOptions
 from edgepose.train.model_spec import BackboneSpec, get_backbone
 from edgepose.train.run import train_run
 from edgepose.train.run_writer import default_run_dir, versions
-from edgepose.train.training import Stage, unfreeze_backbone
+from edgepose.train.training import Stage, reproducibility, unfreeze_backbone
 from edgepose.train.weights import WeightsReport, build_backbone
 
 if TYPE_CHECKING:
@@ -213,6 +213,7 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
         "data": asdict(data),
         "training": asdict(fit),
         "versions": versions(),
+        "reproducibility": reproducibility(fit.deterministic),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     output = Path(options.output) if options.output else default_run_dir(data_dir, spec.name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from edgepose.bench.device import cpu_model
 from edgepose.errors import ConfigError
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -116,6 +118,23 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def reproducibility(deterministic: bool) -> dict[str, object]:
+    """What else a seeded run's exact numbers depend on, for config.json.
+
+    Measured (two seeded runs on one machine give identical weights, see
+    tests/test_train_determinism.py): the same run with TensorFlow's CPU thread pool
+    on 1 core instead of 2, or with oneDNN off, differs in the last float bits after
+    the first steps, and those differences grow over epochs into a different final
+    accuracy. So results reproduce bit for bit only with the same core count, CPU
+    instruction set (oneDNN picks kernels by it) and library versions.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"deterministic_ops": deterministic, "cpu_cores": cores,
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or cores,
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
+            "cpu": cpu_model()}
 
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
