@@ -170,3 +170,17 @@ def test_a_complete_run_still_needs_overwrite(tmp_path):
 def test_the_marker_names_this_process():
     assert in_progress_marker() == (f"training in progress (pid {os.getpid()} on "
                                     f"{socket.gethostname()})\n")
+
+
+def test_a_refused_output_fails_before_the_dataset_is_scanned(tmp_path):
+    # the data would fail too (one class); the output is checked first, in a second
+    (tmp_path / "data" / "only").mkdir(parents=True)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_text("a finished run")
+    result = CliRunner().invoke(main, ["train", "image", str(tmp_path / "data"), "--weights",
+                                       "none", "--input-size", "32", "--output", str(run)])
+    assert result.exit_code != 0
+    assert result.stderr.strip() == (f"error: run directory {run} already exists and is not "
+                                     "empty (choose another --output or pass --overwrite)")
+    assert "scanning" not in result.output

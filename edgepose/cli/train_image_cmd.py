@@ -90,9 +90,9 @@ def image(data: str, backbone: str, input_size: int | None, alpha: float | None,
                                 deterministic=deterministic,
                                 verbose=0),
         output=output, overwrite=overwrite)
-    # Progress (the data summary first, then each epoch) goes to stderr so that
-    # --json keeps stdout machine-readable; --quiet turns it off.
-    progress = None if quiet else TrainProgress()
+    # Progress: the data summary first, then each epoch (stdout keeps stderr for the
+    # one-line error; --json and --quiet print nothing until the end).
+    progress = None if quiet or as_json else TrainProgress(console)
     result = train_image_classifier(data, options, progress=progress)
     if as_json:
         print_json(result)

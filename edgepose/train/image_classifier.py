@@ -28,7 +28,7 @@ from edgepose.train.evaluation import EvaluationResult
 from edgepose.train.hyperparameters import ImageModelParams, ImageTrainOptions
 from edgepose.train.model_spec import BackboneSpec, get_backbone
 from edgepose.train.run import train_run
-from edgepose.train.run_writer import default_run_dir, versions
+from edgepose.train.run_writer import check_run_dir, default_run_dir, versions
 from edgepose.train.training import Stage, reproducibility, unfreeze_backbone
 from edgepose.train.weights import WeightsReport, build_backbone
 
@@ -190,6 +190,8 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
     if not data_dir.is_dir():
         raise DataError("dataset folder not found", data_dir)
 
+    output = Path(options.output) if options.output else default_run_dir(data_dir, spec.name)
+    check_run_dir(output, overwrite=options.overwrite)  # before minutes of scanning
     if progress is not None:
         progress.note(f"scanning {data_dir}: decoding every image once to verify it")
     report = build_image_splits(data_dir, seed=fit.seed, fractions=data.fractions,
@@ -216,7 +218,6 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
         "reproducibility": reproducibility(fit.deterministic),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    output = Path(options.output) if options.output else default_run_dir(data_dir, spec.name)
 
     unfrozen: list[str] = []
 

@@ -109,6 +109,27 @@ def replace_incomplete_run(path: Path) -> bool:
     return True
 
 
+def check_run_dir(path: str | Path, *, overwrite: bool = False) -> None:
+    """Raise the ConfigError :class:`RunWriter` would raise for ``path``, without writing.
+
+    Trainers call it before the long steps (scanning the data), so a refused
+    ``--output`` fails in a second, not after minutes.
+    """
+    path = Path(path)
+    if overwrite or not path.exists():
+        return
+    marker = path / INCOMPLETE
+    if marker.is_file():
+        writer = _live_writer(marker.read_text(encoding="utf-8", errors="replace"))
+        if writer is not None:
+            raise ConfigError(f"run directory {path} is being written by {writer} "
+                              "(wait for it, or pass --overwrite if that run is dead)")
+        return
+    if any(path.iterdir()):
+        raise ConfigError(f"run directory {path} already exists and is not empty "
+                          "(choose another --output or pass --overwrite)")
+
+
 class RunWriter:
     """Writes one run directory, file by file, each atomically.
 
