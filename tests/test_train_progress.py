@@ -184,3 +184,32 @@ def test_a_refused_output_fails_before_the_dataset_is_scanned(tmp_path):
     assert result.stderr.strip() == (f"error: run directory {run} already exists and is not "
                                      "empty (choose another --output or pass --overwrite)")
     assert "scanning" not in result.output
+
+
+def test_a_long_count_prints_a_line_at_each_quarter_in_a_log():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from edgepose.train.progress import TrainProgress
+
+    log = StringIO()
+    progress = TrainProgress(Console(file=log, force_terminal=False, width=200))
+    update = progress.counter("decoding images")
+    for done in range(1, 1201):
+        update(done, 1200)
+    short = progress.counter("decoding images")
+    for done in range(1, 11):  # short counts print nothing: they take no time
+        short(done, 10)
+    assert log.getvalue().splitlines() == [f"decoding images: {n}/1200"
+                                           for n in (300, 600, 900, 1200)]
+
+
+def test_scanning_reports_each_decoded_image(unbalanced_digits):
+    from edgepose.data.images import build_image_splits
+
+    calls: list[tuple[int, int]] = []
+    report = build_image_splits(unbalanced_digits, check_leaks=False,
+                                on_progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(n, 41) for n in range(1, 42)]  # 40 digits + the broken file
+    assert len(report.splits.items) == 40

@@ -195,7 +195,9 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
     if progress is not None:
         progress.note(f"scanning {data_dir}: decoding every image once to verify it")
     report = build_image_splits(data_dir, seed=fit.seed, fractions=data.fractions,
-                                strict=data.strict, check_leaks=True, dedupe=data.dedupe)
+                                strict=data.strict, check_leaks=True, dedupe=data.dedupe,
+                                on_progress=progress.counter("decoding images")
+                                if progress is not None else None)
     splits = report.splits
     if not splits.samples("train"):
         raise DataError("no training images after splitting", data_dir)

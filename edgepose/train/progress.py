@@ -10,6 +10,7 @@ and CI logs show progress without control characters.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import keras
 from rich.console import Console
@@ -90,6 +91,11 @@ class EpochProgress(keras.callbacks.Callback):
             self._bar = None
 
 
+def done_quarters(done: int, total: int) -> int:
+    """How many quarters of ``total`` ``done`` has completed (0..4)."""
+    return done * 4 // total if total else 4
+
+
 class TrainProgress:
     """Where a run reports what it does; pass one to a trainer to see its progress.
 
@@ -103,6 +109,27 @@ class TrainProgress:
 
     def note(self, text: str) -> None:
         self.console.print(text, highlight=False, soft_wrap=True)
+
+    def counter(self, what: str) -> Callable[[int, int], None]:
+        """``update(done, total)`` for a long count (decoding images): a progress bar on a
+        terminal; in a log, a line at each quarter of a count of 1000 or more."""
+        state: dict[str, object] = {}
+
+        def update(done: int, total: int) -> None:
+            if self.console.is_terminal:
+                bar = state.get("bar")
+                if bar is None:
+                    bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(),
+                                   TimeElapsedColumn(), console=self.console, transient=True)
+                    bar.start()
+                    state["bar"], state["task"] = bar, bar.add_task(what, total=total)
+                bar.update(state["task"], completed=done)
+                if done >= total:
+                    bar.stop()
+            elif total >= 1000 and done_quarters(done, total) > done_quarters(done - 1, total):
+                self.note(f"{what}: {done}/{total}")
+
+        return update
 
     def epochs(self, stage: Stage, first_epoch: int, samples: int) -> EpochProgress:
         return EpochProgress(self.console, stage, first_epoch, samples)
