@@ -101,6 +101,7 @@ def image(data: str, backbone: str, input_size: int | None, alpha: float | None,
         console.print(result.data_summary)
     console.print(f"{result.backbone} @ {result.input_size}px, {result.weights}; "
                   f"{result.epochs} epochs in {result.seconds:.1f} s "
-                  f"({result.images_per_second:.0f} images/s)")
+                  f"({result.images_per_second:.0f} images/s training, "
+                  "without validation and graph tracing)")
     print_evaluation(result.metrics, result.run_dir)
     console.print(f"run directory: {result.run_dir}")

@@ -168,8 +168,9 @@ class TrainingHistory:
     seconds: float = 0.0  # wall time of every fit: tracing, training, validation, callbacks
     train_samples_seen: int = 0
     stopped_early: dict[str, bool] = field(default_factory=dict)
-    # training passes only (validation excluded), first epoch of a stage (tracing) excluded
-    # when the stage ran more than one: the figure a plain Keras fit is compared with
+    # epochs without their validation pass (checkpoint and logging callbacks included),
+    # the first epoch of a stage (graph tracing) left out when the stage ran more than one:
+    # the figure a plain Keras fit is compared with (benchmarks/train_throughput.py --vs-fit)
     steady_seconds: float = 0.0
     steady_samples: int = 0
 
@@ -271,10 +272,11 @@ def fit_stages(model: keras.Model, train: Batches | BatchSequence,
             stage.prepare()
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             compile_model(model, stage.lr)
-        timer = EpochTimer()
-        callbacks = [timer, *make_callbacks(run_dir, stage.name, patience, val is not None)]
+        callbacks = make_callbacks(run_dir, stage.name, patience, val is not None)
         if progress is not None:
             callbacks.append(progress(stage, start_epoch, train.samples))
+        timer = EpochTimer()  # last: the other callbacks' epoch-end work counts as training
+        callbacks.append(timer)
         started = time.perf_counter()
         fit = model.fit(train.data, validation_data=val.data if val is not None else None,
                         epochs=start_epoch + stage.epochs, initial_epoch=start_epoch,
