@@ -213,3 +213,30 @@ def test_scanning_reports_each_decoded_image(unbalanced_digits):
                                 on_progress=lambda done, total: calls.append((done, total)))
     assert calls == [(n, 41) for n in range(1, 42)]  # 40 digits + the broken file
     assert len(report.splits.items) == 40
+
+
+def test_on_a_terminal_a_bar_runs_and_each_epoch_still_leaves_its_line(tmp_path):
+    from io import StringIO
+
+    import keras
+    import numpy as np
+    from rich.console import Console
+
+    from edgepose.train.progress import TrainProgress
+    from edgepose.train.training import Stage, fit_stages, make_batches
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    screen = StringIO()
+    progress = TrainProgress(Console(file=screen, force_terminal=True, width=100))
+    history = fit_stages(model, make_batches(x, y, 8, shuffle=True),
+                         make_batches(x, y, 8), [Stage("train", 2, 0.01)], tmp_path,
+                         patience=0, verbose=0, progress=progress.epochs)
+    drawn = screen.getvalue()
+    assert "\x1b[" in drawn  # the live bar
+    assert "train epoch 1/2: loss " in drawn and "train epoch 2/2: loss " in drawn
+    assert history.epochs == 2 and history.steady_samples == 40
+    assert history.images_per_second > 0
