@@ -59,3 +59,27 @@ def test_a_loader_keeps_the_per_batch_sequence_for_data_bigger_than_memory():
 def test_the_last_partial_batch_is_kept():
     sizes = [len(b[1]) for b in _epoch(make_batches(_images(9), np.zeros(9, dtype=int), 4))]
     assert sizes == [4, 4, 1]
+
+
+def test_threaded_decoding_gives_exactly_the_arrays_the_device_loader_gives(tmp_path):
+    from PIL import Image
+
+    from edgepose.data.splits import Sample, Splits
+    from edgepose.rundir import load_inputs
+    from edgepose.runtime.preprocess import ImagePreprocessing
+    from edgepose.train.image_classifier import _decode_all
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for i, (w, h) in enumerate([(40, 30), (17, 64), (96, 96), (5, 7), (300, 120)]):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png")
+        samples.append(Sample(f"{i}.png", i % 2, "train"))
+    splits = Splits(task="image", root=str(tmp_path), classes=["a", "b"], items=samples)
+    spec = ImagePreprocessing(24, 24)
+    seen: list[int] = []
+    decoded = _decode_all(splits, samples, spec, lambda done, total: seen.append(done))
+    expected, _ = load_inputs(splits, samples, {"task": "image",
+                                                "preprocessing": spec.to_dict()})
+    assert decoded.dtype == np.uint8 and np.array_equal(decoded, expected)
+    assert seen == [1, 2, 3, 4, 5]

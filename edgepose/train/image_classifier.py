@@ -13,7 +13,10 @@ whole network trains in one stage ``train``.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -160,14 +163,30 @@ def _stream_loader(splits: Splits, samples: list, spec: ImagePreprocessing):
     return load
 
 
-def _inputs(splits: Splits, split: str, config: dict, spec: ImagePreprocessing):
-    """uint8 images in memory when they fit, else a per-batch loader; and the labels."""
-    from edgepose.rundir import load_inputs
+def _decode_all(splits: Splits, samples: list, spec: ImagePreprocessing,
+                on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """uint8 ``N x H x W x 3``, exactly as :func:`edgepose.rundir.load_inputs` decodes them,
+    on a few threads (Pillow releases the GIL while decoding and resizing)."""
+    out = np.zeros((len(samples), spec.height, spec.width, 3), dtype=np.uint8)
 
+    def decode(row: int) -> None:
+        image_to_array(splits.absolute(samples[row]), spec, out=out[row])
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for done, _ in enumerate(pool.map(decode, range(len(samples))), start=1):
+            if on_progress is not None:
+                on_progress(done, len(samples))
+    return out
+
+
+def _inputs(splits: Splits, split: str, spec: ImagePreprocessing,
+            progress: TrainProgress | None = None):
+    """uint8 images in memory when they fit, else a per-batch loader; and the labels."""
     samples = splits.samples(split)
-    if len(samples) * spec.height * spec.width * 3 <= IN_MEMORY_LIMIT:
-        return load_inputs(splits, samples, config)
     labels = np.array([s.label for s in samples], dtype=np.int64)
+    if len(samples) * spec.height * spec.width * 3 <= IN_MEMORY_LIMIT:
+        counter = progress.counter(f"decoding the {split} split") if progress else None
+        return _decode_all(splits, samples, spec, counter), labels
     return _stream_loader(splits, samples, spec), labels
 
 
@@ -238,7 +257,7 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
         output, overwrite=options.overwrite, config=config, splits=splits, fit=fit,
         class_weight=data.class_weight,
         build_model=lambda: build_image_model(len(splits.classes), resolved, seed=fit.seed),
-        load_split=lambda split: _inputs(splits, split, config, preprocessing),
+        load_split=lambda split: _inputs(splits, split, preprocessing, progress),
         stages=stages, images=True, progress=progress, data_summary=report.summary())
     model, history, metrics = outcome.model, outcome.history, outcome.metrics
 
