@@ -208,22 +208,25 @@ def main_versus_fit(args: argparse.Namespace) -> int:
     slug, machine = _machine()
     load_before = os.getloadavg()[0]
     cases = []
-    for name in args.backbones.split(","):
-        for size in (int(s) for s in args.sizes.split(",")):
+    for size in (int(s) for s in args.sizes.split(",")):  # every backbone at 96 first
+        for name in args.backbones.split(","):
             case = versus_fit(name, size, args.batch_size, args.batches, args.rounds)
             print(f"{name:20s} {size:4d}px plain {case.plain_steady:8.2f} edgepose "
                   f"{case.edgepose_steady:8.2f} img/s  steady {case.steady_ratio:.2f} "
                   f"wall {case.wall_ratio:.2f}", flush=True)
             cases.append(case)
-    settings = {"batch_size": args.batch_size, "batches": args.batches, "rounds": args.rounds,
-                "deterministic": not args.no_deterministic, "load_before": load_before,
-                "load_after": os.getloadavg()[0], "cpus": os.cpu_count(),
-                "tensorflow": tf.__version__, "keras": keras.__version__}
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / slug
-    write_json(out / "train_vs_fit.json", {
-        "benchmark": "train_vs_fit", "machine": slug, "device": machine, "settings": settings,
-        "recorded": time.strftime("%Y-%m-%dT%H:%M:%S"), "cases": cases})
-    write_text(out / "train_vs_fit.md", versus_fit_report(cases, slug, settings))
+            # written after every case: a long matrix interrupted keeps what it measured
+            settings = {"batch_size": args.batch_size, "batches": args.batches,
+                        "rounds": args.rounds, "deterministic": not args.no_deterministic,
+                        "load_before": load_before, "load_after": os.getloadavg()[0],
+                        "cpus": os.cpu_count(), "tensorflow": tf.__version__,
+                        "keras": keras.__version__}
+            out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / slug
+            write_json(out / "train_vs_fit.json", {
+                "benchmark": "train_vs_fit", "machine": slug, "device": machine,
+                "settings": settings, "recorded": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "cases": cases})
+            write_text(out / "train_vs_fit.md", versus_fit_report(cases, slug, settings))
     print(f"wrote {out / 'train_vs_fit.md'}")
     return 0
 
