@@ -186,7 +186,10 @@ def versus_fit_report(cases: list[VersusFitCase], slug: str, settings: dict) -> 
              f"Op determinism {'on' if settings['deterministic'] else 'off'} for both. "
              f"Load average (1 min) {settings['load_before']:.1f} before, "
              f"{settings['load_after']:.1f} after, on {os.cpu_count()} CPUs: absolute "
-             "images/s are not final, the ratios are the result.", "",
+             "images/s are not final, the ratios are the result; on a shared machine a "
+             "single ratio still moves by tens of percent between runs (a ratio above 1 "
+             "says only \"no slower\"). Epochs here are short, so per-epoch costs "
+             "(checkpoint, logs) weigh more than in a real run.", "",
              "Steady: training passes after the first epoch (validation excluded). "
              "Wall: whole fit calls (graph tracing, validation, callbacks included; plain "
              "fit validates nothing).", "",
