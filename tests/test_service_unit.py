@@ -81,11 +81,27 @@ def test_ip_traffic_is_loopback_only_unless_configured(tiny_run, tmp_path, http,
     assert [line for line in unit if line.startswith("IPAddress")] == expected
 
 
-def test_a_model_under_tmp_is_refused_because_private_tmp_hides_it(tiny_run, tmp_path):  # noqa: F811
-    options = UnitOptions(tiny_run.fp32, "test", user_unit=True, output_dir=tmp_path / "out")
-    assert str(tiny_run.fp32).startswith("/tmp/")
+@pytest.fixture
+def model_in_tmp(tiny_run):  # noqa: F811
+    """The tiny fp32 model and its manifest copied under /tmp (PrivateTmp hides it), wherever
+    the session's own temporary folder and the checkout are (CI clones, the ARM rig)."""
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="edgepose-unit-", dir="/tmp"))
+    model = folder / tiny_run.fp32.name
+    shutil.copy(tiny_run.fp32, model)
+    manifest = tiny_run.fp32.with_suffix(".json")
+    if manifest.is_file():
+        shutil.copy(manifest, model.with_suffix(".json"))
+    yield model
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_model_under_tmp_is_refused_because_private_tmp_hides_it(model_in_tmp, tmp_path):
+    options = UnitOptions(model_in_tmp, "test", user_unit=True, output_dir=tmp_path / "out")
     problems = unreachable_paths(options)
-    assert problems[0] == (f"the model {tiny_run.fp32} is under /tmp, which the service cannot "
+    assert problems[0] == (f"the model {model_in_tmp} is under /tmp, which the service cannot "
                            "see (PrivateTmp=yes): move it elsewhere, e.g. /opt or /var/lib")
     with pytest.raises(ConfigError) as info:
         install_unit(options, unit_dir=tmp_path / "units")
@@ -95,27 +111,27 @@ def test_a_model_under_tmp_is_refused_because_private_tmp_hides_it(tiny_run, tmp
     assert result.warnings == problems
 
 
-def test_with_unit_dir_no_enable_is_suggested_for_a_unit_systemd_cannot_see(tiny_run, tmp_path):  # noqa: F811
+def test_with_unit_dir_no_enable_is_suggested_for_a_unit_systemd_cannot_see(model_in_tmp, tmp_path):
     done = subprocess.run([fx.PYTHON, "-m", "edgepose", "service", "install", "--model",
-                           str(tiny_run.fp32), "--source", "test", "--user", "--output-dir",
+                           str(model_in_tmp), "--source", "test", "--user", "--output-dir",
                            str(tmp_path / "out"), "--unit-dir", str(tmp_path / "units"),
                            "--force"], capture_output=True, text=True, env=fx.python_env(),
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "systemctl" not in done.stdout
     assert f"{tmp_path / 'units' / 'edgepose.service'} is not where systemd looks" in done.stdout
-    assert done.stderr.startswith(f"warning: the model {tiny_run.fp32} is under /tmp")
+    assert done.stderr.startswith(f"warning: the model {model_in_tmp} is under /tmp")
 
 
-def test_without_force_the_cli_refuses_in_one_line(tiny_run, tmp_path):  # noqa: F811
+def test_without_force_the_cli_refuses_in_one_line(model_in_tmp, tmp_path):
     done = subprocess.run([fx.PYTHON, "-m", "edgepose", "service", "install", "--model",
-                           str(tiny_run.fp32), "--source", "test", "--user", "--unit-dir",
+                           str(model_in_tmp), "--source", "test", "--user", "--unit-dir",
                            str(tmp_path / "units")], capture_output=True, text=True,
                           env=fx.python_env(), timeout=60)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
-    assert f"the model {tiny_run.fp32} is under /tmp" in done.stderr
+    assert f"the model {model_in_tmp} is under /tmp" in done.stderr
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="creating a user needs root")
@@ -160,11 +176,11 @@ def test_an_output_directory_in_a_home_keeps_home_visible_read_only(tiny_run):  
     assert "ReadWritePaths=/home/pi/edgepose-out" in unit
 
 
-def test_print_shows_the_unit_and_warns_on_stderr(tiny_run):  # noqa: F811
+def test_print_shows_the_unit_and_warns_on_stderr(model_in_tmp):
     done = subprocess.run([fx.PYTHON, "-m", "edgepose", "service", "install", "--model",
-                           str(tiny_run.fp32), "--source", "test", "--print"],
+                           str(model_in_tmp), "--source", "test", "--print"],
                           capture_output=True, text=True, env=fx.python_env(), timeout=60)
     assert done.returncode == 0
     assert done.stdout.startswith("# Written by `edgepose service install`")
-    assert f"warning: the model {tiny_run.fp32} is under /tmp, which the service cannot see " \
+    assert f"warning: the model {model_in_tmp} is under /tmp, which the service cannot see " \
            "(PrivateTmp=yes): move it elsewhere, e.g. /opt or /var/lib" in done.stderr.splitlines()
