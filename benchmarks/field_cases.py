@@ -494,7 +494,8 @@ def no_person_at_training(work: Path) -> tuple[str, str]:
 # -- section 4: user models with augmentation layers ------------------------------------------
 
 @case("4", "Keras 3 tutorial Sequential (RandomFlip, RandomRotation, Rescaling, ..., Dropout) "
-           "converted to fp32 and dynamic: TFLite vs model(x, training=False) on 12 digits")
+           "converted to fp32, dynamic and int8: TFLite vs model(x, training=False) on 12 "
+           "digits")
 def tutorial_augmentation(work: Path) -> tuple[str, str, bool]:
     import re
 
@@ -525,16 +526,19 @@ def tutorial_augmentation(work: Path) -> tuple[str, str, bool]:
     x = digit_images(32)
     reference = inference_outputs(model, x)
     acting = float(np.abs(np.asarray(model(x, training=True)) - reference).max())
-    report = convert_run(path, ["fp32", "dynamic"])
+    calib = folder / "calibration.npy"  # the same real images, the model's 0..255 range
+    np.save(calib, x)
+    modes = ("fp32", "dynamic", "int8")
+    report = convert_run(path, list(modes), calib_data=calib)
     diffs = {mode: float(np.abs(tflite_probabilities(folder / f"user_model_{mode}.tflite", x)
-                                - reference).max()) for mode in ("fp32", "dynamic")}
+                                - reference).max()) for mode in modes}
     bypassed = [re.sub(r"_\d+$", "", n) for n in report.settings["inference_mode_bypassed"]]
-    expected = (f"converts; max |TFLite - training=False| <= {MODE_ATOL['fp32']:g} (fp32), "
-                f"<= {MODE_ATOL['dynamic']:g} (dynamic); bypassed random_flip, "
-                "random_rotation, dropout")
-    got = (f"converts; fp32 {diffs['fp32']:.1e}, dynamic {diffs['dynamic']:.1e} "
-           f"(training=True differs by {acting:.2f}); bypassed {', '.join(bypassed)}")
-    ok = (diffs["fp32"] <= MODE_ATOL["fp32"] and diffs["dynamic"] <= MODE_ATOL["dynamic"]
+    expected = ("converts; max |TFLite - training=False| <= "
+                + ", ".join(f"{MODE_ATOL[m]:g} ({m})" for m in modes)
+                + "; bypassed random_flip, random_rotation, dropout")
+    got = ("converts; " + ", ".join(f"{m} {diffs[m]:.1e}" for m in modes)
+           + f" (training=True differs by {acting:.2f}); bypassed {', '.join(bypassed)}")
+    ok = (all(diffs[m] <= MODE_ATOL[m] for m in modes)
           and bypassed == ["random_flip", "random_rotation", "dropout"] and acting > 1e-3)
     return expected, got, ok
 
