@@ -29,7 +29,7 @@ SECTIONS = [
     ("service_soak", "Service soak"),
     ("arm_instructions", "Emulated Pi 4 / Pi 5: ARM vs x86 agreement, instructions per invoke"),
     ("train_throughput", "Training throughput"),
-    ("field_cases", "Field cases: models edgepose did not make (input contract, odd shapes)"),
+    ("field_cases", "Field cases of issue 11: each example, rerun against the fixed code"),
     ("scratch_baselines", "Backbones trained from scratch vs scikit-learn baselines"),
     ("keypoints_onnx", "Keypoint MLP: edgepose int8 TFLite vs the ONNX Runtime route"),
     ("service_faults", "Service under injected faults"),
