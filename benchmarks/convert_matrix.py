@@ -121,8 +121,8 @@ def main() -> None:
                         help="keep the recorded rows of other backbone x size pairs")
     args = parser.parse_args()
 
-    from converters import convert_run
     from edgepose.bench.device import machine_slug
+    from edgepose.converters import convert_run
     from edgepose.fileio import write_json, write_text
 
     results = {"machine": machine_slug(), "per_class": args.per_class, "epochs": args.epochs,

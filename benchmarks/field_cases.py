@@ -103,7 +103,7 @@ def _labels_next_to(model: Path, classes: list[str]) -> Path:
 
 @case("1", "0..1 model (no Rescaling): convert --calib-data DIR without stating the range")
 def unstated_keras(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
 
     path = _keras(work, cm.brightness_model("0..1"), cm.BRIGHTNESS, "unstated")
     got = _error(lambda: convert_run(path, ["int8"], calib_data=_images(work)))
@@ -113,7 +113,7 @@ def unstated_keras(work: Path) -> tuple[str, str]:
 
 @case("1", "0..1 model converted with --input-range 0,1: int8 predict on dark/mid/bright")
 def stated_keras_int8(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.runtime.input_contract import StatedContract
 
     path = _keras(work, cm.brightness_model("0..1"), cm.BRIGHTNESS, "stated")
@@ -139,7 +139,7 @@ def wrong_statement_is_visible(work: Path) -> tuple[str, str]:
 
 @case("1", "calibration .npy in 0..255 for a 0..1 model")
 def npy_pixels_for_unit_model(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.runtime.input_contract import StatedContract
 
     path = _keras(work, cm.brightness_model("0..1"), cm.BRIGHTNESS, "npy255")
@@ -153,7 +153,7 @@ def npy_pixels_for_unit_model(work: Path) -> tuple[str, str]:
 
 @case("1", "calibration .npy in 0..1 for a raw 0..255 (Rescaling) model")
 def npy_unit_for_raw_model(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
 
     path = _keras(work, cm.brightness_model("rescaling"), cm.BRIGHTNESS, "npy01")
     npy = work / "calib_0_1.npy"
@@ -167,7 +167,7 @@ def npy_unit_for_raw_model(work: Path) -> tuple[str, str]:
 
 @case("1", "calibration .npy with one NaN")
 def npy_nan(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
 
     path = _keras(work, cm.brightness_model("rescaling"), cm.BRIGHTNESS, "nan")
     x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype(np.float32)

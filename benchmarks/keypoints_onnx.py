@@ -3,7 +3,7 @@
 Seed route: the keypoint MLP exported to ONNX (``tf2onnx.convert.from_function``)
 and quantized dynamically by ONNX Runtime (``quantize_dynamic``, int8
 weights, activations quantized at run time). edgepose route: the same trained
-Keras model converted to full-integer TFLite (``converters.convert_run``) and
+Keras model converted to full-integer TFLite (``edgepose.converters.convert_run``) and
 run by ai-edge-litert with XNNPACK. Compared on each category's test split:
 accuracy (and agreement with Keras), file size, and per-sample latency
 (batch 1, one thread).
@@ -145,7 +145,7 @@ def compare_category(run: Path, work: Path, blocks: int, per_block: int) -> Cate
     import keras
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.rundir import RunDir, load_inputs
 
     convert_run(run, ["fp32", "int8"])

@@ -54,7 +54,7 @@ def build(args: argparse.Namespace, backbone: str, size: int) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from convert_matrix import build_run
 
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.errors import DriftExceeded
     from edgepose.fileio import write_json
 

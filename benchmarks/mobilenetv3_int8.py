@@ -40,8 +40,8 @@ def build_run(root: Path, variant: str, size: int, per_class: int, epochs: int) 
 
 
 def measure(run: Path, rewrite: str, runs: int) -> dict:
-    from converters import convert_run
-    from converters.drift import median_latency_ms
+    from edgepose.converters import convert_run
+    from edgepose.converters.drift import median_latency_ms
 
     start = time.perf_counter()
     report = convert_run(run, ["fp32", "int8"], hardswish_rewrite=rewrite)
@@ -61,7 +61,7 @@ def measure(run: Path, rewrite: str, runs: int) -> dict:
 
 def fallback(run: Path, budget: float) -> dict:
     """int8 with --auto-fallback under a tight budget: accuracy before and after."""
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.errors import DriftExceeded
 
     try:

@@ -19,28 +19,28 @@ from typing import Any
 
 import numpy as np
 
-from converters import calibration as calib
-from converters.debugger import layer_errors, plot_layer_errors
-from converters.drift import (
+from edgepose.converters import calibration as calib
+from edgepose.converters.debugger import layer_errors, plot_layer_errors
+from edgepose.converters.drift import (
     device_classifier,
     keras_probabilities,
     median_latency_ms,
     tflite_probabilities,
 )
-from converters.export import (
+from edgepose.converters.export import (
     export_saved_model,
     input_shape,
     is_training_only,
     load_keras_model,
     training_only_layers,
 )
-from converters.fallback import auto_fallback
-from converters.hardswish import count_hard_swish, rewrite_hard_swish
-from converters.manifest import build_manifest, versions
-from converters.metadata import add_metadata
-from converters.modes import DEFAULT_MODES, FALLBACK_MODE, IO_TYPES, MODES, get_mode
-from converters.report import ConversionReport, ModeResult
-from converters.tflite import COMPAT_TARGETS, calibrate, convert_mode
+from edgepose.converters.fallback import auto_fallback
+from edgepose.converters.hardswish import count_hard_swish, rewrite_hard_swish
+from edgepose.converters.manifest import build_manifest, versions
+from edgepose.converters.metadata import add_metadata
+from edgepose.converters.modes import DEFAULT_MODES, FALLBACK_MODE, IO_TYPES, MODES, get_mode
+from edgepose.converters.report import ConversionReport, ModeResult
+from edgepose.converters.tflite import COMPAT_TARGETS, calibrate, convert_mode
 from edgepose.data.splits import Splits
 from edgepose.drift import compare_outputs
 from edgepose.errors import ConfigError, DriftExceeded, ModelError

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.calibration import CalibrationSet
-from converters.modes import MODES
-from converters.tflite import explain_failure, make_converter
+from edgepose.converters.calibration import CalibrationSet
+from edgepose.converters.modes import MODES
+from edgepose.converters.tflite import explain_failure, make_converter
 from edgepose.errors import ConversionError
 from edgepose.fileio import atomic_path
 from edgepose.quiet import captured_output

@@ -11,7 +11,7 @@ another model, and a table mixing the two would flatter or slander the current
 one. Re-convert that mode to get it back.
 
 Speed is judged on the machine that converted (median invoke, 1 thread,
-XNNPACK, :func:`converters.drift.median_latency_ms`): a mode slower than fp32
+XNNPACK, :func:`edgepose.converters.drift.median_latency_ms`): a mode slower than fp32
 is flagged with the fastest mode that loses no more accuracy (or fits
 ``--max-drop``), and int16x8 with no node in
 XNNPACK is labelled a reference-kernel mode with its cost relative to int8
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from converters.debugger import LayerError
-from converters.fallback import FallbackResult
+from edgepose.converters.debugger import LayerError
+from edgepose.converters.fallback import FallbackResult
 from edgepose.drift import DriftStats
 from edgepose.errors import DataError
 from edgepose.fileio import read_json, write_json, write_text

@@ -10,8 +10,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from converters.calibration import CalibrationSet
-from converters.modes import Mode
+from edgepose.converters.calibration import CalibrationSet
+from edgepose.converters.modes import Mode
 from edgepose.errors import ConversionError
 from edgepose.quiet import captured_output
 
@@ -83,7 +83,7 @@ def convert_mode(saved_model_dir: str | Path, mode: Mode,
 def calibrate(saved_model_dir: str | Path, calibration: CalibrationSet,
               compat: str | None = None, source: str | Path | None = None) -> bytes:
     """A float model carrying calibrated ranges, to quantize later with a denylist."""
-    from converters.modes import MODES
+    from edgepose.converters.modes import MODES
 
     converter = make_converter(saved_model_dir, MODES["int8"], calibration, "float", compat)
     converter.experimental_new_quantizer = True

@@ -8,8 +8,8 @@ import shutil
 import pytest
 from run_fixtures import digits_run  # noqa: F401
 
-from converters import convert_run
-from converters.report import ConversionReport, ModeResult
+from edgepose.converters import convert_run
+from edgepose.converters.report import ConversionReport, ModeResult
 from edgepose.drift import DriftStats
 from edgepose.fileio import read_json, sha256_file, write_json
 

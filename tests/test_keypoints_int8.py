@@ -60,7 +60,7 @@ def keypoint_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def int8_report(keypoint_run):
-    from converters import convert_run
+    from edgepose.converters import convert_run
 
     return convert_run(keypoint_run, ["int8"])
 

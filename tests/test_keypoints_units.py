@@ -23,7 +23,7 @@ from tests.keypoint_poses import IMAGE_SIZE, LAYOUT_OF_UNIT, UNITS, make_landmar
 @pytest.fixture(scope="module")
 def unit_runs(tmp_path_factory) -> dict[str, Path]:
     """unit -> run directory holding model_int8.tflite, trained on the same poses."""
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.train.hyperparameters import TrainingParams
     from edgepose.train.keypoint_classifier import (
         KeypointModelParams,

@@ -4,9 +4,9 @@ Host side (imports TensorFlow inside functions). Each Keras model takes raw RGB
 0..255 and has a variable batch dimension, like a run's ``model.keras``; it is
 converted with edgepose's own converter building blocks, exactly as ``edgepose
 convert`` does: one SavedModel exported with a fixed batch of 1
-(:func:`converters.export.export_saved_model`; with a variable batch the converter
+(:func:`edgepose.converters.export.export_saved_model`; with a variable batch the converter
 keeps SHAPE/PACK/RESHAPE ops that split the XNNPACK graph), then
-:func:`converters.tflite.convert_mode` for fp32 and full-integer int8 (int8 input
+:func:`edgepose.converters.tflite.convert_mode` for fp32 and full-integer int8 (int8 input
 and output, calibrated on real images), the int8 one from the hard-swish-rewritten
 graph when the model has hard-swish (``--hardswish-rewrite auto``).
 
@@ -79,11 +79,11 @@ def photo_crops(size: int, count: int, seed: int = 0) -> np.ndarray:
 
 def convert(model, out_dir: Path, name: str, calibration: np.ndarray) -> BuiltModel:
     """Convert a Keras model to fp32 and full-integer int8 as ``edgepose convert`` does."""
-    from converters.calibration import CalibrationSet
-    from converters.export import export_saved_model, input_shape
-    from converters.hardswish import count_hard_swish, rewrite_hard_swish
-    from converters.modes import get_mode
-    from converters.tflite import convert_mode
+    from edgepose.converters.calibration import CalibrationSet
+    from edgepose.converters.export import export_saved_model, input_shape
+    from edgepose.converters.hardswish import count_hard_swish, rewrite_hard_swish
+    from edgepose.converters.modes import get_mode
+    from edgepose.converters.tflite import convert_mode
 
     saved = export_saved_model(model, out_dir / f"{name}_savedmodel")
     fp32 = out_dir / f"{name}_fp32.tflite"

@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 BOARDS = ((5, "3.13"), (4, "3.11"))
 # A test module that imports any of these at module level (itself or through a tests/
 # helper) is host-only; the guest has only the device side's dependencies.
-HOST_ONLY = ("tensorflow", "keras", "sklearn", "skimage", "cv2", "edgepose.train", "converters")
+HOST_ONLY = ("tensorflow", "keras", "sklearn", "skimage", "cv2", "edgepose.train",
+            "edgepose.converters")
 HOST_SIDE_TESTS = ("test_train_", "test_convert_", "test_keypoints_train", "test_model_spec",
                    "test_weights")
 # A test whose *fixture* (a frame in tests/) needs one of these is host-only too.

@@ -55,7 +55,7 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     --input-range 0,1 (or -1,1, or --input-mean/--input-std).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from converters import DEFAULT_MODES, convert_run
+    from edgepose.converters import DEFAULT_MODES, convert_run
 
     chosen = [name for name, flag in zip(_MODE_FLAGS, (fp32, fp16, dynamic, int8, int16x8),
                                                    strict=True)
