@@ -1,16 +1,36 @@
-"""Host-side TFLite converters (TensorFlow is imported inside functions only).
+"""Host-side TFLite converters: Keras -> TFLite per mode, calibration, drift, fallback.
 
-``convert_run(run_dir, modes) -> ConversionReport`` is the entry point; see
-:mod:`edgepose.converters.convert`. Modes are data in :mod:`edgepose.converters.modes`.
+Installed as ``edgepose.converters`` (the repository's top-level ``converters/``
+folder, mapped by ``pyproject.toml``). ``convert_run(run_dir, modes) ->
+ConversionReport`` is the entry point (:mod:`edgepose.converters.convert`); modes
+are data in :mod:`edgepose.converters.modes`. Importing this package or the mode
+table loads no TensorFlow: the names below are resolved on first access, and
+TensorFlow is imported only where it is used (:mod:`edgepose.keras_quiet`).
 """
 
-from edgepose.quiet import import_tensorflow
+from __future__ import annotations
 
-import_tensorflow()  # before anything else imports it, so its banner stays quiet
+import importlib
+from typing import Any
 
-from edgepose.converters.convert import convert_run, resolve_source  # noqa: E402
-from edgepose.converters.modes import DEFAULT_MODES, MODES  # noqa: E402
-from edgepose.converters.report import ConversionReport, ModeResult  # noqa: E402
+# public name -> the submodule that defines it (loaded on first attribute access, PEP 562)
+_LAZY = {
+    "convert_run": "convert",
+    "resolve_source": "convert",
+    "DEFAULT_MODES": "modes",
+    "MODES": "modes",
+    "ConversionReport": "report",
+    "ModeResult": "report",
+}
 
-__all__ = ["DEFAULT_MODES", "MODES", "ConversionReport", "ModeResult", "convert_run",
-           "resolve_source"]
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

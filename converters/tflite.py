@@ -19,7 +19,7 @@ COMPAT_TARGETS = ("tflite-runtime",)
 
 
 def _io_dtype(io: str):
-    import tensorflow as tf
+    from edgepose.keras_quiet import tf
 
     return {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[io]
 
@@ -28,7 +28,7 @@ def make_converter(saved_model_dir: str | Path, mode: Mode,
                    calibration: CalibrationSet | None = None, io: str = "int8",
                    compat: str | None = None):
     """A ``TFLiteConverter`` configured for ``mode`` (the one place modes become flags)."""
-    import tensorflow as tf
+    from edgepose.keras_quiet import tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
     if mode.optimize:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 from rich.console import Console
 
@@ -54,7 +52,6 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     A bare MODEL.keras whose first layer is not Rescaling needs its pixel range:
     --input-range 0,1 (or -1,1, or --input-mean/--input-std).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from edgepose.converters import DEFAULT_MODES, convert_run
 
     chosen = [name for name, flag in zip(_MODE_FLAGS, (fp32, fp16, dynamic, int8, int16x8),

@@ -17,11 +17,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from edgepose.data.splits import Splits
 from edgepose.errors import DataError
+from edgepose.keras_quiet import keras
 from edgepose.runtime.preprocess import ImagePreprocessing, image_to_array
 from edgepose.train.evaluation import EvaluationResult
 from edgepose.train.hyperparameters import ImageModelParams, ImageTrainOptions

@@ -36,11 +36,11 @@ def default_run_dir(dataset: str | Path, model_name: str, *, root: str | Path = 
 
 def versions() -> dict[str, str]:
     """Library versions that affect training results, for config.json."""
-    import keras
     import numpy
-    import tensorflow
 
     from edgepose import __version__
+    from edgepose.keras_quiet import keras
+    from edgepose.keras_quiet import tf as tensorflow
 
     return {"edgepose": __version__, "python": sys.version.split()[0],
             "tensorflow": tensorflow.__version__, "keras": keras.__version__,
