@@ -98,7 +98,7 @@ def _infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, A
     if config["task"] == "image" and "preprocessing" not in config:
         config["preprocessing"] = ImagePreprocessing(shape[0], shape[1]).to_dict()
     if config["task"] == "keypoints" and "keypoint_layout" not in config:
-        from edgepose.data.layouts import layout_for_length
+        from edgepose.runtime.layouts import layout_for_length
 
         layout = layout_for_length(int(np.prod(shape)))
         config["keypoint_layout"] = layout.name if layout else None

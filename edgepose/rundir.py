@@ -88,7 +88,7 @@ def load_inputs(splits: Splits, samples: list[Sample], config: dict[str, Any]
             image_to_array(splits.absolute(sample), spec, out=x[i])
         return x, labels
     if config["task"] == "keypoints":
-        from edgepose.data.keypoints import load_keypoint_vector
+        from edgepose.runtime.keypoint_file import load_keypoint_vector
 
         layout = config["keypoint_layout"]
         x = np.stack([load_keypoint_vector(splits.absolute(s), layout) for s in samples])

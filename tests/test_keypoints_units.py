@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.data.layouts import get_layout
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.delegation import inspect_model
+from edgepose.runtime.layouts import get_layout
 from tests.keypoint_poses import IMAGE_SIZE, LAYOUT_OF_UNIT, UNITS, make_landmarks, vectors
 
 

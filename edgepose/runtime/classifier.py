@@ -268,7 +268,7 @@ class Classifier:
     def keypoint_layout(self):
         """The :class:`KeypointLayout` of a keypoint model: the manifest's, else the one
         whose vector length fits the input; :class:`ModelError` when neither says."""
-        from edgepose.data.layouts import get_layout, layout_for_length
+        from edgepose.runtime.layouts import get_layout, layout_for_length
 
         if self.manifest is not None and self.manifest.keypoint_layout:
             return get_layout(self.manifest.keypoint_layout)
@@ -284,7 +284,7 @@ class Classifier:
         null / NaN numbers in a file read as NaN: :meth:`no_person` then says so.
         """
         if isinstance(sample, (str, Path)):
-            from edgepose.data.keypoints import load_keypoint_vector
+            from edgepose.runtime.keypoint_file import load_keypoint_vector
 
             sample = load_keypoint_vector(sample, self.keypoint_layout(), allow_missing=True)
         return np.asarray(sample, dtype=np.float32).reshape(self.input_shape[1:])
@@ -295,7 +295,7 @@ class Classifier:
         report "no person" instead of calling :meth:`predict`."""
         if self.task != "keypoints":
             return None
-        from edgepose.data.presence import no_person_reason
+        from edgepose.runtime.presence import no_person_reason
 
         try:
             layout = self.keypoint_layout()

@@ -16,9 +16,9 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from edgepose.data.layouts import DEFAULT_LAYOUT, KeypointLayout, get_layout
 from edgepose.errors import ConfigError, DataError
 from edgepose.keras_quiet import keras
+from edgepose.runtime.layouts import DEFAULT_LAYOUT, KeypointLayout, get_layout
 from edgepose.train.evaluation import EvaluationResult
 from edgepose.train.hyperparameters import DataParams, TrainingParams
 from edgepose.train.keypoint_layers import (

@@ -30,8 +30,8 @@ import math
 
 import numpy as np
 
-from edgepose.data.layouts import KeypointLayout
 from edgepose.keras_quiet import keras, ops
+from edgepose.runtime.layouts import KeypointLayout
 
 NORMALIZATIONS = ("body", "zscore", "none")
 EPS = 1e-6
