@@ -152,7 +152,7 @@ def compare_category(run: Path, work: Path, blocks: int, per_block: int) -> Cate
     rundir = RunDir.open(run)
     x, y = load_inputs(rundir.splits, rundir.splits.samples("test"), rundir.config)
     x = x.astype(np.float32)
-    model = keras.saving.load_model(str(run / "model.keras"), compile=False)
+    model = keras.saving.load_model(str(rundir.model_path), compile=False)
     keras_pred = model.predict_on_batch(x).argmax(1)
     fp32_onnx, int8_onnx = work / "mlp.onnx", work / "mlp_dynamic_int8.onnx"
     export_onnx(model, fp32_onnx)

@@ -80,8 +80,9 @@ def measure(run: Path, threads: list[int], runs: int, warmup: int) -> list[dict]
     """Bench every converted model of ``run`` (no TensorFlow in this process)."""
     from edgepose.bench import run_bench
     from edgepose.bench.macs import count_macs
+    from edgepose.rundir import RunDir
 
-    report = json.loads((run / "conversion_report.json").read_text())
+    report = json.loads(RunDir(run).conversion_report_path().read_text())
     rows = []
     for mode in report["modes"]:
         path = Path(mode["path"])

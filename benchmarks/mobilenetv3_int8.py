@@ -69,8 +69,9 @@ def fallback(run: Path, budget: float) -> dict:
     except DriftExceeded:
         pass  # the report is written before the error; read it back
     from edgepose.fileio import read_json
+    from edgepose.rundir import RunDir
 
-    report = read_json(run / "conversion_report.json")
+    report = read_json(RunDir(run).conversion_report_path())
     modes = {m["mode"]: m for m in report["modes"]}
     out = {"budget": budget, "steps": (report.get("fallback") or {}).get("steps")}
     for name, m in modes.items():

@@ -107,7 +107,7 @@ def image_peers(run: Path, modes: list[str], runs: int, blocks: int, warmup: int
     labels = np.array([s.label for s in test])
     rows = []
     for mode in modes:
-        model = run / f"model_{mode}.tflite"
+        model = rundir.tflite_path(mode)
         if not model.is_file():
             print(f"(a) {model} missing, skipped", flush=True)
             continue
@@ -192,7 +192,7 @@ def keypoint_peers(run: Path, runs: int, warmup: int) -> dict:
 
     rundir = RunDir.open(run)
     x, y = load_inputs(rundir.splits, rundir.splits.samples("test"), rundir.config)
-    keras_probs = np.load(run / "reference_outputs.npz")["probabilities"]
+    keras_probs = np.load(rundir.reference_outputs_path)["probabilities"]
     keras_top1 = keras_probs.argmax(1)
     out = {"run": str(run), "test_samples": int(len(x)), "rows": [], "export": None,
            "export_errors": [], "packages": {}}
@@ -206,7 +206,7 @@ def keypoint_peers(run: Path, runs: int, warmup: int) -> dict:
                             "top1_agree_keras": float(np.mean(probs.argmax(1) == keras_top1))})
 
     for mode in ("fp32", "fp16", "dynamic", "int8"):
-        model = run / f"model_{mode}.tflite"
+        model = rundir.tflite_path(mode)
         if model.is_file():
             classifier = Classifier.from_file(model, num_threads=1)
             row(f"TFLite {mode} (edgepose, 1 thread)", classifier.predict)
@@ -222,7 +222,7 @@ def keypoint_peers(run: Path, runs: int, warmup: int) -> dict:
                        "onnxruntime": ort.__version__}
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "mlp.onnx"
-        method, errors = export_onnx(run / "model.keras", fp32)
+        method, errors = export_onnx(rundir.model_path, fp32)
         out["export"], out["export_errors"] = method, errors
         if method is None:
             return out

@@ -67,8 +67,10 @@ class Source:
     def stem(self) -> str:
         return self.model_path.stem
 
-    def output(self, mode: str, suffix: str = ".tflite") -> Path:
-        return self.out_dir / f"{self.stem}_{mode}{suffix}"
+    @property
+    def folder(self) -> RunDir:
+        """The output folder, which names every file written (a run directory or not)."""
+        return RunDir(self.out_dir)
 
 
 def resolve_source(path: str | Path) -> Source:
@@ -80,13 +82,13 @@ def resolve_source(path: str | Path) -> Source:
     if not path.exists():
         raise ModelError("no such run directory or model file", path)
     parent = path.parent
-    if (parent / "config.json").is_file() and (parent / "splits.json").is_file():
+    folder = RunDir(parent)
+    if RunDir.holds_splits(parent):
         run = RunDir.open(parent)
-        labels = run.labels if (parent / "labels.txt").is_file() else None
+        labels = run.labels if run.labels_path.is_file() else None
         return Source(path, parent, run.config, labels, run.splits)
-    labels_file = parent / "labels.txt"
-    labels = read_labels(labels_file) if labels_file.is_file() else None
-    config = read_json(parent / "config.json") if (parent / "config.json").is_file() else {}
+    labels = read_labels(folder.labels_path) if folder.labels_path.is_file() else None
+    config = read_json(folder.config_path) if folder.config_path.is_file() else {}
     return Source(path, parent, config, labels, None)
 
 
@@ -207,7 +209,8 @@ def _write_mode(ctx: _Context, mode: str, data: bytes, seconds: float,
     """Write model + manifest atomically, then measure them as the device will run them."""
     from edgepose.runtime.delegation import inspect_model
 
-    model_path, manifest_path = ctx.source.output(mode), ctx.source.output(mode, ".json")
+    folder, stem = ctx.source.folder, ctx.source.stem
+    model_path, manifest_path = folder.tflite_path(mode, stem), folder.manifest_path(mode, stem)
     config = ctx.source.config
     preprocessing = config.get("preprocessing") if config["task"] == "image" else None
     size = (int(preprocessing["height"]), int(preprocessing["width"])) if preprocessing else None
@@ -304,7 +307,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
     if len(x_test):
         buffer = _io.BytesIO()
         np.savez(buffer, paths=np.array(test_paths), probabilities=keras_test, labels=y_test)
-        write_bytes(src.out_dir / "reference_outputs.npz", buffer.getvalue())
+        write_bytes(src.folder.reference_outputs_path, buffer.getvalue())
 
     calibration = None
     needs_calibration = any(MODES[m].calibrated for m in modes) or debug_layers
@@ -319,7 +322,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
         calibration.check_shape(shape, src.model_path)
         calibration = calibration.to_model_values(contract)
         calibration.check_values(contract, calib_data if calib_data is not None
-                                 else src.out_dir / "splits.json")
+                                 else src.folder.splits_path)
         progress(f"calibration: {calibration.description}")
 
     hard_swish = count_hard_swish(model)
@@ -381,8 +384,8 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
             report.fallback = _run_fallback(ctx, report, exported(True), calibration, io,
                                             compat, max_drop)
 
-    report.files = ctx.files + [str(src.out_dir / "conversion_report.json"),
-                                str(src.out_dir / "conversion_report.md")]
+    report.files = ctx.files + [str(src.folder.conversion_report_path(".json")),
+                                str(src.folder.conversion_report_path(".md"))]
     if max_drop is not None:
         report.failed_modes = [m.mode for m in report.modes
                                if m.drop_pct is not None and m.drop_pct > max_drop]
@@ -395,7 +398,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
         worst = max((report.mode(m) for m in report.failed_modes), key=lambda m: m.drop_pct)
         raise DriftExceeded(f"{', '.join(report.failed_modes)} lost more than {max_drop} "
                             f"accuracy points on the test split ({worst.mode}: "
-                            f"{worst.drop_pct:.2f})", src.out_dir / "conversion_report.md")
+                            f"{worst.drop_pct:.2f})", src.folder.conversion_report_path(".md"))
     return report
 
 

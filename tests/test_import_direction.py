@@ -16,10 +16,10 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE_PACKAGES = ("edgepose.runtime", "edgepose.bench", "edgepose.service", "edgepose.pose")

@@ -45,14 +45,12 @@ from edgepose.bench.device import (
 from edgepose.bench.stats import Clock, LatencyStats, latency_stats, time_phases
 from edgepose.drift import DriftStats, compare_outputs
 from edgepose.errors import ConfigError, DataError, EdgeposeError
+from edgepose.rundir import RunDir
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.manifest import Manifest
 from edgepose.runtime.model_checks import classifier_problem
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES
 from edgepose.sampling import SampleChoice, stratified_indices, take
-
-REFERENCE_FILE = "reference_outputs.npz"
-FP32_MODEL = "model_fp32.tflite"
 
 
 @dataclass
@@ -137,8 +135,7 @@ class LabelledData:
 def _mode_of(classifier: Classifier) -> str:
     if classifier.manifest is not None:
         return classifier.manifest.mode
-    stem = classifier.model_path.stem
-    return stem.split("model_", 1)[1] if stem.startswith("model_") else "?"
+    return RunDir.mode_in_name(classifier.model_path) or "?"
 
 
 def folder_data(root: str | Path) -> LabelledData:
@@ -161,16 +158,14 @@ def folder_data(root: str | Path) -> LabelledData:
 
 def split_data(model_path: str | Path, split: str) -> LabelledData:
     """The ``split`` samples of the run directory the model sits in."""
-    from edgepose.rundir import RunDir
-
     run = RunDir.open(Path(model_path).parent)
     splits = run.splits
     samples = splits.samples(split)
     if not samples:
-        raise DataError(f"the {split} split is empty", run.path / "splits.json")
+        raise DataError(f"the {split} split is empty", run.splits_path)
     return LabelledData([splits.absolute(s) for s in samples],
                         [splits.classes[s.label] for s in samples], [s.path for s in samples],
-                        f"{run.path / 'splits.json'}:{split}", run.path)
+                        f"{run.splits_path}:{split}", run.path)
 
 
 def label_indices(classifier: Classifier, data: LabelledData) -> np.ndarray:
@@ -203,9 +198,9 @@ class _References:
         self._cache: dict[Path, tuple[np.ndarray, str] | None] = {}
 
     def _saved(self, folder: Path) -> tuple[np.ndarray, str] | None:
-        path = (self.data.run_dir or folder) / REFERENCE_FILE
+        path = RunDir(self.data.run_dir or folder).reference_outputs_path
         if not path.is_file():
-            path = folder / REFERENCE_FILE
+            path = RunDir(folder).reference_outputs_path
         if not path.is_file():
             return None
         try:
@@ -220,11 +215,11 @@ class _References:
         return probs[[row[k] for k in self.data.keys]], f"keras ({path.name})"
 
     def _fp32(self, folder: Path) -> tuple[np.ndarray, str] | None:
-        path = folder / FP32_MODEL
+        path = RunDir(folder).tflite_path("fp32")
         if not path.is_file():
             return None
         reference = Classifier.from_file(path, num_threads=1)
-        return _all_probabilities(reference, self.data.files), FP32_MODEL
+        return _all_probabilities(reference, self.data.files), path.name
 
     def get(self, model_path: Path) -> tuple[np.ndarray, str] | None:
         folder = model_path.parent
@@ -299,7 +294,7 @@ def _bench_any(model: Path, threads: int | None, xnnpack: bool, warmup: int, run
     e2e = time_phases(lambda i: runner.run(), runs, warmup, clock)
     manifest = Manifest.path_for(model)
     mode = (Manifest.load(manifest).mode if manifest.is_file() else
-            model.stem.split("model_", 1)[1] if model.stem.startswith("model_") else "?")
+            RunDir.mode_in_name(model) or "?")
     return BenchRow(
         model=str(model), mode=mode, size_bytes=model.stat().st_size, threads=threads,
         xnnpack=xnnpack,
