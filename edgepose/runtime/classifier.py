@@ -24,8 +24,10 @@ preallocated array. Image resizing is Pillow's, which makes its own buffer.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -47,18 +49,34 @@ from edgepose.runtime.preprocess import IMAGE_SUFFIXES, ImagePreprocessing, imag
 from edgepose.runtime.quantization import dequantize
 from edgepose.runtime.tflite_file import embedded_labels, input_metadata, read_model_info
 
-__all__ = ["Classification", "Classifier", "NotAClassifier", "read_labels", "softmax"]
+__all__ = ["Classification", "Classifier", "NotAClassifier", "rank_labels", "read_labels",
+           "softmax"]
 
 # Ops whose output is already a probability: no softmax on top of them.
 _PROBABILITY_OPS = ("SOFTMAX", "LOGISTIC")
 
 
-class Classification(NamedTuple):
-    """One ranked answer."""
+@dataclass(frozen=True)
+class Classification:
+    """One ranked answer: class ``index`` (output position), its ``label`` and ``score``.
+
+    The one result type for a ranked label: ``predict``'s top-k, the service's
+    per-frame top-k, ``Classifier.classify``.
+    """
 
     index: int
     label: str
     score: float
+
+
+def rank_labels(probabilities: np.ndarray, labels: Sequence[str], k: int
+                ) -> list[Classification]:
+    """The ``k`` best classes of a ``(num_classes,)`` score vector, highest score first.
+
+    Ties keep class order (a stable sort), so equal scores rank the same every time.
+    """
+    order = np.argsort(-np.asarray(probabilities), kind="stable")[:k]
+    return [Classification(int(i), labels[i], float(probabilities[i])) for i in order]
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -321,8 +339,7 @@ class Classifier:
 
     def top_k(self, probabilities: np.ndarray, k: int = 3) -> list[Classification]:
         """The ``k`` best classes, highest score first (ties keep class order)."""
-        order = np.argsort(-probabilities, kind="stable")[:k]
-        return [Classification(int(i), self.labels[i], float(probabilities[i])) for i in order]
+        return rank_labels(probabilities, self.labels, k)
 
     def classify(self, sample: Any, k: int = 3) -> list[Classification]:
         """Top-k labels for one sample of any accepted kind."""
