@@ -89,7 +89,7 @@ def _stamped(stamp: Path, command: list[str]) -> bool:
 def run_task(task: Task, runs: int) -> Path:
     """Build, train, convert and bench one task; return the bench JSON path."""
     from edgepose.rundir import RunDir
-    from edgepose.train.run_writer import is_complete
+    from edgepose.train.rundir_writer import is_complete
 
     # A step is reused only when it finished with the same command line.
     data_stamp = task.data_dir / ".demo-command"

@@ -41,7 +41,7 @@ def build_run(root: Path, variant: str, size: int, per_class: int, epochs: int) 
 
 def measure(run: Path, rewrite: str, runs: int) -> dict:
     from edgepose.converters import convert_run
-    from edgepose.converters.drift import median_latency_ms
+    from edgepose.converters.model_outputs import median_latency_ms
 
     start = time.perf_counter()
     report = convert_run(run, ["fp32", "int8"], hardswish_rewrite=rewrite)

@@ -20,13 +20,8 @@ from typing import Any
 import numpy as np
 
 from edgepose.converters import calibration as calib
+from edgepose.converters.conversion_report import ConversionReport, ModeResult
 from edgepose.converters.debugger import layer_errors, plot_layer_errors
-from edgepose.converters.drift import (
-    device_classifier,
-    keras_probabilities,
-    median_latency_ms,
-    tflite_probabilities,
-)
 from edgepose.converters.export import (
     export_saved_model,
     input_shape,
@@ -36,17 +31,22 @@ from edgepose.converters.export import (
 )
 from edgepose.converters.fallback import auto_fallback
 from edgepose.converters.hardswish import count_hard_swish, rewrite_hard_swish
-from edgepose.converters.manifest import build_manifest, versions
+from edgepose.converters.manifest_writer import build_manifest, versions
 from edgepose.converters.metadata import add_metadata
+from edgepose.converters.model_outputs import (
+    device_classifier,
+    keras_probabilities,
+    median_latency_ms,
+    tflite_probabilities,
+)
 from edgepose.converters.modes import DEFAULT_MODES, FALLBACK_MODE, IO_TYPES, MODES, get_mode
-from edgepose.converters.report import ConversionReport, ModeResult
 from edgepose.converters.tflite import COMPAT_TARGETS, calibrate, convert_mode
 from edgepose.data.splits import Splits
-from edgepose.drift import compare_outputs
 from edgepose.errors import ConfigError, DriftExceeded, ModelError
 from edgepose.fileio import atomic_path, read_json, sha256_file, write_bytes
 from edgepose.rundir import RunDir, load_inputs
 from edgepose.runtime.classifier import Classifier, read_labels
+from edgepose.runtime.drift_stats import compare_outputs
 from edgepose.runtime.input_contract import STATE_IT, InputContract, StatedContract
 from edgepose.runtime.preprocess import ImagePreprocessing
 

@@ -54,7 +54,7 @@ class RunDir:
     REFERENCE_OUTPUTS = "reference_outputs.npz"
     CONVERSION_REPORT = "conversion_report"  # + ".json" / ".md"
     MODEL_STEM = "model"  # converted models are <stem>_<mode>.tflite
-    # What a finished training run holds (see edgepose.train.run_writer).
+    # What a finished training run holds (see edgepose.train.rundir_writer).
     TRAINED_FILES = (CONFIG, KERAS_MODEL, LABELS, SPLITS, HISTORY, METRICS)
 
     @classmethod

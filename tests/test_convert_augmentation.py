@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from edgepose.converters import convert_run
-from edgepose.converters.drift import tflite_probabilities
 from edgepose.converters.export import export_saved_model, inference_outputs, training_only_layers
+from edgepose.converters.model_outputs import tflite_probabilities
 from edgepose.errors import ConversionError
 
 ATOL = 1e-5  # fp32 TFLite vs Keras: op-order round-off only

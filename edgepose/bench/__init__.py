@@ -2,7 +2,7 @@
 
 ``run_bench`` (harness) measures; ``any_model`` times a model that is not a
 classifier; ``checks`` warns about a busy machine and modes slower than fp32;
-``report`` writes tables/CSV/Markdown/plots; ``baseline`` compares with a stored
+``bench_report`` writes tables/CSV/Markdown/plots; ``baseline`` compares with a stored
 result; ``device`` says what machine ran it. Samples are drawn by
 :mod:`edgepose.sampling`.
 """

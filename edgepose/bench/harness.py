@@ -43,10 +43,10 @@ from edgepose.bench.device import (
     peak_rss_mb,
 )
 from edgepose.bench.stats import Clock, LatencyStats, latency_stats, time_phases
-from edgepose.drift import DriftStats, compare_outputs
 from edgepose.errors import ConfigError, DataError, EdgeposeError
 from edgepose.rundir import RunDir
 from edgepose.runtime.classifier import Classifier
+from edgepose.runtime.drift_stats import DriftStats, compare_outputs
 from edgepose.runtime.manifest import Manifest
 from edgepose.runtime.model_checks import classifier_problem
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.bench.baseline import BaselineComparison, compare_with_baseline
+from edgepose.bench.bench_report import write_outputs
 from edgepose.bench.harness import BenchResult, run_bench
-from edgepose.bench.report import write_outputs
 from edgepose.bench.stats import Clock
 
 

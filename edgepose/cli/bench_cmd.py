@@ -26,7 +26,7 @@ def _contract_line(model: str, stated=None) -> str:
 
 def print_bench(report, stated=None) -> None:
     """The comparison table, the device line, warnings, files written, baseline deltas."""
-    from edgepose.bench.report import device_line, terminal_table
+    from edgepose.bench.bench_report import device_line, terminal_table
 
     result = report.result
     columns, rows = terminal_table(result)

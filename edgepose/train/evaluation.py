@@ -290,7 +290,7 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, classes: list[str],
     so the test record is never overwritten. ``quality`` holds the split's chance check
     (:func:`edgepose.train.chance.check_confusion`).
     """
-    from edgepose.train.run_writer import read_history
+    from edgepose.train.rundir_writer import read_history
 
     run_dir = Path(run_dir)
     suffix = "" if split == "test" else f"_{split}"  # metrics.json stays the test record

@@ -26,8 +26,8 @@ from edgepose.runtime.preprocess import ImagePreprocessing, image_to_array
 from edgepose.train.evaluation import EvaluationResult
 from edgepose.train.hyperparameters import ImageModelParams, ImageTrainOptions
 from edgepose.train.model_spec import BackboneSpec, get_backbone
-from edgepose.train.run import train_run
-from edgepose.train.run_writer import default_run_dir, versions
+from edgepose.train.rundir_writer import default_run_dir, versions
+from edgepose.train.trainer_steps import train_run
 from edgepose.train.training import Stage, unfreeze_backbone
 from edgepose.train.weights import WeightsReport, build_backbone
 

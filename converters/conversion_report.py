@@ -11,7 +11,7 @@ another model, and a table mixing the two would flatter or slander the current
 one. Re-convert that mode to get it back.
 
 Speed is judged on the machine that converted (median invoke, 1 thread,
-XNNPACK, :func:`edgepose.converters.drift.median_latency_ms`): a mode slower than fp32
+XNNPACK, :func:`edgepose.converters.model_outputs.median_latency_ms`): a mode slower than fp32
 is flagged with the fastest mode that loses no more accuracy (or fits
 ``--max-drop``), and int16x8 with no node in
 XNNPACK is labelled a reference-kernel mode with its cost relative to int8
@@ -28,10 +28,10 @@ from typing import Any
 
 from edgepose.converters.debugger import LayerError
 from edgepose.converters.fallback import FallbackResult
-from edgepose.drift import DriftStats
 from edgepose.errors import DataError
 from edgepose.fileio import read_json, write_json, write_text
 from edgepose.rundir import RunDir
+from edgepose.runtime.drift_stats import DriftStats
 
 # A mode counts as slower than fp32 only beyond timing noise (same margin as edgepose bench).
 SLOWER_MARGIN = 0.05
