@@ -17,7 +17,6 @@ returns ``(expected, got)`` strings; equal strings pass.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -25,10 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from benchmark_utils import results_dir  # noqa: E402  (the one path set-up)
 
 from tests import contract_models as cm  # noqa: E402
 
@@ -213,8 +209,7 @@ def bgr(work: Path) -> tuple[str, str]:
 
 @case("5", "third-party model with a fixed batch of 4")
 def batch4(work: Path) -> tuple[str, str]:
-    import tensorflow as tf
-
+    from edgepose.keras_quiet import tf
     from edgepose.runtime.input_contract import StatedContract
 
     model = cm.to_tflite(cm.brightness_model("0..1", batch_size=4), work / "batch4.tflite",
@@ -250,8 +245,7 @@ def float16(work: Path) -> tuple[str, str]:
 
 @case("5", "dynamic height/width, no manifest")
 def dynamic(work: Path) -> tuple[str, str]:
-    import tensorflow as tf
-
+    from edgepose.keras_quiet import tf
     from edgepose.runtime.classifier import Classifier
     from edgepose.runtime.input_contract import StatedContract
 
@@ -267,8 +261,7 @@ def dynamic(work: Path) -> tuple[str, str]:
 
 @case("5", "landmark model (63 + 1 outputs) given to predict")
 def landmarks(work: Path) -> tuple[str, str]:
-    import keras
-
+    from edgepose.keras_quiet import keras
     from edgepose.runtime.classifier import Classifier
 
     x = keras.Input((32, 32, 3), batch_size=1)
@@ -283,9 +276,7 @@ def landmarks(work: Path) -> tuple[str, str]:
 
 @case("5", "two inputs")
 def two_inputs(work: Path) -> tuple[str, str]:
-    import keras
-    import tensorflow as tf
-
+    from edgepose.keras_quiet import keras, tf
     from edgepose.runtime.classifier import Classifier
 
     a, b = keras.Input((32, 32, 3), batch_size=1), keras.Input((4,), batch_size=1)
@@ -339,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="comma-separated case function names")
     args = parser.parse_args(argv)
     machine = machine_slug()
-    out = args.out or ROOT / "benchmarks" / "results" / machine
+    out = results_dir(args.out, machine)
     only = set(args.only.split(",")) if args.only else None
     with tempfile.TemporaryDirectory(prefix="edgepose-field-") as tmp:
         results = run_cases(Path(tmp), only)

@@ -33,13 +33,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import numpy as np  # noqa: E402
-
-from edgepose.fileio import write_json, write_text  # noqa: E402
+from benchmark_utils import results_dir, write_results  # noqa: E402  (the one path set-up)
 
 BASELINE_SIZE = 16
 
@@ -119,8 +114,7 @@ def baselines(root: Path, splits, seed: int = 0) -> list[BaselineRow]:
 
 def train_backbone(data: Path, backbone: str, size: int, epochs: int, out: Path,
                    seed: int = 0):
-    import keras
-
+    from edgepose.keras_quiet import keras
     from edgepose.train.hyperparameters import (
         DataParams,
         ImageModelParams,
@@ -194,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = "scratch_baselines" + (f"_{args.tag}" if args.tag else "")
 
     slug, machine = _machine()
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / slug
+    out = results_dir(args.out, slug)
     with tempfile.TemporaryDirectory(prefix="edgepose-scratch-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         data = write_digits(work / "digits")
@@ -227,8 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: test {row.test_accuracy:.4f}, val {row.val_accuracy}, "
                   f"beats baselines: {row.beats_baselines} ({seconds:.0f} s)", flush=True)
     assert report is not None
-    write_json(out / f"{stem}.json", report)
-    write_text(out / f"{stem}.md", markdown(json.loads((out / f"{stem}.json").read_text()), slug))
+    write_results(out, stem, report, markdown(json.loads((out / f"{stem}.json").read_text()), slug))
     print(f"wrote {out / (stem + '.md')}")
     return 0 if all(r.beats_baselines for r in report.backbones) else 1
 
