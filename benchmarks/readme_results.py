@@ -29,6 +29,10 @@ SECTIONS = [
     ("service_soak", "Service soak"),
     ("arm_instructions", "Emulated Pi 4 / Pi 5: ARM vs x86 agreement, instructions per invoke"),
     ("train_throughput", "Training throughput"),
+    ("field_cases", "Field cases: models edgepose did not make (input contract, odd shapes)"),
+    ("scratch_baselines", "Backbones trained from scratch vs scikit-learn baselines"),
+    ("keypoints_onnx", "Keypoint MLP: edgepose int8 TFLite vs the ONNX Runtime route"),
+    ("service_faults", "Service under injected faults"),
     ("machine", "The machine and software versions of the last suite run"),
 ]
 

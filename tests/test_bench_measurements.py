@@ -115,7 +115,8 @@ def test_bench_skips_unreadable_keypoint_files_and_scores_the_rest(tiny_run, tmp
                                              "in double quotes: line 1 column 2 (char 1))"),
         (str(broken / "two" / "x_short.json"), "'keypoints' has 2 numbers, layout coco17 needs "
                                                "34 (17 joints x 2)"),
-        (str(broken / "zero" / "x_null.json"), "'keypoints'[0] is not a number (None)")]
+        (str(broken / "zero" / "x_null.json"),
+         "no person: 34 of 34 keypoint numbers are NaN or null")]
 
 
 def test_bench_strict_fails_on_an_unreadable_image(tiny_run, data_with_broken_images):

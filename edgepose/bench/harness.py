@@ -339,17 +339,24 @@ class Screened:
 
 
 def screen(classifier: Classifier, data: LabelledData) -> Screened:
-    """Prepare every sample; keep the readable ones, list the others with a one-line reason.
+    """Prepare every sample; keep the readable ones, list the others with a one-line reason
+    (a keypoint vector with no person in it is listed too: it has no class to score).
 
     Raises :class:`DataError` naming the data and the first failure when none is readable.
     """
     keep, arrays, skipped = [], [], []
     for i, path in enumerate(data.files):
         try:
-            arrays.append(np.array(classifier.prepare(path), copy=True))
-            keep.append(i)
+            array = np.array(classifier.prepare(path), copy=True)
         except EdgeposeError as exc:
             skipped.append(SkippedInput(str(path), exc.message))
+            continue
+        nobody = classifier.no_person(array)  # "no person" has no class to score
+        if nobody:
+            skipped.append(SkippedInput(str(path), nobody))
+            continue
+        arrays.append(array)
+        keep.append(i)
     if not keep:
         first = skipped[0]
         raise DataError(f"none of the {len(data.files)} samples could be read "
