@@ -1,9 +1,12 @@
 """Host-side TFLite converters: Keras -> TFLite per mode, calibration, drift, fallback.
 
 Installed as ``edgepose.converters`` (the repository's top-level ``converters/``
-folder, mapped by ``pyproject.toml``). ``convert_run(run_dir, modes) ->
-ConversionReport`` is the entry point (:mod:`edgepose.converters.convert`); modes
-are data in :mod:`edgepose.converters.modes`. Importing this package or the mode
+folder, mapped by ``pyproject.toml``). ``run_conversion(source, modes,
+ConvertOptions(...)) -> ConversionReport`` is the entry point
+(:mod:`edgepose.converters.convert`; ``convert_run`` is its keyword form); options
+are checked in :mod:`edgepose.converters.options`, the source model and its input
+contract are found in :mod:`edgepose.converters.source`, modes are data in
+:mod:`edgepose.converters.modes`. Importing this package or the mode
 table loads no TensorFlow: the names below are resolved on first access, and
 TensorFlow is imported only where it is used (:mod:`edgepose.keras_quiet`).
 """
@@ -15,12 +18,14 @@ from typing import Any
 
 # public name -> the submodule that defines it (loaded on first attribute access, PEP 562)
 _LAZY = {
+    "run_conversion": "convert",
     "convert_run": "convert",
-    "resolve_source": "convert",
+    "ConvertOptions": "options",
+    "resolve_source": "source",
     "DEFAULT_MODES": "modes",
     "MODES": "modes",
-    "ConversionReport": "report",
-    "ModeResult": "report",
+    "ConversionReport": "conversion_report",
+    "ModeResult": "conversion_report",
 }
 
 __all__ = sorted(_LAZY)

@@ -186,11 +186,16 @@ def test_importing_a_package_or_the_mode_table_loads_no_tensorflow(module):
 
 
 def test_the_lazy_converters_package_still_exports_its_names():
+    import importlib
+
     import edgepose.converters as converters_package
     from edgepose.converters.convert import convert_run
     from edgepose.converters.modes import DEFAULT_MODES
 
     assert converters_package.convert_run is convert_run
     assert converters_package.DEFAULT_MODES == DEFAULT_MODES
+    for name, module in converters_package._LAZY.items():  # every name, from its own module
+        assert getattr(converters_package, name) is getattr(
+            importlib.import_module(f"edgepose.converters.{module}"), name)
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         converters_package.nope  # noqa: B018
