@@ -46,6 +46,26 @@ def results_dir(out: str | Path | None = None, machine: str | None = None) -> Pa
     return RESULTS / machine
 
 
+def machine_facts(runtime: str) -> tuple[str, dict[str, Any]]:
+    """``(machine slug, device facts)`` for a result record.
+
+    ``runtime`` names what ran (e.g. ``"tensorflow"``); facts come from
+    :func:`edgepose.bench.device.device_info`, or, when that cannot run here, the
+    bare machine name and CPU count (the slug then from :mod:`platform`).
+    """
+    import dataclasses
+    import os
+    import platform
+
+    try:
+        from edgepose.bench.device import device_info, machine_slug
+
+        return machine_slug(), dataclasses.asdict(device_info(runtime))
+    except Exception:  # the bench package is optional for a host-only script
+        slug = f"{platform.machine().lower()}-{platform.processor() or 'cpu'}"
+        return slug, {"machine": platform.machine(), "cpus": os.cpu_count()}
+
+
 def write_results(folder: str | Path, stem: str, record: Any, markdown: str) -> list[Path]:
     """Write ``<stem>.json`` (``record``: dataclasses, numpy values allowed) and
     ``<stem>.md`` into ``folder``, each atomically; return both paths."""

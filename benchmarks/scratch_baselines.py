@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np  # noqa: E402
-from benchmark_utils import results_dir, write_results  # noqa: E402  (the one path set-up)
+from benchmark_utils import machine_facts, results_dir, write_results  # noqa: E402  (the one path set-up)
 
 BASELINE_SIZE = 16
 
@@ -69,16 +67,6 @@ class ScratchReport:
     settings: dict
     baselines: list[BaselineRow] = field(default_factory=list)
     backbones: list[BackboneRow] = field(default_factory=list)
-
-
-def _machine() -> tuple[str, dict]:
-    try:
-        from edgepose.bench.device import device_info, machine_slug
-
-        return machine_slug(), asdict(device_info("tensorflow"))
-    except Exception:  # the bench package is optional for this script
-        slug = f"{platform.machine().lower()}-{platform.processor() or 'cpu'}"
-        return slug, {"machine": platform.machine(), "cpus": os.cpu_count()}
 
 
 def pixels(root: Path, samples) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stem = "scratch_baselines" + (f"_{args.tag}" if args.tag else "")
 
-    slug, machine = _machine()
+    slug, machine = machine_facts("tensorflow")
     out = results_dir(args.out, slug)
     with tempfile.TemporaryDirectory(prefix="edgepose-scratch-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)

@@ -114,6 +114,18 @@ def invoke_failure(message: str) -> str:
     return f"{op}: {detail}" if detail else f"{op} failed"
 
 
+def invoke_checked(interpreter, model_path: str | Path) -> None:
+    """``interpreter.invoke()``; a kernel failure becomes a one-line :class:`ModelError`.
+
+    Raises ModelError naming ``model_path`` and the failing op (:func:`invoke_failure`)
+    instead of the interpreter's multi-line RuntimeError.
+    """
+    try:
+        interpreter.invoke()
+    except RuntimeError as exc:
+        raise ModelError(f"inference failed: {invoke_failure(str(exc))}", model_path) from None
+
+
 def output_producer(interpreter, tensor_index: int) -> str | None:
     """Name of the original graph op that writes ``tensor_index`` (delegates looked through)."""
     for op in interpreter._get_ops_details():
@@ -257,11 +269,7 @@ class Classifier:
 
     def invoke(self) -> None:
         """Run the graph; a kernel failure becomes a one-line :class:`ModelError`."""
-        try:
-            self.interpreter.invoke()
-        except RuntimeError as exc:
-            raise ModelError(f"inference failed: {invoke_failure(str(exc))}",
-                             self.model_path) from None
+        invoke_checked(self.interpreter, self.model_path)
 
     def scores(self) -> np.ndarray:
         """Class probabilities of the last invoke, float32 (a new small array)."""
