@@ -42,6 +42,7 @@ from edgepose.bench.device import (
     device_info,
     peak_rss_mb,
 )
+from edgepose.bench.options import BenchOptions
 from edgepose.bench.stats import Clock, LatencyStats, latency_stats, time_phases
 from edgepose.errors import ConfigError, DataError, EdgeposeError
 from edgepose.rundir import RunDir
@@ -372,30 +373,33 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
               reference: str = "auto", max_samples: int | None = None, k: int = 1,
               clock: Clock = time.perf_counter_ns, seed: int = 0,
               inputs: dict[str, str] | None = None, stated=None) -> BenchResult:
+    """The keyword form of :func:`measure` (the options of :class:`BenchOptions`)."""
+    options = BenchOptions(data=data, split=split, threads=threads, xnnpack=xnnpack,
+                           warmup=warmup, runs=runs, reference=reference,
+                           max_samples=max_samples, seed=seed, inputs=inputs, stated=stated)
+    return measure(models, options, k=k, clock=clock)
+
+
+def measure(models: Sequence[str | Path], options: BenchOptions, *, k: int = 1,
+            clock: Clock = time.perf_counter_ns) -> BenchResult:
     """Benchmark each model for each thread count and XNNPACK setting (see module docstring).
 
-    ``data`` is a class-folder directory, ``split`` a split name of the run
-    directory each model sits in (they are exclusive); ``max_samples`` takes a
-    stratified, seeded subset of it (:mod:`edgepose.sampling`). ``reference`` is
-    ``"auto"``, ``"keras"`` (reference_outputs.npz), ``"fp32"`` or ``"none"``.
-    ``inputs`` maps input names (or positions) to ``.npy`` files, timing the
-    model on those arrays without accuracy. ``clock`` returns integer
-    nanoseconds; inject a fake one in tests. ``stated`` is the user's input contract
-    (a :class:`~edgepose.runtime.input_contract.StatedContract`).
+    ``options`` (see :class:`BenchOptions`) is validated first. Latencies are in
+    milliseconds; ``clock`` returns integer nanoseconds (inject a fake one in
+    tests); ``k`` is the top-k of the end-to-end classify path. Raises ConfigError
+    for no model or options that cannot go together, DataError for unusable data
+    (an empty split, classes the model does not know), ModelError for a model that
+    cannot load or run.
     """
     if not models:
         raise ConfigError("no model given")
-    if data is not None and split is not None:
-        raise ConfigError("give either --data or --split, not both")
-    if inputs and (data is not None or split is not None):
-        raise ConfigError("give either --input arrays or labelled data (--data/--split)")
-    if runs < 1 or warmup < 0:
-        raise ConfigError(f"runs must be >= 1 and warmup >= 0 (got {runs}, {warmup})")
-    if reference not in ("auto", "keras", "fp32", "none"):
-        raise ConfigError(f"reference must be auto, keras, fp32 or none, not {reference!r}")
+    options.validate()
+    data, split, warmup, runs = options.data, options.split, options.warmup, options.runs
+    reference, max_samples, seed = options.reference, options.max_samples, options.seed
+    inputs, stated = options.inputs, options.stated
     models = [Path(m) for m in models]
-    threads = list(threads) or [None]
-    xnnpack = list(xnnpack) or [True]
+    threads = list(options.threads) or [None]
+    xnnpack = list(options.xnnpack) or [True]
 
     before = conditions()
     rows: list[BenchRow] = []

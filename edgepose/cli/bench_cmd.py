@@ -126,16 +126,17 @@ def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, 
             print_emulated(result)
         return
     from edgepose.bench.baseline import parse_tolerance
+    from edgepose.bench.options import BenchOptions
     from edgepose.bench.session import bench as run
 
     stated = stated_from(input_range, input_mean, input_std, channel_order)
     xnnpack = xnnpack_settings(xnnpack_mode, no_xnnpack)
-    report = run(models, data=data, split=split, threads=parse_int_list(threads),
-                 xnnpack=xnnpack, warmup=warmup, runs=runs, reference=reference,
-                 max_samples=max_samples, json_path=json_path, csv_path=csv_path,
-                 md_path=md_path, plot_path=plot_path, baseline=baseline,
-                 tolerance=parse_tolerance(tolerance), seed=seed,
-                 inputs=parse_inputs(input_files), stated=stated)
+    options = BenchOptions(data=data, split=split, threads=parse_int_list(threads),
+                           xnnpack=xnnpack, warmup=warmup, runs=runs, reference=reference,
+                           max_samples=max_samples, seed=seed,
+                           inputs=parse_inputs(input_files), stated=stated)
+    report = run(models, options, json_path=json_path, csv_path=csv_path, md_path=md_path,
+                 plot_path=plot_path, baseline=baseline, tolerance=parse_tolerance(tolerance))
     if print_json:
         show_json(report)
     else:
