@@ -56,7 +56,7 @@ def tasks(work: Path, models: Path) -> list[Task]:
              ["data", "digits", str(digits)],
              ["train", "image", str(digits), "--backbone", "mobilenet_v2", "--input-size", "96",
               "--weights", str(backbone), "--epochs", "5", "--fine-tune-epochs", "4",
-              "--fine-tune-lr", "1e-4", "--dedupe", "--quiet",
+              "--fine-tune-lr", "1e-4", "--dedupe",
               "--output", str(image_run), "--overwrite"]),
         Task("keypoints (poses, MLP)", poses, keypoint_run,
              ["data", "poses", str(poses), "--landmark-model", str(landmark),

@@ -159,7 +159,7 @@ def test_bench_cli_input_option_times_given_arrays(two_by_two, tmp_path):
                                        f"{name}={tmp_path / 'a.npy'}", "--runs", "2",
                                        "--warmup", "0", "--print-json"])
     assert result.exit_code == 0, result.output
-    row = json.loads(result.output)["result"]["rows"][0]
+    row = json.loads(result.stdout)["result"]["rows"][0]
     assert row["end_to_end_input"] == "given arrays" and len(row["tensors"]) == 4
 
 

@@ -51,7 +51,7 @@ def test_second_run_reuses_the_folder(written):
     before = {p: p.stat().st_mtime_ns for p in out.glob("*/*.png")}
     result = CliRunner().invoke(main, ["data", "digits", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    record = json.loads(result.output)
+    record = json.loads(result.stdout)
     assert record["reused"] is True and record["total"] == 1797
     assert sum(record["counts"].values()) == 1797
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/*.png")} == before

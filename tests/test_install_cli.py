@@ -110,16 +110,20 @@ def test_keypoints_models_prints_the_same_lines_on_a_30_column_console():
 
 def test_service_install_prints_whole_commands_on_a_30_column_console(tmp_path):
     def install(columns: int) -> list[str]:
+        # --force: tmp_path (and maybe the checkout) lies under /tmp, which the unit's
+        # PrivateTmp hides; the refusal itself is tested in test_service_unit.py.
         done = _run("service", "install", "--model", str(MODEL), "--source", "test", "--user",
-                    "--output-dir", str(tmp_path / "out"), "--unit-dir",
+                    "--force", "--output-dir", str(tmp_path / "out"), "--unit-dir",
                     str(tmp_path / f"units{columns}"), columns=columns, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         return done.stdout.replace(f"units{columns}", "units").splitlines()
 
     lines = install(30)
     assert lines == install(300)
-    assert "  systemctl --user enable --now edgepose" in lines
-    assert "  journalctl --user -u edgepose -f" in lines
+    # With --unit-dir the next step is one long copy instruction, on one line.
+    [step] = [line for line in lines if "is not where systemd looks" in line]
+    assert step.startswith(f"  {tmp_path / 'units'}/edgepose.service is not where systemd looks")
+    assert step.endswith("systemd/user/edgepose.service (or rerun without --unit-dir)")
 
 
 def test_the_shared_console_does_not_wrap_a_long_command():

@@ -119,7 +119,7 @@ def test_predict_answers_no_person_as_a_field_not_a_class(tiny_run, tmp_path):
     files = [str(person)] + [str(tmp_path / name) for name in nobody]
     result = CliRunner().invoke(main, ["predict", str(tiny_run.keypoints), *files, "--json"])
     assert result.exit_code == 0, result.output
-    predictions = json.loads(result.output)["predictions"]
+    predictions = json.loads(result.stdout)["predictions"]
     assert predictions[0]["no_person"] is None and len(predictions[0]["top"]) == 3
     assert [(p["no_person"], p["top"]) for p in predictions[1:]] == [
         ("no person: all 34 keypoint numbers are 0", []),

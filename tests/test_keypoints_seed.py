@@ -84,7 +84,7 @@ def test_fifty_six_training_samples_train_well_above_chance(tmp_path):
     result = CliRunner().invoke(main, ["train", "keypoints", str(data), "--output",
                                        str(tmp_path / "run"), "--json"])
     assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    out = json.loads(result.stdout)
     assert out["split_sizes"]["train"] == 56
     assert (out["fit"]["batch_size"], out["fit"]["patience"]) == (8, 40)
     assert _heldout_accuracy(tmp_path / "run") >= 0.85
@@ -108,7 +108,7 @@ def test_repeated_category_options_train_each_named_category(tmp_path):
         "train", "keypoints", str(data), "--category", "a", "--category", "c", "--epochs", "2",
         "--output", str(tmp_path / "runs"), "--json"])
     assert result.exit_code == 0, result.output
-    assert [r["category"] for r in json.loads(result.output)] == ["a", "c"]
+    assert [r["category"] for r in json.loads(result.stdout)] == ["a", "c"]
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["a", "c"]
 
 
@@ -180,7 +180,7 @@ def test_keypoints_extract_output_trains_without_layout(tmp_path):
                                        "--epochs", "2", "--output", str(tmp_path / "run"),
                                        "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["layout"] == "mediapipe33"
+    assert json.loads(result.stdout)["layout"] == "mediapipe33"
 
 
 def test_no_readable_samples_names_the_first_problem(tmp_path):

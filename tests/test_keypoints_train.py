@@ -127,5 +127,5 @@ def test_model_converts_to_int8_tflite_with_builtin_ops_only(run_dir, astronaut_
 def test_eval_cli_reports_the_test_split(run_dir):
     result = CliRunner().invoke(main, ["eval", str(run_dir), "--json"])
     assert result.exit_code == 0, result.output
-    metrics = json.loads(result.output)
+    metrics = json.loads(result.stdout)
     assert metrics["split"] == "test" and metrics["classes"] == list(CLASSES)

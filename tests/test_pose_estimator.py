@@ -91,7 +91,7 @@ def test_extract_cli_writes_json_per_image_and_lists_no_person(tmp_path):
         "--landmark-model", str(asset_path("pose_landmark_full.tflite")),
         "--detector-model", str(asset_path("pose_detection.tflite")), "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["no_person"] == ["stance/correct stance/coffee.png"]
     assert report["unreadable"] == ["stance/correct stance/broken.jpg"]
     sample = json.loads((out / "stance" / "correct stance" / "astronaut.json").read_text())

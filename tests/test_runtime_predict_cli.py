@@ -25,7 +25,7 @@ def test_predict_json_lists_k_labels_per_input(tiny_run):
     result = CliRunner().invoke(main, ["predict", str(tiny_run.fp32), str(image), "--json",
                                        "--no-xnnpack"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["xnnpack"] is False
     [prediction] = data["predictions"]
     assert len(prediction["top"]) == 3
@@ -39,7 +39,7 @@ def test_predict_reads_keypoint_json_files(tiny_run, tmp_path):
     sample.write_text(json.dumps({"keypoints": values}))
     result = CliRunner().invoke(main, ["predict", str(tiny_run.keypoints), str(sample), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["task"] == "keypoints"
+    assert json.loads(result.stdout)["task"] == "keypoints"
 
 
 def test_predict_on_a_truncated_model_is_one_line_error(tiny_run, tmp_path):
@@ -84,7 +84,7 @@ def test_predict_classifies_the_readable_inputs_and_lists_the_others(tiny_run, t
     args = [str(good[0]), *map(str, broken), str(good[1])]
     result = CliRunner().invoke(main, ["predict", str(tiny_run.fp32), *args, "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert [p["input"] for p in data["predictions"]] == [str(good[0]), str(good[1])]
     assert [f["input"] for f in data["failed"]] == [str(p) for p in broken]
     for failed, reason in zip(data["failed"], broken.values(), strict=True):

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -332,17 +333,25 @@ def compile_bytecode(rig: Rig, pi: int, folders: list[str]) -> None:
 
 def setup_rig(pi: int = 5, python: str | None = None, cache_dir: str | Path | None = None,
               force: bool = False, install_tools: bool = False, with_plugin: bool = True,
-              mirror: str | None = None) -> SetupResult:
+              mirror: str | None = None,
+              progress: Callable[[str], None] | None = None) -> SetupResult:
     """Build (or find cached) the emulated root for Pi ``pi`` and guest Python ``python``.
 
-    From scratch about a minute: debootstrap, wheels, bytecode compiled by the guest,
+    From scratch a few minutes: debootstrap, wheels, bytecode compiled by the guest,
     plugin. Cached: a re-sync of the device-side code only. ``force`` rebuilds it all.
+    ``progress`` hears one line as each stage starts (with the seconds so far).
     """
     started = time.monotonic()
+
+    def stage(text: str) -> None:
+        if progress is not None:
+            progress(f"[{time.monotonic() - started:6.1f} s] {text}")
+
     cpu = pi_cpu(pi)
     rig = rig_for(python or cpu.default_python, cache_dir)
     steps = []
     if install_tools:
+        stage("apt-get install of the missing host tools")
         install_host_tools()
     missing = missing_host_tools()
     if missing:
@@ -352,16 +361,20 @@ def setup_rig(pi: int = 5, python: str | None = None, cache_dir: str | Path | No
     cached = rig.ready and not force
     if not cached:
         (rig.root / STAMP).unlink(missing_ok=True)
+        stage(f"debootstrap {rig.distro} arm64 + python{rig.python} (the longest stage)")
         _bootstrap(rig, mirror or os.environ.get("EDGEPOSE_DEBIAN_MIRROR", DEFAULT_MIRROR))
         steps.append(f"debootstrap {rig.distro} arm64 + python{rig.python}")
+        stage("pip download of the aarch64 wheels (ai-edge-litert, numpy, pillow, ...)")
         packages = _install_wheels(rig)
         steps.append(f"pip --platform aarch64: {len(packages)} packages")
         write_views(rig)
+        stage("compiling bytecode with the emulated guest Python")
         compile_bytecode(rig, cpu.pi, [f"usr/lib/python{rig.python}", "opt/site"])
         steps.append("bytecode compiled by the guest Python")
         (rig.root / STAMP).write_text(json.dumps(
             {"distro": rig.distro, "python": rig.python, "packages": packages,
              "built": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2))
+    stage("syncing edgepose's device-side code into the root")
     copied = sync_device_code(rig)
     steps.append(f"device code synced ({copied} files changed)")
     views = write_views(rig)
@@ -369,8 +382,10 @@ def setup_rig(pi: int = 5, python: str | None = None, cache_dir: str | Path | No
     if with_plugin:
         from edgepose.arm.plugin import build_plugin
 
+        stage("building the instruction-count plugin")
         plugin = build_plugin(rig.cache_dir, force=force)
         steps.append(f"plugin {plugin.name}")
+    stage("done")
     return SetupResult(distro=rig.distro, python=rig.python, root=rig.root, pi_views=views,
                        plugin=plugin, packages=rig.stamp()["packages"], cached=cached,
                        seconds=round(time.monotonic() - started, 1), steps=steps)

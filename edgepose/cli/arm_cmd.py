@@ -38,10 +38,15 @@ def arm() -> None:
 def setup(pi: str, python: str | None, cache_dir: Path | None, force: bool,
           install_tools: bool, no_plugin: bool, as_json: bool) -> None:
     """Build (or reuse) the emulated Pi's root: Debian arm64, Python, ai-edge-litert, edgepose."""
+    from rich.console import Console
+
     from edgepose.arm.rig import setup_rig
 
+    # one line per stage on stderr (a build takes minutes); stdout keeps the table/JSON
+    stages = Console(stderr=True)
     result = setup_rig(int(pi), python, cache_dir, force=force, install_tools=install_tools,
-                       with_plugin=not no_plugin)
+                       with_plugin=not no_plugin,
+                       progress=lambda line: stages.print(line, highlight=False))
     if as_json:
         print_json(result)
         return

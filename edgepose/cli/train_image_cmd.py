@@ -55,7 +55,8 @@ BACKBONE_HELP = "mobilenet_v2 | mobilenet_v3_small | mobilenet_v3_large | effici
 @click.option("--output", "-o", default=None,
               help="Run directory [default: models/<dataset>-<backbone>-<timestamp>].")
 @click.option("--overwrite", is_flag=True, help="Reuse a non-empty --output directory.")
-@click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress while training (the data summary is printed at the end).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def image(data: str, backbone: str, input_size: int | None, alpha: float | None, weights: str,
           head: str, dropout: float, batchnorm: bool, augment: str, epochs: int,
@@ -76,6 +77,7 @@ def image(data: str, backbone: str, input_size: int | None, alpha: float | None,
         TrainingParams,
     )
     from edgepose.train.image_classifier import train_image_classifier
+    from edgepose.train.progress import TrainProgress
 
     options = ImageTrainOptions(
         model=ImageModelParams(backbone=backbone, input_size=input_size, alpha=alpha,
@@ -88,15 +90,20 @@ def image(data: str, backbone: str, input_size: int | None, alpha: float | None,
                                 fine_tune_lr=fine_tune_lr, unfreeze_top=unfreeze_top,
                                 freeze_until=freeze_until, strategy=strategy,
                                 deterministic=deterministic,
-                                verbose=0 if quiet or as_json else 1),
+                                verbose=0),
         output=output, overwrite=overwrite)
-    result = train_image_classifier(data, options)
+    # Progress: the data summary first, then each epoch (stdout keeps stderr for the
+    # one-line error; --json and --quiet print nothing until the end).
+    progress = None if quiet or as_json else TrainProgress(console)
+    result = train_image_classifier(data, options, progress=progress)
     if as_json:
         print_json(result)
         return
-    console.print(result.data_summary)
+    if quiet:
+        console.print(result.data_summary)
     console.print(f"{result.backbone} @ {result.input_size}px, {result.weights}; "
                   f"{result.epochs} epochs in {result.seconds:.1f} s "
-                  f"({result.images_per_second:.0f} images/s)")
+                  f"({result.images_per_second:.0f} images/s training, "
+                  "without validation and graph tracing)")
     print_evaluation(result.metrics, result.run_dir)
     console.print(f"run directory: {result.run_dir}")

@@ -18,6 +18,7 @@ installed.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,13 +176,18 @@ def _inspect(path: Path, want_hash: bool) -> tuple[str | None, HashPair | None]:
     return None, image_hash(image) if want_hash else None
 
 
-def _verify(candidates: list[_Candidate], want_hash: bool
+def _verify(candidates: list[_Candidate], want_hash: bool,
+            on_progress: Callable[[int, int], None] | None = None,
             ) -> tuple[list[_Candidate], list[Problem], dict[str, HashPair]]:
     # Pillow releases the GIL while decoding, so a few threads use both cores.
     workers = min(4, os.cpu_count() or 1)
+    results = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda c: _inspect(c.path, want_hash), candidates,
-                                chunksize=64))
+        for result in pool.map(lambda c: _inspect(c.path, want_hash), candidates,
+                               chunksize=64):
+            results.append(result)
+            if on_progress is not None:
+                on_progress(len(results), len(candidates))
     good, problems, hashes = [], [], {}
     for candidate, (reason, pair) in zip(candidates, results, strict=True):
         if reason is not None:
@@ -247,7 +253,9 @@ def _fill_missing_splits(labels: list[int], given: list[str | None],
 def build_image_splits(root: str | Path, *, seed: int = 0,
                        fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
                        strict: bool = False, check_leaks: bool = True, dedupe: bool = False,
-                       leak_threshold: int = 4) -> ImageDatasetReport:
+                       leak_threshold: int = 4,
+                       on_progress: Callable[[int, int], None] | None = None,
+                       ) -> ImageDatasetReport:
     """Scan a folder-per-class image dataset, verify every image and split it.
 
     ``fractions`` (train, val, test) apply per class with ``seed`` unless DATA
@@ -257,6 +265,7 @@ def build_image_splits(root: str | Path, *, seed: int = 0,
     with a perceptual near-twin in an earlier split; ``dedupe`` also moves them
     into their twin's split. Raises :class:`DataError` for a missing or empty
     folder, fewer than 2 classes, or a class with fewer than 2 readable images.
+    ``on_progress(decoded, total)`` is called after each image is decoded.
     """
     root = Path(root).expanduser()
     if not root.exists():
@@ -284,7 +293,7 @@ def build_image_splits(root: str | Path, *, seed: int = 0,
                      "(pip install 'edgepose[train]')")
         want_leaks = False
 
-    good, problems, hashes = _verify(candidates, want_leaks)
+    good, problems, hashes = _verify(candidates, want_leaks, on_progress)
     if strict and problems:
         raise _strict_error(root, problems)
     classes = _check_classes(root, good, class_folders, layout is not None)

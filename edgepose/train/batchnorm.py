@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from edgepose.keras_quiet import keras
-from edgepose.train.training import BatchSequence
 
 # Samples drawn from the training split per re-estimation: fvcore uses 200 batches;
 # a few hundred samples already pin the mean and variance of a small model's
@@ -114,19 +113,22 @@ class RecalibrateBatchNorm(keras.callbacks.Callback):
     judge the weights with statistics that match them.
     """
 
-    def __init__(self, inference: Any, train: BatchSequence, samples: int = DEFAULT_SAMPLES,
-                 seed: int = 0):
+    def __init__(self, inference: Any, inputs: np.ndarray | Callable[[np.ndarray], np.ndarray],
+                 count: int, batch_size: int, samples: int = DEFAULT_SAMPLES, seed: int = 0):
+        """``inputs``: the ``count`` training inputs (an array or a ``load(indices)``
+        callable), read in batches of ``batch_size`` (:func:`training_batches`)."""
         super().__init__()
         self.inference = inference
-        self.train = train
+        self.inputs = inputs
+        self.count = count
+        self.batch_size = batch_size
         self.samples = samples
         self.seed = seed
         self.reports: list[BatchNormReport] = []
 
     def run(self) -> BatchNormReport:
         report = recalibrate_batchnorm(self.inference, training_batches(
-            self.train.inputs, len(self.train.labels), self.train.batch_size, self.samples,
-            self.seed))
+            self.inputs, self.count, self.batch_size, self.samples, self.seed))
         self.reports.append(report)
         return report
 

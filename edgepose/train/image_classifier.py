@@ -13,9 +13,13 @@ whole network trains in one stage ``train``.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,10 +30,13 @@ from edgepose.runtime.preprocess import ImagePreprocessing, image_to_array
 from edgepose.train.evaluation import EvaluationResult
 from edgepose.train.hyperparameters import ImageModelParams, ImageTrainOptions
 from edgepose.train.model_spec import BackboneSpec, get_backbone
-from edgepose.train.rundir_writer import default_run_dir, versions
+from edgepose.train.rundir_writer import check_run_dir, default_run_dir, versions
 from edgepose.train.trainer_steps import train_run
-from edgepose.train.training import Stage, unfreeze_backbone
+from edgepose.train.training import Stage, reproducibility, unfreeze_backbone
 from edgepose.train.weights import WeightsReport, build_backbone
+
+if TYPE_CHECKING:
+    from edgepose.train.progress import TrainProgress
 
 IN_MEMORY_LIMIT = 2 * 1024**3  # bytes of uint8 images; beyond this, batches are read from disk
 
@@ -158,21 +165,40 @@ def _stream_loader(splits: Splits, samples: list, spec: ImagePreprocessing):
     return load
 
 
-def _inputs(splits: Splits, split: str, config: dict, spec: ImagePreprocessing):
-    """uint8 images in memory when they fit, else a per-batch loader; and the labels."""
-    from edgepose.rundir import load_inputs
+def _decode_all(splits: Splits, samples: list, spec: ImagePreprocessing,
+                on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """uint8 ``N x H x W x 3``, exactly as :func:`edgepose.rundir.load_inputs` decodes them,
+    on a few threads (Pillow releases the GIL while decoding and resizing)."""
+    out = np.zeros((len(samples), spec.height, spec.width, 3), dtype=np.uint8)
 
+    def decode(row: int) -> None:
+        image_to_array(splits.absolute(samples[row]), spec, out=out[row])
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for done, _ in enumerate(pool.map(decode, range(len(samples))), start=1):
+            if on_progress is not None:
+                on_progress(done, len(samples))
+    return out
+
+
+def _inputs(splits: Splits, split: str, spec: ImagePreprocessing,
+            progress: TrainProgress | None = None):
+    """uint8 images in memory when they fit, else a per-batch loader; and the labels."""
     samples = splits.samples(split)
-    if len(samples) * spec.height * spec.width * 3 <= IN_MEMORY_LIMIT:
-        return load_inputs(splits, samples, config)
     labels = np.array([s.label for s in samples], dtype=np.int64)
+    if len(samples) * spec.height * spec.width * 3 <= IN_MEMORY_LIMIT:
+        counter = progress.counter(f"decoding the {split} split") if progress else None
+        return _decode_all(splits, samples, spec, counter), labels
     return _stream_loader(splits, samples, spec), labels
 
 
-def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | None = None
-                           ) -> ImageTrainResult:
+def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | None = None,
+                           progress: TrainProgress | None = None) -> ImageTrainResult:
     """Split ``data_dir`` (one folder per class), train, evaluate on the test split and
-    write the run directory. Returns a summary; the run dir holds the details."""
+    write the run directory. Returns a summary; the run dir holds the details.
+
+    ``progress`` (optional) hears the dataset summary before training starts, then
+    every step and epoch."""
     from edgepose.data.images import build_image_splits
 
     options = options or ImageTrainOptions()
@@ -185,8 +211,14 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
     if not data_dir.is_dir():
         raise DataError("dataset folder not found", data_dir)
 
+    output = Path(options.output) if options.output else default_run_dir(data_dir, spec.name)
+    check_run_dir(output, overwrite=options.overwrite)  # before minutes of scanning
+    if progress is not None:
+        progress.note(f"scanning {data_dir}: decoding every image once to verify it")
     report = build_image_splits(data_dir, seed=fit.seed, fractions=data.fractions,
-                                strict=data.strict, check_leaks=True, dedupe=data.dedupe)
+                                strict=data.strict, check_leaks=True, dedupe=data.dedupe,
+                                on_progress=progress.counter("decoding images")
+                                if progress is not None else None)
     splits = report.splits
     if not splits.samples("train"):
         raise DataError("no training images after splitting", data_dir)
@@ -206,9 +238,9 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
         "data": asdict(data),
         "training": asdict(fit),
         "versions": versions(),
+        "reproducibility": reproducibility(fit.deterministic),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    output = Path(options.output) if options.output else default_run_dir(data_dir, spec.name)
 
     unfrozen: list[str] = []
 
@@ -227,8 +259,9 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
         output, overwrite=options.overwrite, config=config, splits=splits, fit=fit,
         class_weight=data.class_weight,
         build_model=lambda: build_image_model(len(splits.classes), resolved, seed=fit.seed),
-        load_split=lambda split: _inputs(splits, split, config, preprocessing),
-        stages=stages, images=True, strict=data.strict)
+        load_split=lambda split: _inputs(splits, split, preprocessing, progress),
+        stages=stages, images=True, strict=data.strict, progress=progress,
+        data_summary=report.summary())
     model, history, metrics = outcome.model, outcome.history, outcome.metrics
 
     return ImageTrainResult(

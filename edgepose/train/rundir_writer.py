@@ -1,7 +1,9 @@
 """Writing a run directory (layout in :mod:`edgepose.rundir`), shared by every trainer.
 
 A run is marked incomplete from the moment its directory is created: the file
-``INCOMPLETE`` says so (and, after a failure, why). Every file is written
+``INCOMPLETE`` says so (which process writes it and, after a failure, why). A
+later run into the same directory replaces an incomplete run whose writer is
+gone, without ``--overwrite``. Every file is written
 atomically, and the marker is removed only after model.keras, history.csv and
 metrics.json are all in place, so a directory without ``INCOMPLETE`` is a
 complete run.
@@ -11,8 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import platform
 import re
+import shutil
+import socket
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +61,75 @@ def is_complete(run_dir: str | Path) -> bool:
                     for name in RunDir.TRAINED_FILES))
 
 
+_IN_PROGRESS = "training in progress"
+
+
+def in_progress_marker() -> str:
+    """The INCOMPLETE text of a live run: which process on which host writes it."""
+    return f"{_IN_PROGRESS} (pid {os.getpid()} on {socket.gethostname()})\n"
+
+
+def _live_writer(marker: str) -> str | None:
+    """Who may still be writing the run (from its INCOMPLETE text), or None when nobody.
+
+    A failed run's marker says "run failed"; a killed run's names a pid that no
+    longer exists. A pid on another host cannot be checked, so it counts as live.
+    """
+    found = re.match(rf"{_IN_PROGRESS} \(pid (\d+) on (.+)\)", marker.strip())
+    if found is None:
+        return None
+    pid, host = int(found.group(1)), found.group(2)
+    if host != socket.gethostname():
+        return f"process {pid} on {host}"
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # it exists, owned by another user
+        pass
+    return f"process {pid}"
+
+
+def replace_incomplete_run(path: Path) -> bool:
+    """Delete ``path`` when it holds an unfinished run whose writer is gone.
+
+    True when a failed or killed run was removed. Raises ConfigError when another
+    process may still be writing it (its pid and host are in the marker).
+    """
+    marker = path / INCOMPLETE
+    if not marker.is_file():
+        return False
+    writer = _live_writer(marker.read_text(encoding="utf-8", errors="replace"))
+    if writer is not None:
+        raise ConfigError(f"run directory {path} is being written by {writer} "
+                          "(wait for it, or pass --overwrite if that run is dead)")
+    shutil.rmtree(path)
+    return True
+
+
+def check_run_dir(path: str | Path, *, overwrite: bool = False) -> None:
+    """Raise the ConfigError :class:`RunWriter` would raise for ``path``, without writing.
+
+    Trainers call it before the long steps (scanning the data), so a refused
+    ``--output`` fails in a second, not after minutes.
+    """
+    path = Path(path)
+    if overwrite or not path.exists():
+        return
+    marker = path / INCOMPLETE
+    if marker.is_file():
+        writer = _live_writer(marker.read_text(encoding="utf-8", errors="replace"))
+        if writer is not None:
+            raise ConfigError(f"run directory {path} is being written by {writer} "
+                              "(wait for it, or pass --overwrite if that run is dead)")
+        return
+    if any(path.iterdir()):
+        raise ConfigError(f"run directory {path} already exists and is not empty "
+                          "(choose another --output or pass --overwrite)")
+
+
 class RunWriter:
     """Writes one run directory, file by file, each atomically.
 
@@ -65,11 +139,14 @@ class RunWriter:
 
     def __init__(self, path: str | Path, *, overwrite: bool = False):
         self.path = Path(path)
+        # A run that failed (or was killed) is replaced without --overwrite: rerunning
+        # the same command must just work. A live run is never replaced.
+        self.replaced_incomplete = not overwrite and replace_incomplete_run(self.path)
         if self.path.exists() and any(self.path.iterdir()) and not overwrite:
             raise ConfigError(f"run directory {self.path} already exists and is not empty "
                               "(choose another --output or pass --overwrite)")
         self.path.mkdir(parents=True, exist_ok=True)
-        write_text(self.path / INCOMPLETE, "training in progress\n")
+        write_text(self.path / INCOMPLETE, in_progress_marker())
 
     def __enter__(self) -> RunWriter:
         return self

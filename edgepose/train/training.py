@@ -1,6 +1,7 @@
 """The fit loop shared by the image and keypoint trainers.
 
-- :class:`BatchSequence` feeds batches (in memory, or loaded per batch for big datasets);
+- :func:`make_batches` feeds batches: a ``tf.data`` pipeline for in-memory arrays, a
+  :class:`BatchSequence` that loads each batch for datasets too big for memory;
 - :func:`seed_everything` and :func:`make_strategy` set up a reproducible run;
 - :func:`fit_stages` compiles and fits a model through one or more stages
   (feature extraction, then fine-tuning) with EarlyStopping, a best-model
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepose.bench.device import cpu_model
 from edgepose.errors import ConfigError
 from edgepose.keras_quiet import keras, tf
 
@@ -64,6 +67,49 @@ class BatchSequence(keras.utils.PyDataset):
             self._rng.shuffle(self._order)
 
 
+@dataclass
+class Batches:
+    """What ``fit`` iterates (a ``tf.data.Dataset`` or a :class:`BatchSequence`) and how
+    many samples one pass holds."""
+
+    data: tf.data.Dataset | BatchSequence
+    samples: int
+
+
+def make_batches(inputs: np.ndarray | Callable[[np.ndarray], np.ndarray], labels: np.ndarray,
+                 batch_size: int, *, shuffle: bool = False, seed: int = 0,
+                 class_weight: dict[int, float] | None = None) -> Batches:
+    """``(x float32, y[, sample_weight])`` batches for ``fit``, the fastest way available.
+
+    An in-memory array becomes a ``tf.data`` pipeline: the uint8 images stay uint8 in
+    memory, are shuffled with ``seed`` (a new, reproducible order each epoch), batched,
+    cast to float32 inside the graph and prefetched, so no Python runs per batch. (Measured
+    on 2 shared cores, MobileNetV3-Small 96 px: a Python generator per batch trained at
+    0.63x a plain Keras ``fit`` on the same arrays while other processes kept the load
+    near 9, this pipeline at 0.87x; at load 3 both were within 4% of plain fit. See
+    benchmarks/train_throughput.py ``--vs-fit``.) A per-batch loader (datasets too big
+    for memory) stays a :class:`BatchSequence`. Sample weights are passed only when
+    ``class_weight`` makes them differ from 1.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    if callable(inputs):
+        return Batches(BatchSequence(inputs, labels, batch_size, shuffle=shuffle, seed=seed,
+                                     class_weight=class_weight), len(labels))
+    per_class = np.ones(max(int(labels.max(initial=0)) + 1, 1), dtype=np.float32)
+    for label, weight in (class_weight or {}).items():
+        if label < len(per_class):
+            per_class[label] = weight
+    weights = per_class[labels]
+    columns = (inputs, labels) if np.all(weights == 1.0) else (inputs, labels, weights)
+    data = tf.data.Dataset.from_tensor_slices(columns)
+    if shuffle:
+        data = data.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(int(batch_size)).map(
+        lambda x, *rest: (tf.cast(x, tf.float32), *rest), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True)
+    return Batches(data.prefetch(tf.data.AUTOTUNE), len(labels))
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and TensorFlow; make TF ops deterministic when asked.
 
@@ -73,6 +119,23 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def reproducibility(deterministic: bool) -> dict[str, object]:
+    """What else a seeded run's exact numbers depend on, for config.json.
+
+    Measured (two seeded runs on one machine give identical weights, see
+    tests/test_train_determinism.py): the same run with TensorFlow's CPU thread pool
+    on 1 core instead of 2, or with oneDNN off, differs in the last float bits after
+    the first steps, and those differences grow over epochs into a different final
+    accuracy. So results reproduce bit for bit only with the same core count, CPU
+    instruction set (oneDNN picks kernels by it) and library versions.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"deterministic_ops": deterministic, "cpu_cores": cores,
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or cores,
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
+            "cpu": cpu_model()}
 
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
@@ -103,9 +166,14 @@ class TrainingHistory:
     """Per-epoch records of all stages, and how the fit went."""
 
     rows: list[dict] = field(default_factory=list)  # stage, epoch, lr, loss, accuracy, val_*
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of every fit: tracing, training, validation, callbacks
     train_samples_seen: int = 0
     stopped_early: dict[str, bool] = field(default_factory=dict)
+    # epochs without their validation pass (checkpoint and logging callbacks included),
+    # the first epoch of a stage (graph tracing) left out when the stage ran more than one:
+    # the figure a plain Keras fit is compared with (benchmarks/train_throughput.py --vs-fit)
+    steady_seconds: float = 0.0
+    steady_samples: int = 0
 
     @property
     def epochs(self) -> int:
@@ -113,6 +181,9 @@ class TrainingHistory:
 
     @property
     def images_per_second(self) -> float:
+        """Training throughput in samples/s over the steady epochs (see ``steady_seconds``)."""
+        if self.steady_seconds:
+            return self.steady_samples / self.steady_seconds
         return self.train_samples_seen / self.seconds if self.seconds else 0.0
 
     def best(self, key: str = "val_loss") -> dict | None:
@@ -121,6 +192,28 @@ class TrainingHistory:
             return None
         pick = min if "loss" in key else max
         return pick(rows, key=lambda r: r[key])
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Seconds each epoch spent training, validation (``on_test_*``) subtracted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.train_seconds: list[float] = []
+        self._epoch = self._test = 0.0
+        self._test_started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._epoch, self._test = time.perf_counter(), 0.0
+
+    def on_test_begin(self, logs=None) -> None:
+        self._test_started = time.perf_counter()
+
+    def on_test_end(self, logs=None) -> None:
+        self._test += time.perf_counter() - self._test_started
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.train_seconds.append(time.perf_counter() - self._epoch - self._test)
 
 
 def make_callbacks(run_dir: Path, stage: str, patience: int, has_val: bool
@@ -154,17 +247,25 @@ def compile_model(model: keras.Model, lr: float) -> None:
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
-def fit_stages(model: keras.Model, train: BatchSequence, val: BatchSequence | None,
-               stages: Sequence[Stage], run_dir: str | Path, *, patience: int = 5,
+def fit_stages(model: keras.Model, train: Batches | BatchSequence,
+               val: Batches | BatchSequence | None, stages: Sequence[Stage],
+               run_dir: str | Path, *, patience: int = 5,
                strategy: tf.distribute.Strategy | None = None, verbose: int = 1,
                extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+               progress: Callable[[Stage, int, int], keras.callbacks.Callback] | None = None,
                ) -> TrainingHistory:
     """Fit ``model`` through ``stages`` in order, recompiling at each stage's learning rate.
 
     Epoch numbers continue across stages. ``extra_callbacks`` run before the standard
-    ones (e.g. BatchNorm re-estimation before each validation). Returns every epoch's metrics.
+    ones (e.g. BatchNorm re-estimation before each validation). ``progress(stage,
+    first_epoch, samples)``, when given, returns a callback that reports the stage's
+    epochs (see :mod:`edgepose.train.progress`). Returns every epoch's metrics.
     """
     run_dir = Path(run_dir)
+    if isinstance(train, BatchSequence):
+        train = Batches(train, len(train.labels))
+    if isinstance(val, BatchSequence):
+        val = Batches(val, len(val.labels))
     history = TrainingHistory()
     start_epoch = 0
     for stage in stages:
@@ -176,12 +277,21 @@ def fit_stages(model: keras.Model, train: BatchSequence, val: BatchSequence | No
             compile_model(model, stage.lr)
         callbacks = [*extra_callbacks,
                      *make_callbacks(run_dir, stage.name, patience, val is not None)]
+        if progress is not None:
+            callbacks.append(progress(stage, start_epoch, train.samples))
+        timer = EpochTimer()  # last: the other callbacks' epoch-end work counts as training
+        callbacks.append(timer)
         started = time.perf_counter()
-        fit = model.fit(train, validation_data=val, epochs=start_epoch + stage.epochs,
-                        initial_epoch=start_epoch, callbacks=callbacks, verbose=verbose)
+        fit = model.fit(train.data, validation_data=val.data if val is not None else None,
+                        epochs=start_epoch + stage.epochs, initial_epoch=start_epoch,
+                        callbacks=callbacks, verbose=verbose,
+                        shuffle=False)  # make_batches shuffles, seeded
         history.seconds += time.perf_counter() - started
         ran = len(fit.history.get("loss", []))
-        history.train_samples_seen += ran * len(train.labels)
+        history.train_samples_seen += ran * train.samples
+        steady = timer.train_seconds[1:] or timer.train_seconds
+        history.steady_seconds += sum(steady)
+        history.steady_samples += len(steady) * train.samples
         history.stopped_early[stage.name] = ran < stage.epochs
         for i in range(ran):
             row = {"stage": stage.name, "epoch": start_epoch + i + 1, "lr": stage.lr}
