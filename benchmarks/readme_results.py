@@ -33,6 +33,7 @@ SECTIONS = [
     ("scratch_baselines", "Backbones trained from scratch vs scikit-learn baselines"),
     ("keypoints_onnx", "Keypoint MLP: edgepose int8 TFLite vs the ONNX Runtime route"),
     ("service_faults", "Service under injected faults"),
+    ("train_vs_fit", "Training: edgepose's loop vs a plain Keras fit on the same arrays"),
     ("machine", "The machine and software versions of the last suite run"),
 ]
 
@@ -84,7 +85,10 @@ def section(machine_dir: Path) -> str:
 
 def update_readme(readme: Path, machine: str | None = None) -> str:
     """Replace the text between the markers; return the new README text."""
-    machines = sorted(p for p in RESULTS.iterdir() if p.is_dir()) if RESULTS.is_dir() else []
+    # The machine that recorded the main job (demo.md) first, then the others by name.
+    machines = sorted((p for p in RESULTS.iterdir() if p.is_dir()),
+                      key=lambda p: (not (p / "demo.md").is_file(), p.name)
+                      ) if RESULTS.is_dir() else []
     if machine:
         machines = [RESULTS / machine]
     generated = "\n\n".join(section(m) for m in machines) or "No recorded results yet."
