@@ -22,11 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark_utils import ROOT  # noqa: E402  (the one path set-up)
 from rich.console import Console
 from rich.table import Table
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from tests.assets import asset_path  # noqa: E402  (real models from registry wheels)
 
