@@ -22,13 +22,10 @@ graph when the model has hard-swish (``--hardswish-rewrite auto``).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "colorwheel",
           "hubble_deep_field", "retina")
@@ -102,8 +99,7 @@ def convert(model, out_dir: Path, name: str, calibration: np.ndarray) -> BuiltMo
 
 def build_tiny(out_dir: Path, epochs: int = 6) -> tuple[BuiltModel, np.ndarray, np.ndarray]:
     """Train the tiny digits net; return it with 60 held-out digits and their labels."""
-    import keras
-
+    from edgepose.keras_quiet import keras
     from edgepose.sampling import stratified_indices
 
     keras.utils.set_random_seed(0)
@@ -139,7 +135,7 @@ BACKBONES = {
 
 def build_backbone(name: str, size: int, out_dir: Path, classes: int = 10) -> BuiltModel:
     """A real Keras backbone (weights=None, BatchNorm stats from photographs) + softmax head."""
-    import keras
+    from edgepose.keras_quiet import keras
 
     constructor, rescale = BACKBONES[name]
     keras.utils.set_random_seed(0)
