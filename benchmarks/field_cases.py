@@ -22,7 +22,6 @@ right value is a bound (an accuracy within a margin, a tolerance).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -30,10 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from benchmark_utils import results_dir  # noqa: E402  (the one path set-up)
 
 from tests import contract_models as cm  # noqa: E402
 
@@ -108,7 +104,7 @@ def _labels_next_to(model: Path, classes: list[str]) -> Path:
 
 @case("1", "0..1 model (no Rescaling): convert --calib-data DIR without stating the range")
 def unstated_keras(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
 
     path = _keras(work, cm.brightness_model("0..1"), cm.BRIGHTNESS, "unstated")
     got = _error(lambda: convert_run(path, ["int8"], calib_data=_images(work)))
@@ -118,7 +114,7 @@ def unstated_keras(work: Path) -> tuple[str, str]:
 
 @case("1", "0..1 model converted with --input-range 0,1: int8 predict on dark/mid/bright")
 def stated_keras_int8(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.runtime.input_contract import StatedContract
 
     path = _keras(work, cm.brightness_model("0..1"), cm.BRIGHTNESS, "stated")
@@ -144,7 +140,7 @@ def wrong_statement_is_visible(work: Path) -> tuple[str, str]:
 
 @case("1", "calibration .npy in 0..255 for a 0..1 model")
 def npy_pixels_for_unit_model(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.runtime.input_contract import StatedContract
 
     path = _keras(work, cm.brightness_model("0..1"), cm.BRIGHTNESS, "npy255")
@@ -158,7 +154,7 @@ def npy_pixels_for_unit_model(work: Path) -> tuple[str, str]:
 
 @case("1", "calibration .npy in 0..1 for a raw 0..255 (Rescaling) model")
 def npy_unit_for_raw_model(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
 
     path = _keras(work, cm.brightness_model("rescaling"), cm.BRIGHTNESS, "npy01")
     npy = work / "calib_0_1.npy"
@@ -172,7 +168,7 @@ def npy_unit_for_raw_model(work: Path) -> tuple[str, str]:
 
 @case("1", "calibration .npy with one NaN")
 def npy_nan(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
 
     path = _keras(work, cm.brightness_model("rescaling"), cm.BRIGHTNESS, "nan")
     x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype(np.float32)
@@ -218,8 +214,7 @@ def bgr(work: Path) -> tuple[str, str]:
 
 @case("5", "third-party model with a fixed batch of 4")
 def batch4(work: Path) -> tuple[str, str]:
-    import tensorflow as tf
-
+    from edgepose.keras_quiet import tf
     from edgepose.runtime.input_contract import StatedContract
 
     model = cm.to_tflite(cm.brightness_model("0..1", batch_size=4), work / "batch4.tflite",
@@ -255,8 +250,7 @@ def float16(work: Path) -> tuple[str, str]:
 
 @case("5", "dynamic height/width, no manifest")
 def dynamic(work: Path) -> tuple[str, str]:
-    import tensorflow as tf
-
+    from edgepose.keras_quiet import tf
     from edgepose.runtime.classifier import Classifier
     from edgepose.runtime.input_contract import StatedContract
 
@@ -272,8 +266,7 @@ def dynamic(work: Path) -> tuple[str, str]:
 
 @case("5", "landmark model (63 + 1 outputs) given to predict")
 def landmarks(work: Path) -> tuple[str, str]:
-    import keras
-
+    from edgepose.keras_quiet import keras
     from edgepose.runtime.classifier import Classifier
 
     x = keras.Input((32, 32, 3), batch_size=1)
@@ -288,9 +281,7 @@ def landmarks(work: Path) -> tuple[str, str]:
 
 @case("5", "two inputs")
 def two_inputs(work: Path) -> tuple[str, str]:
-    import keras
-    import tensorflow as tf
-
+    from edgepose.keras_quiet import keras, tf
     from edgepose.runtime.classifier import Classifier
 
     a, b = keras.Input((32, 32, 3), batch_size=1), keras.Input((4,), batch_size=1)
@@ -312,7 +303,7 @@ def _unit_run(work: Path, unit: str) -> Path:
     """A keypoint run trained by the real trainer on the seeded poses of ``unit``, converted
     to fp32 and full int8 (tests/keypoint_poses.py; the settings of test_keypoints_units)."""
     if unit not in _UNIT_RUNS:
-        from converters import convert_run
+        from edgepose.converters import convert_run
         from edgepose.train.hyperparameters import TrainingParams
         from edgepose.train.keypoint_classifier import (
             KeypointModelParams,
@@ -501,9 +492,9 @@ def tutorial_augmentation(work: Path) -> tuple[str, str, bool]:
 
     import keras
 
-    from converters import convert_run
-    from converters.drift import tflite_probabilities
-    from converters.export import inference_outputs
+    from edgepose.converters import convert_run
+    from edgepose.converters.export import inference_outputs
+    from edgepose.converters.model_outputs import tflite_probabilities
     from tests.test_convert_augmentation import MODE_ATOL, digit_images
 
     keras.utils.set_random_seed(1)
@@ -585,7 +576,7 @@ def bench_max_samples_stratified(work: Path) -> tuple[str, str]:
 
 @case("6", "`convert --int16x8` after a full (fp32 + int8) conversion of a run")
 def report_keeps_rows(work: Path) -> tuple[str, str]:
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.fileio import read_json, sha256_file
     from tests.run_fixtures import make_digits_run
 
@@ -728,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
                              "the other cases' rows of an earlier result file are kept")
     args = parser.parse_args(argv)
     machine = machine_slug()
-    out = args.out or ROOT / "benchmarks" / "results" / machine
+    out = results_dir(args.out, machine)
     only = set(args.only.split(",")) if args.only else None
     with tempfile.TemporaryDirectory(prefix="edgepose-field-") as tmp:
         results = run_cases(Path(tmp), only)

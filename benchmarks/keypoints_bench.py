@@ -17,20 +17,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import numpy as np  # noqa: E402
+from benchmark_utils import results_dir, write_results  # noqa: E402  (the one path set-up)
 
 from edgepose.bench.device import machine_slug  # noqa: E402
-from edgepose.fileio import write_json, write_text  # noqa: E402
 
 
 @dataclass
@@ -158,9 +153,8 @@ def main() -> None:
                            python=platform.python_version(), threads=args.threads)
     bench.extraction = bench_extraction(args.repeats, args.threads)
     bench.training = bench_training(args.epochs)
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / bench.machine
-    write_json(out / "keypoints.json", asdict(bench))
-    write_text(out / "keypoints.md", to_markdown(bench))
+    out = results_dir(args.out, bench.machine)
+    write_results(out, "keypoints", asdict(bench), to_markdown(bench))
     print(to_markdown(bench))
 
 

@@ -3,7 +3,7 @@
 Seed route: the keypoint MLP exported to ONNX (``tf2onnx.convert.from_function``)
 and quantized dynamically by ONNX Runtime (``quantize_dynamic``, int8
 weights, activations quantized at run time). edgepose route: the same trained
-Keras model converted to full-integer TFLite (``converters.convert_run``) and
+Keras model converted to full-integer TFLite (``edgepose.converters.convert_run``) and
 run by ai-edge-litert with XNNPACK. Compared on each category's test split:
 accuracy (and agreement with Keras), file size, and per-sample latency
 (batch 1, one thread).
@@ -35,14 +35,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import numpy as np  # noqa: E402
+from benchmark_utils import results_dir, write_results  # noqa: E402  (the one path set-up)
 
 from edgepose.bench.device import machine_slug  # noqa: E402
-from edgepose.fileio import write_json, write_text  # noqa: E402
 
 # category -> (samples per class, seed); one sample is removed from the second class
 CATEGORIES = {"stance": (178, 1), "execution": (122, 2)}
@@ -96,8 +92,9 @@ def write_dataset(root: Path) -> Path:
 
 def export_onnx(model, path: Path) -> None:
     """Keras model -> ONNX through tf2onnx, the seed's exporter (opset 17, batch axis free)."""
-    import tensorflow as tf
     import tf2onnx
+
+    from edgepose.keras_quiet import tf
 
     spec = (tf.TensorSpec((None, model.input_shape[1]), tf.float32, name="keypoints"),)
     tf2onnx.convert.from_function(tf.function(lambda x: model(x, training=False)),
@@ -142,17 +139,17 @@ def interleaved_ratios(predictors: dict, x: np.ndarray, blocks: int, per_block: 
 def compare_category(run: Path, work: Path, blocks: int, per_block: int) -> CategoryResult:
     import json
 
-    import keras
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from converters import convert_run
+    from edgepose.converters import convert_run
+    from edgepose.keras_quiet import keras
     from edgepose.rundir import RunDir, load_inputs
 
     convert_run(run, ["fp32", "int8"])
     rundir = RunDir.open(run)
     x, y = load_inputs(rundir.splits, rundir.splits.samples("test"), rundir.config)
     x = x.astype(np.float32)
-    model = keras.saving.load_model(str(run / "model.keras"), compile=False)
+    model = keras.saving.load_model(str(rundir.model_path), compile=False)
     keras_pred = model.predict_on_batch(x).argmax(1)
     fp32_onnx, int8_onnx = work / "mlp.onnx", work / "mlp_dynamic_int8.onnx"
     export_onnx(model, fp32_onnx)
@@ -237,9 +234,8 @@ def main() -> None:
                                                       args.blocks, args.per_block))
     report.load_average = [round(start_load, 2), round(os.getloadavg()[0], 2)]
     report.busy = max(report.load_average) > cpus / 2
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / report.machine
-    write_json(out / "keypoints_onnx.json", asdict(report))
-    write_text(out / "keypoints_onnx.md", to_markdown(report))
+    out = results_dir(args.out, report.machine)
+    write_results(out, "keypoints_onnx", asdict(report), to_markdown(report))
     print(to_markdown(report))
 
 

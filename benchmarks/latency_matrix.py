@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -32,10 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from benchmark_utils import ROOT, add_to_path, results_dir, write_results  # noqa: E402  (the one path set-up)
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 FALLBACK = "int8-fallback"
 # edgepose backbone name -> convert_matrix.build_run name
 BACKBONES = {"mobilenet_v2": "mobilenetv2", "mobilenet_v3_small": "mobilenetv3small",
@@ -50,11 +47,10 @@ def _settings(args: argparse.Namespace, backbone: str, size: int) -> dict:
 
 def build(args: argparse.Namespace, backbone: str, size: int) -> None:
     """Train and convert one backbone x size into the cache (runs in its own process)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    sys.path.insert(0, str(ROOT / "tests"))
+    add_to_path("benchmarks", "tests")
     from convert_matrix import build_run
 
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.errors import DriftExceeded
     from edgepose.fileio import write_json
 
@@ -80,8 +76,9 @@ def measure(run: Path, threads: list[int], runs: int, warmup: int) -> list[dict]
     """Bench every converted model of ``run`` (no TensorFlow in this process)."""
     from edgepose.bench import run_bench
     from edgepose.bench.macs import count_macs
+    from edgepose.rundir import RunDir
 
-    report = json.loads((run / "conversion_report.json").read_text())
+    report = json.loads(RunDir(run).conversion_report_path().read_text())
     rows = []
     for mode in report["modes"]:
         path = Path(mode["path"])
@@ -177,12 +174,11 @@ def main() -> None:
         return
 
     from edgepose.bench.device import device_info, machine_slug
-    from edgepose.fileio import write_json, write_text
 
     unknown = sorted(set(args.backbones.split(",")) - set(BACKBONES))
     if unknown:
         raise SystemExit(f"unknown backbones {unknown}; known: {', '.join(BACKBONES)}")
-    out_dir = args.out or ROOT / "benchmarks" / "results" / machine_slug()
+    out_dir = results_dir(args.out, machine_slug)()
     from importlib import metadata
 
     runtime = f"ai_edge_litert {metadata.version('ai-edge-litert')}"
@@ -219,8 +215,7 @@ def main() -> None:
             results["rows"].extend(rows)
             print(f"[{backbone} {size}] {len(rows)} rows, "
                   f"{time.perf_counter() - start:.0f} s", flush=True)
-            write_json(out_dir / "latency_matrix.json", results)
-            write_text(out_dir / "latency_matrix.md", to_markdown(results, out_dir))
+            write_results(out_dir, "latency_matrix", results, to_markdown(results, out_dir))
     print(to_markdown(results, out_dir))
 
 

@@ -18,30 +18,27 @@ accuracy drift into benchmarks/results/<machine>/mobilenetv3_int8.json/.md.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from benchmark_utils import add_to_path, results_dir, write_results  # noqa: E402  (the one path set-up)
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+add_to_path("tests")
 
 
 def build_run(root: Path, variant: str, size: int, per_class: int, epochs: int) -> Path:
     """MobileNetV3 run directory on digits (see convert_matrix.build_run)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    add_to_path("benchmarks")
     from convert_matrix import build_run as build
 
     return build(root, f"mobilenetv3{variant}", size, per_class, epochs)
 
 
 def measure(run: Path, rewrite: str, runs: int) -> dict:
-    from converters import convert_run
-    from converters.drift import median_latency_ms
+    from edgepose.converters import convert_run
+    from edgepose.converters.model_outputs import median_latency_ms
 
     start = time.perf_counter()
     report = convert_run(run, ["fp32", "int8"], hardswish_rewrite=rewrite)
@@ -61,7 +58,7 @@ def measure(run: Path, rewrite: str, runs: int) -> dict:
 
 def fallback(run: Path, budget: float) -> dict:
     """int8 with --auto-fallback under a tight budget: accuracy before and after."""
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.errors import DriftExceeded
 
     try:
@@ -69,8 +66,9 @@ def fallback(run: Path, budget: float) -> dict:
     except DriftExceeded:
         pass  # the report is written before the error; read it back
     from edgepose.fileio import read_json
+    from edgepose.rundir import RunDir
 
-    report = read_json(run / "conversion_report.json")
+    report = read_json(RunDir(run).conversion_report_path())
     modes = {m["mode"]: m for m in report["modes"]}
     out = {"budget": budget, "steps": (report.get("fallback") or {}).get("steps")}
     for name, m in modes.items():
@@ -100,7 +98,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from edgepose.bench.device import machine_slug
-    from edgepose.fileio import write_json, write_text
 
     results = {"machine": machine_slug(), "size": args.size, "threads": 1,
                "runtime": "ai-edge-litert + XNNPACK", "per_class": args.per_class,
@@ -118,9 +115,8 @@ def main() -> None:
             results.setdefault("fallback", {})[variant] = fallback(Path(tmp) / "run_on",
                                                                    args.fallback_budget)
             print(variant, "fallback", results["fallback"][variant], flush=True)
-    out_dir = ROOT / "benchmarks" / "results" / results["machine"]
-    write_json(out_dir / "mobilenetv3_int8.json", results)
-    write_text(out_dir / "mobilenetv3_int8.md", to_markdown(results))
+    out_dir = results_dir(machine=results["machine"])
+    write_results(out_dir, "mobilenetv3_int8", results, to_markdown(results))
     print(to_markdown(results))
 
 

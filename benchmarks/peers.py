@@ -22,7 +22,6 @@ Needs ``pip install tf2onnx onnx onnxruntime`` for (b); without them (b) says so
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,11 +30,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmark_utils import ROOT, results_dir, write_results  # noqa: E402  (the one path set-up)
 
 
 def plain_loop(model_path: Path, resample=None):
@@ -107,7 +102,7 @@ def image_peers(run: Path, modes: list[str], runs: int, blocks: int, warmup: int
     labels = np.array([s.label for s in test])
     rows = []
     for mode in modes:
-        model = run / f"model_{mode}.tflite"
+        model = rundir.tflite_path(mode)
         if not model.is_file():
             print(f"(a) {model} missing, skipped", flush=True)
             continue
@@ -143,8 +138,7 @@ def export_onnx(keras_path: Path, out: Path) -> tuple[str | None, list[str]]:
 
     Returns (the method that worked or None, the errors of the attempts that failed).
     """
-    import keras
-    import tensorflow as tf
+    from edgepose.keras_quiet import keras, tf
 
     errors = []
     model = keras.models.load_model(keras_path, compile=False)
@@ -192,7 +186,7 @@ def keypoint_peers(run: Path, runs: int, warmup: int) -> dict:
 
     rundir = RunDir.open(run)
     x, y = load_inputs(rundir.splits, rundir.splits.samples("test"), rundir.config)
-    keras_probs = np.load(run / "reference_outputs.npz")["probabilities"]
+    keras_probs = np.load(rundir.reference_outputs_path)["probabilities"]
     keras_top1 = keras_probs.argmax(1)
     out = {"run": str(run), "test_samples": int(len(x)), "rows": [], "export": None,
            "export_errors": [], "packages": {}}
@@ -206,7 +200,7 @@ def keypoint_peers(run: Path, runs: int, warmup: int) -> dict:
                             "top1_agree_keras": float(np.mean(probs.argmax(1) == keras_top1))})
 
     for mode in ("fp32", "fp16", "dynamic", "int8"):
-        model = run / f"model_{mode}.tflite"
+        model = rundir.tflite_path(mode)
         if model.is_file():
             classifier = Classifier.from_file(model, num_threads=1)
             row(f"TFLite {mode} (edgepose, 1 thread)", classifier.predict)
@@ -222,7 +216,7 @@ def keypoint_peers(run: Path, runs: int, warmup: int) -> dict:
                        "onnxruntime": ort.__version__}
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "mlp.onnx"
-        method, errors = export_onnx(run / "model.keras", fp32)
+        method, errors = export_onnx(rundir.model_path, fp32)
         out["export"], out["export_errors"] = method, errors
         if method is None:
             return out
@@ -292,7 +286,6 @@ def main() -> None:
     import ai_edge_litert
 
     from edgepose.bench.device import device_info, machine_slug
-    from edgepose.fileio import write_json, write_text
 
     results = {"machine": machine_slug(),
                "device": device_info(f"ai_edge_litert {ai_edge_litert.__version__}"),
@@ -306,12 +299,11 @@ def main() -> None:
                                               args.warmup)
     except Exception:  # report, keep (a)
         results["keypoints"] = {"export_errors": [traceback.format_exc(limit=2)]}
-    out = args.out or ROOT / "benchmarks" / "results" / results["machine"]
+    out = results_dir(args.out, results["machine"])
     from dataclasses import asdict
 
     results["device"] = asdict(results["device"])
-    write_json(out / "peers.json", results)
-    write_text(out / "peers.md", to_markdown(results))
+    write_results(out, "peers", results, to_markdown(results))
     print(to_markdown(results))
 
 

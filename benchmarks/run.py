@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmark_utils import ROOT  # noqa: E402  (the one path set-up)
+
 CACHE = ROOT / ".cache" / "bench"
 
 

@@ -23,7 +23,6 @@ Run: ``.venv/bin/python benchmarks/runtime_overhead.py [--runs 300] [--threads 1
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -32,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent
 SIZE = 224
 TARGET = 0.10
@@ -78,9 +76,7 @@ def _photos() -> list[np.ndarray]:
 
 def build_model(out: Path) -> Path:
     """MobileNetV3-Small 224 int8 (int8 I/O), calibrated on random crops of real photos."""
-    import keras
-    import tensorflow as tf
-
+    from edgepose.keras_quiet import keras, tf
     from edgepose.runtime.preprocess import ImagePreprocessing, image_to_array
 
     keras.utils.set_random_seed(0)

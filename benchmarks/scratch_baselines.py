@@ -26,20 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import numpy as np  # noqa: E402
-
-from edgepose.fileio import write_json, write_text  # noqa: E402
+from benchmark_utils import machine_facts, results_dir, write_results  # noqa: E402  (the one path set-up)
 
 BASELINE_SIZE = 16
 
@@ -76,16 +69,6 @@ class ScratchReport:
     backbones: list[BackboneRow] = field(default_factory=list)
 
 
-def _machine() -> tuple[str, dict]:
-    try:
-        from edgepose.bench.device import device_info, machine_slug
-
-        return machine_slug(), asdict(device_info("tensorflow"))
-    except Exception:  # the bench package is optional for this script
-        slug = f"{platform.machine().lower()}-{platform.processor() or 'cpu'}"
-        return slug, {"machine": platform.machine(), "cpus": os.cpu_count()}
-
-
 def pixels(root: Path, samples) -> tuple[np.ndarray, np.ndarray]:
     """Each sample's PNG as a flat BASELINE_SIZE^2 greyscale vector in 0..1, and labels."""
     from PIL import Image
@@ -119,8 +102,7 @@ def baselines(root: Path, splits, seed: int = 0) -> list[BaselineRow]:
 
 def train_backbone(data: Path, backbone: str, size: int, epochs: int, out: Path,
                    seed: int = 0):
-    import keras
-
+    from edgepose.keras_quiet import keras
     from edgepose.train.hyperparameters import (
         DataParams,
         ImageModelParams,
@@ -193,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stem = "scratch_baselines" + (f"_{args.tag}" if args.tag else "")
 
-    slug, machine = _machine()
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / slug
+    slug, machine = machine_facts("tensorflow")
+    out = results_dir(args.out, slug)
     with tempfile.TemporaryDirectory(prefix="edgepose-scratch-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         data = write_digits(work / "digits")
@@ -227,8 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: test {row.test_accuracy:.4f}, val {row.val_accuracy}, "
                   f"beats baselines: {row.beats_baselines} ({seconds:.0f} s)", flush=True)
     assert report is not None
-    write_json(out / f"{stem}.json", report)
-    write_text(out / f"{stem}.md", markdown(json.loads((out / f"{stem}.json").read_text()), slug))
+    write_results(out, stem, report, markdown(json.loads((out / f"{stem}.json").read_text()), slug))
     print(f"wrote {out / (stem + '.md')}")
     return 0 if all(r.beats_baselines for r in report.backbones) else 1
 

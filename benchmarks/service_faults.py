@@ -48,16 +48,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import numpy as np  # noqa: E402
+from benchmark_utils import results_dir, write_results  # noqa: E402  (the one path set-up)
 from PIL import Image  # noqa: E402
 
 from benchmarks.service_soak import tiny_model  # noqa: E402
 from edgepose.bench.device import current_rss_mb, machine_slug  # noqa: E402
-from edgepose.fileio import write_json, write_text  # noqa: E402
 from edgepose.runtime.classifier import Classifier  # noqa: E402
 from edgepose.runtime.preprocess import load_rgb  # noqa: E402
 from edgepose.service.engine import Engine  # noqa: E402
@@ -517,9 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         model = args.model or tiny_model(work)
         result = run(model, args.minutes, work, args.fps, args.hang_s, args.hang_every)
         tail = (work / "stderr_tail.txt").read_text()
-    out = args.out or ROOT / "benchmarks" / "results" / result.machine
-    write_json(out / "service_faults.json", asdict(result))
-    write_text(out / "service_faults.md", markdown(result, tail))
+    out = results_dir(args.out, result.machine)
+    write_results(out, "service_faults", asdict(result), markdown(result, tail))
     print(markdown(result, tail))
     print(json.dumps({"passed": result.passed}))
     return 0 if result.passed else 1

@@ -20,7 +20,6 @@ Writes ``benchmarks/results/<machine>/service_soak.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -29,14 +28,10 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import numpy as np  # noqa: E402
+from benchmark_utils import ROOT, results_dir, write_results  # noqa: E402  (the one path set-up)
 
 from edgepose.bench.device import current_rss_mb, machine_slug  # noqa: E402
-from edgepose.fileio import write_json, write_text  # noqa: E402
 from edgepose.runtime.classifier import Classifier  # noqa: E402
 from edgepose.service.engine import Engine  # noqa: E402
 from edgepose.service.http_server import HttpService  # noqa: E402
@@ -202,9 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         model = args.model or tiny_model(work)
         source = args.source or video_source(work)
         result = soak(model, source, args.frames, args.fps, work)
-    out = args.out or ROOT / "benchmarks" / "results" / result.machine
-    write_json(out / "service_soak.json", asdict(result))
-    write_text(out / "service_soak.md", markdown(result))
+    out = results_dir(args.out, result.machine)
+    write_results(out, "service_soak", asdict(result), markdown(result))
     print(markdown(result))
     return 0 if result.rss_flat else 1
 

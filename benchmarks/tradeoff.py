@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmark_utils import results_dir  # noqa: E402  (the one path set-up)
 
 MARKERS = {"fp32": "o", "fp16": "s", "dynamic": "^", "int8": "D", "int8-fallback": "*",
            "int16x8": "v"}
@@ -96,7 +94,7 @@ def main() -> None:
     from edgepose.bench.device import machine_slug
     from edgepose.fileio import write_text
 
-    folder = args.results or ROOT / "benchmarks" / "results" / machine_slug()
+    folder = results_dir(args.results, machine_slug)()
     source = folder / "latency_matrix.json"
     if not source.is_file():
         raise SystemExit(f"{source}: not found; run benchmarks/latency_matrix.py first")

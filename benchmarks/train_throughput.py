@@ -23,17 +23,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
+import numpy as np
+from benchmark_utils import machine_facts, results_dir  # the one path set-up
 
 from edgepose.fileio import write_json, write_text  # noqa: E402
 
@@ -50,16 +45,6 @@ class ThroughputCase:
     trainable_weights: int
 
 
-def _machine() -> tuple[str, dict]:
-    try:
-        from edgepose.bench.device import device_info, machine_slug
-
-        return machine_slug(), asdict(device_info("tensorflow"))
-    except Exception:  # the bench package is optional for this script
-        slug = f"{platform.machine().lower()}-{platform.processor() or 'cpu'}"
-        return slug, {"machine": platform.machine(), "cpus": os.cpu_count()}
-
-
 def _images(size: int, count: int) -> np.ndarray:
     from skimage import data
 
@@ -72,8 +57,7 @@ def _images(size: int, count: int) -> np.ndarray:
 
 def measure(backbone: str, size: int, stage: str, batch_size: int, batches: int
             ) -> ThroughputCase:
-    import keras
-
+    from edgepose.keras_quiet import keras
     from edgepose.train.hyperparameters import ImageModelParams
     from edgepose.train.image_classifier import build_image_model
     from edgepose.train.training import compile_model, unfreeze_backbone
@@ -129,8 +113,7 @@ def versus_fit(backbone: str, size: int, batch_size: int, batches: int, rounds: 
     input, class weights and validation), two epochs each, ``rounds`` times."""
     import tempfile
 
-    import keras
-
+    from edgepose.keras_quiet import keras
     from edgepose.train.hyperparameters import ImageModelParams
     from edgepose.train.image_classifier import build_image_model
     from edgepose.train.training import (
@@ -202,13 +185,11 @@ def versus_fit_report(cases: list[VersusFitCase], slug: str, settings: dict) -> 
 
 
 def main_versus_fit(args: argparse.Namespace) -> int:
-    import keras
-    import tensorflow as tf
-
+    from edgepose.keras_quiet import keras, tf
     from edgepose.train.training import seed_everything
 
     seed_everything(0, deterministic=not args.no_deterministic)
-    slug, machine = _machine()
+    slug, machine = machine_facts("tensorflow")
     load_before = os.getloadavg()[0]
     cases = []
     for size in (int(s) for s in args.sizes.split(",")):  # every backbone at 96 first
@@ -224,7 +205,7 @@ def main_versus_fit(args: argparse.Namespace) -> int:
                         "load_before": load_before, "load_after": os.getloadavg()[0],
                         "cpus": os.cpu_count(), "tensorflow": tf.__version__,
                         "keras": keras.__version__}
-            out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / slug
+            out = results_dir(args.out, slug)
             write_json(out / "train_vs_fit.json", {
                 "benchmark": "train_vs_fit", "machine": slug, "device": machine,
                 "settings": settings, "recorded": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -259,11 +240,10 @@ def main(argv: list[str] | None = None) -> int:
             args.batch_size = 32  # the trainer's default batch
         return main_versus_fit(args)
 
-    import keras
-    import tensorflow as tf
+    from edgepose.keras_quiet import keras, tf
 
     seed_everything(0, deterministic=not args.no_deterministic)
-    slug, machine = _machine()
+    slug, machine = machine_facts("tensorflow")
     cases = []
     for name in args.backbones.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
@@ -272,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:20s} {size:4d}px {stage:10s} {case.images_per_second:8.2f} img/s",
                       flush=True)
                 cases.append(case)
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / slug
+    out = results_dir(args.out, slug)
     record = {"benchmark": "train_throughput", "machine": slug, "device": machine,
               "settings": {"batch_size": args.batch_size, "batches": args.batches,
                            "deterministic": not args.no_deterministic,

@@ -1,16 +1,41 @@
-"""Host-side TFLite converters (TensorFlow is imported inside functions only).
+"""Host-side TFLite converters: Keras -> TFLite per mode, calibration, drift, fallback.
 
-``convert_run(run_dir, modes) -> ConversionReport`` is the entry point; see
-:mod:`converters.convert`. Modes are data in :mod:`converters.modes`.
+Installed as ``edgepose.converters`` (the repository's top-level ``converters/``
+folder, mapped by ``pyproject.toml``). ``run_conversion(source, modes,
+ConvertOptions(...)) -> ConversionReport`` is the entry point
+(:mod:`edgepose.converters.convert`; ``convert_run`` is its keyword form); options
+are checked in :mod:`edgepose.converters.options`, the source model and its input
+contract are found in :mod:`edgepose.converters.source`, modes are data in
+:mod:`edgepose.converters.modes`. Importing this package or the mode
+table loads no TensorFlow: the names below are resolved on first access, and
+TensorFlow is imported only where it is used (:mod:`edgepose.keras_quiet`).
 """
 
-from edgepose.quiet import import_tensorflow
+from __future__ import annotations
 
-import_tensorflow()  # before anything else imports it, so its banner stays quiet
+import importlib
+from typing import Any
 
-from converters.convert import convert_run, resolve_source  # noqa: E402
-from converters.modes import DEFAULT_MODES, MODES  # noqa: E402
-from converters.report import ConversionReport, ModeResult  # noqa: E402
+# public name -> the submodule that defines it (loaded on first attribute access, PEP 562)
+_LAZY = {
+    "run_conversion": "convert",
+    "convert_run": "convert",
+    "ConvertOptions": "options",
+    "resolve_source": "source",
+    "DEFAULT_MODES": "modes",
+    "MODES": "modes",
+    "ConversionReport": "conversion_report",
+    "ModeResult": "conversion_report",
+}
 
-__all__ = ["DEFAULT_MODES", "MODES", "ConversionReport", "ModeResult", "convert_run",
-           "resolve_source"]
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -156,9 +156,9 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
         for i, path in enumerate(files):
             image_to_array(path, spec, out=x[i])
     else:
-        from edgepose.data.keypoints import load_keypoint_vector
-        from edgepose.data.layouts import get_layout
-        from edgepose.data.presence import no_person_reason
+        from edgepose.runtime.keypoint_file import load_keypoint_vector
+        from edgepose.runtime.layouts import get_layout
+        from edgepose.runtime.presence import no_person_reason
 
         # "No person" vectors (all zero, NaN, too few joints) are never classified, so
         # they must not stretch the int8 ranges either; training leaves them out too.

@@ -19,158 +19,42 @@ from typing import Any
 
 import numpy as np
 
-from converters import calibration as calib
-from converters.debugger import layer_errors, plot_layer_errors
-from converters.drift import (
+from edgepose.converters import calibration as calib
+from edgepose.converters.conversion_report import ConversionReport, ModeResult
+from edgepose.converters.debugger import layer_errors, plot_layer_errors
+from edgepose.converters.export import (
+    export_saved_model,
+    input_shape,
+    load_keras_model,
+    training_only_layers,
+)
+from edgepose.converters.fallback import auto_fallback
+from edgepose.converters.hardswish import count_hard_swish, rewrite_hard_swish
+from edgepose.converters.manifest_writer import build_manifest, versions
+from edgepose.converters.metadata import add_metadata
+from edgepose.converters.model_outputs import (
     device_classifier,
     keras_probabilities,
     median_latency_ms,
     tflite_probabilities,
 )
-from converters.export import (
-    export_saved_model,
-    input_shape,
-    is_training_only,
-    load_keras_model,
-    training_only_layers,
+from edgepose.converters.modes import DEFAULT_MODES, FALLBACK_MODE, MODES
+from edgepose.converters.options import ConvertOptions
+from edgepose.converters.source import (
+    Source,
+    infer_config,
+    resolve_source,
+    source_contract,
 )
-from converters.fallback import auto_fallback
-from converters.hardswish import count_hard_swish, rewrite_hard_swish
-from converters.manifest import build_manifest, versions
-from converters.metadata import add_metadata
-from converters.modes import DEFAULT_MODES, FALLBACK_MODE, IO_TYPES, MODES, get_mode
-from converters.report import ConversionReport, ModeResult
-from converters.tflite import COMPAT_TARGETS, calibrate, convert_mode
-from edgepose.data.splits import Splits
-from edgepose.drift import compare_outputs
+from edgepose.converters.tflite import calibrate, convert_mode
 from edgepose.errors import ConfigError, DriftExceeded, ModelError
-from edgepose.fileio import atomic_path, read_json, sha256_file, write_bytes
-from edgepose.rundir import RunDir, load_inputs
-from edgepose.runtime.classifier import Classifier, read_labels
-from edgepose.runtime.input_contract import STATE_IT, InputContract, StatedContract
-from edgepose.runtime.preprocess import ImagePreprocessing
+from edgepose.fileio import atomic_path, sha256_file, write_bytes
+from edgepose.rundir import load_inputs
+from edgepose.runtime.classifier import Classifier
+from edgepose.runtime.drift_stats import compare_outputs
+from edgepose.runtime.input_contract import InputContract, StatedContract
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class Source:
-    """What is being converted and where its data and outputs live."""
-
-    model_path: Path
-    out_dir: Path
-    config: dict[str, Any]
-    labels: list[str] | None
-    splits: Splits | None
-
-    @property
-    def stem(self) -> str:
-        return self.model_path.stem
-
-    def output(self, mode: str, suffix: str = ".tflite") -> Path:
-        return self.out_dir / f"{self.stem}_{mode}{suffix}"
-
-
-def resolve_source(path: str | Path) -> Source:
-    """A run directory, a model inside one, or a bare ``.keras`` file."""
-    path = Path(path)
-    if path.is_dir():
-        run = RunDir.open(path)
-        return Source(run.model_path, run.path, run.config, run.labels, run.splits)
-    if not path.exists():
-        raise ModelError("no such run directory or model file", path)
-    parent = path.parent
-    if (parent / "config.json").is_file() and (parent / "splits.json").is_file():
-        run = RunDir.open(parent)
-        labels = run.labels if (parent / "labels.txt").is_file() else None
-        return Source(path, parent, run.config, labels, run.splits)
-    labels_file = parent / "labels.txt"
-    labels = read_labels(labels_file) if labels_file.is_file() else None
-    config = read_json(parent / "config.json") if (parent / "config.json").is_file() else {}
-    return Source(path, parent, config, labels, None)
-
-
-def _infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
-    """Fill ``task``/``preprocessing``/``keypoint_layout`` for a bare model from its input."""
-    config = dict(config)
-    if "task" not in config:
-        config["task"] = "image" if len(shape) == 3 and shape[-1] == 3 else "keypoints"
-    if config["task"] == "image" and "preprocessing" not in config:
-        config["preprocessing"] = ImagePreprocessing(shape[0], shape[1]).to_dict()
-    if config["task"] == "keypoints" and "keypoint_layout" not in config:
-        from edgepose.data.layouts import layout_for_length
-
-        layout = layout_for_length(int(np.prod(shape)))
-        config["keypoint_layout"] = layout.name if layout else None
-    return config
-
-
-def _inference_layers(model):
-    """Layers in graph order, nested models flattened, the Input and training-only layers
-    (augmentation, Dropout, ...: identities at inference) left out."""
-    for layer in model.layers:
-        if getattr(layer, "layers", None):
-            yield from _inference_layers(layer)
-        elif layer.__class__.__name__ != "InputLayer" and not is_training_only(layer):
-            yield layer
-
-
-def _first_layer(model):
-    """The first layer that acts on the input at inference (see :func:`_inference_layers`)."""
-    return next(_inference_layers(model), None)
-
-
-def _rescales_raw_pixels(layer) -> bool:
-    """True when a ``Rescaling`` layer maps 0..255 onto 0..1 or -1..1 (within 1%).
-
-    ``Rescaling(1/255)`` and ``Rescaling(1/127.5, offset=-1)`` take raw pixels; a
-    ``Rescaling(2, offset=-1)`` takes 0..1 and says nothing about 0..255.
-    """
-    try:
-        scale = float(np.mean(np.asarray(layer.scale, dtype=np.float64)))
-        offset = float(np.mean(np.asarray(layer.offset, dtype=np.float64)))
-    except (TypeError, ValueError):
-        return False
-    low, high = offset, 255.0 * scale + offset
-    return any(abs(low - lo) <= 0.01 * (hi - lo) and abs(high - hi) <= 0.01 * (hi - lo)
-               for lo, hi in ((0.0, 1.0), (-1.0, 1.0)))
-
-
-def source_contract(src: Source, model, stated: StatedContract | None = None) -> InputContract:
-    """The input contract of the model being converted (see README "Input contract").
-
-    Keypoint models take features as given. For an image model, in order: what the
-    user stated (``--input-range`` ...), a contract recorded in the run's
-    config.json, a run directory edgepose trained (raw 0..255: rescaling is inside
-    the graph), a first layer that is ``Rescaling`` (it maps raw pixels itself).
-    Anything else (a bare .keras trained on ``pixels / 255``, a keras.applications
-    backbone wanting -1..1, a Normalization layer adapted on unknown data) raises
-    :class:`ConfigError` asking the user to state it: guessing 0..255 there is the
-    silent wrong answer of issue 11.
-    """
-    if src.config["task"] != "image":
-        if stated is not None and (stated.normalization_given or stated.channel_order):
-            raise ConfigError("--input-range/--input-mean/--input-std/--channel-order apply "
-                              "to image models; this is a keypoint model")
-        return InputContract.features(source="a keypoint model")
-    if stated is not None and (stated.normalization_given or stated.channel_order):
-        return stated.apply(None)
-    if src.config.get("input_contract"):
-        return InputContract.from_dict(src.config["input_contract"], "the run's config.json")
-    if src.splits is not None or src.config.get("backbone"):
-        return InputContract.raw("the run directory (edgepose models rescale in the graph)")
-    first = _first_layer(model)
-    if first is not None and first.__class__.__name__ == "Rescaling" \
-            and _rescales_raw_pixels(first):
-        return InputContract.raw(f"the model's first layer {first.name!r} (Rescaling of raw "
-                                 "0..255 pixels)")
-    found = first.__class__.__name__ if first is not None else "none"
-    if found == "Rescaling":
-        found = (f"Rescaling(scale={first.scale}, offset={first.offset}), which does not map "
-                 "0..255 onto 0..1 or -1..1")
-    raise ConfigError(f"{src.model_path}: not an edgepose run and the first layer is {found}, "
-                      "not a Rescaling of raw pixels: edgepose cannot tell which pixel range the "
-                      f"model was trained on; {STATE_IT}")
 
 
 def _layer_names(model) -> list[str]:
@@ -207,7 +91,8 @@ def _write_mode(ctx: _Context, mode: str, data: bytes, seconds: float,
     """Write model + manifest atomically, then measure them as the device will run them."""
     from edgepose.runtime.delegation import inspect_model
 
-    model_path, manifest_path = ctx.source.output(mode), ctx.source.output(mode, ".json")
+    folder, stem = ctx.source.folder, ctx.source.stem
+    model_path, manifest_path = folder.tflite_path(mode, stem), folder.manifest_path(mode, stem)
     config = ctx.source.config
     preprocessing = config.get("preprocessing") if config["task"] == "image" else None
     size = (int(preprocessing["height"]), int(preprocessing["width"])) if preprocessing else None
@@ -255,44 +140,33 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
                 stated: StatedContract | None = None) -> ConversionReport:
     """Convert ``source`` (run directory or .keras file) in ``modes`` and report the drift.
 
-    Writes ``<stem>_<mode>.tflite`` + ``<stem>_<mode>.json`` next to the model,
-    ``reference_outputs.npz`` (Keras test outputs), ``conversion_report.json/.md``
-    and, with ``debug_layers``, ``quant_debug.png``. Raises :class:`DriftExceeded`
-    (after writing everything) when a mode loses more than ``max_drop`` accuracy
-    points on the test split. ``stated`` is the input contract the user gave
-    (:func:`source_contract` says when it is required); it is applied to the Keras
-    reference, calibration, drift, and written in every manifest.
+    The keyword form of :func:`run_conversion`: the options are those of
+    :class:`~edgepose.converters.options.ConvertOptions` (``auto_fallback_enabled``
+    is its ``auto_fallback``).
     """
-    progress = progress or (lambda message: None)
-    modes = list(dict.fromkeys(modes))
-    for name in modes:
-        get_mode(name)
-    if io not in IO_TYPES:
-        raise ConfigError(f"--io must be one of {', '.join(IO_TYPES)}, not {io!r}")
-    if compat is not None and compat not in COMPAT_TARGETS:
-        raise ConfigError(f"--compat must be one of {', '.join(COMPAT_TARGETS)}, not {compat!r}")
-    if hardswish_rewrite not in ("auto", "on", "off"):
-        raise ConfigError(f"--hardswish-rewrite must be auto, on or off, not {hardswish_rewrite!r}")
-    if auto_fallback_enabled and max_drop is None:
-        raise ConfigError("--auto-fallback needs --max-drop (the accuracy budget to meet)")
-    if auto_fallback_enabled and "int8" not in modes:
-        modes.append("int8")
-    if calib_samples < 1:
-        raise ConfigError(f"--calib-samples must be at least 1, not {calib_samples}")
+    options = ConvertOptions(io=io, compat=compat, calib_samples=calib_samples,
+                             calib_data=calib_data, seed=seed, max_drop=max_drop,
+                             debug_layers=debug_layers, auto_fallback=auto_fallback_enabled,
+                             hardswish_rewrite=hardswish_rewrite, stated=stated)
+    return run_conversion(source, modes, options, progress)
 
-    src = resolve_source(source)
-    progress(f"loading {src.model_path}")
-    model = load_keras_model(src.model_path)
-    shape = input_shape(model)
-    src.config = _infer_config(src.config, shape)
-    contract = source_contract(src, model, stated)
-    progress(f"input contract: {contract.describe()}")
-    num_outputs = int(model.outputs[0].shape[-1])
-    labels = src.labels or [str(i) for i in range(num_outputs)]
-    if len(labels) != num_outputs:
-        raise ModelError(f"model has {num_outputs} outputs but {len(labels)} labels",
-                         src.model_path)
 
+@dataclass
+class _Reference:
+    """The Keras model's outputs on the test split: what every mode's drift is measured on.
+
+    ``x``: ``N x ...`` raw inputs as the device sees them; ``y``: ``N`` labels;
+    ``probabilities``: ``N x classes`` float32 Keras outputs on ``contract.normalize(x)``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    probabilities: np.ndarray
+
+
+def _reference_outputs(src: Source, model, contract: InputContract,
+                       shape: tuple[int, ...]) -> _Reference:
+    """Run the Keras model on the test split; save ``reference_outputs.npz`` for bench."""
     x_test = np.zeros((0, *shape), dtype=np.float32)
     y_test = np.zeros((0,), dtype=np.int64)
     test_paths: list[str] = []
@@ -304,29 +178,81 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
     if len(x_test):
         buffer = _io.BytesIO()
         np.savez(buffer, paths=np.array(test_paths), probabilities=keras_test, labels=y_test)
-        write_bytes(src.out_dir / "reference_outputs.npz", buffer.getvalue())
+        write_bytes(src.folder.reference_outputs_path, buffer.getvalue())
+    return _Reference(x_test, y_test, keras_test)
+
+
+def _calibration(src: Source, shape: tuple[int, ...], contract: InputContract,
+                 options: ConvertOptions, progress: Progress):
+    """The calibration set in model values (from ``calib_data`` or the train split).
+
+    Raises ConfigError for a bare model without ``calib_data``; DataError/ModelError
+    when the samples do not fit the model's input shape or the input contract.
+    """
+    calib_data, calib_samples, seed = options.calib_data, options.calib_samples, options.seed
+    if calib_data is not None:
+        calibration = calib.from_folder(calib_data, src.config, calib_samples, seed)
+    elif src.splits is not None:
+        calibration = calib.from_run(src.splits, src.config, calib_samples, seed)
+    else:
+        raise ConfigError(f"{src.model_path} is not in a run directory: pass --calib-data "
+                          "for calibrated modes")
+    calibration.check_shape(shape, src.model_path)
+    calibration = calibration.to_model_values(contract)
+    calibration.check_values(contract, calib_data if calib_data is not None
+                             else src.folder.splits_path)
+    progress(f"calibration: {calibration.description}")
+    return calibration
+
+
+def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOptions,
+                   progress: Progress | None = None) -> ConversionReport:
+    """Convert ``source`` (run directory or .keras file) in ``modes`` and report the drift.
+
+    Steps: validate the options, load the model and its input contract, the Keras
+    reference outputs, calibration (when a mode needs it), one conversion per mode,
+    then per-layer debugging and the budget/fallback step. Writes
+    ``<stem>_<mode>.tflite`` + ``<stem>_<mode>.json`` next to the model,
+    ``reference_outputs.npz`` (Keras test outputs), ``conversion_report.json/.md``
+    and, with ``debug_layers``, ``quant_debug.png`` (names from
+    :class:`~edgepose.rundir.RunDir`). Raises ConfigError for bad options (before any
+    work), ModelError for a model that cannot be converted as given, and
+    :class:`DriftExceeded` (after writing everything) when a mode loses more than
+    ``max_drop`` accuracy points on the test split. ``options.stated`` is the input
+    contract the user gave (:func:`source_contract` says when it is required); it is
+    applied to the Keras reference, calibration, drift, and written in every manifest.
+    """
+    progress = progress or (lambda message: None)
+    modes = options.validate(modes)
+    io, compat, seed, max_drop = options.io, options.compat, options.seed, options.max_drop
+    debug_layers, auto_fallback_enabled = options.debug_layers, options.auto_fallback
+
+    src = resolve_source(source)
+    progress(f"loading {src.model_path}")
+    model = load_keras_model(src.model_path)
+    shape = input_shape(model)
+    src.config = infer_config(src.config, shape)
+    contract = source_contract(src, model, options.stated)
+    progress(f"input contract: {contract.describe()}")
+    num_outputs = int(model.outputs[0].shape[-1])
+    labels = src.labels or [str(i) for i in range(num_outputs)]
+    if len(labels) != num_outputs:
+        raise ModelError(f"model has {num_outputs} outputs but {len(labels)} labels",
+                         src.model_path)
+
+    reference = _reference_outputs(src, model, contract, shape)
+    x_test, y_test, keras_test = reference.x, reference.y, reference.probabilities
 
     calibration = None
-    needs_calibration = any(MODES[m].calibrated for m in modes) or debug_layers
-    if needs_calibration:
-        if calib_data is not None:
-            calibration = calib.from_folder(calib_data, src.config, calib_samples, seed)
-        elif src.splits is not None:
-            calibration = calib.from_run(src.splits, src.config, calib_samples, seed)
-        else:
-            raise ConfigError(f"{src.model_path} is not in a run directory: pass --calib-data "
-                              "for calibrated modes")
-        calibration.check_shape(shape, src.model_path)
-        calibration = calibration.to_model_values(contract)
-        calibration.check_values(contract, calib_data if calib_data is not None
-                                 else src.out_dir / "splits.json")
-        progress(f"calibration: {calibration.description}")
+    if any(MODES[m].calibrated for m in modes) or debug_layers:
+        calibration = _calibration(src, shape, contract, options, progress)
 
     hard_swish = count_hard_swish(model)
-    rewrite = hardswish_rewrite == "on" or (hardswish_rewrite == "auto" and hard_swish > 0)
+    rewrite = options.hardswish_rewrite == "on" or (options.hardswish_rewrite == "auto"
+                                                    and hard_swish > 0)
     settings = {"io": io, "compat": compat, "seed": seed, "max_drop": max_drop,
                 "hardswish_layers": hard_swish, "hardswish_rewrite": rewrite,
-                "calib_samples": calib_samples, "input_contract": contract.describe(),
+                "calib_samples": options.calib_samples, "input_contract": contract.describe(),
                 "inference_mode_bypassed": training_only_layers(model)}
     ctx = _Context(src, model, labels, sha256_file(src.model_path), x_test, y_test, keras_test,
                    settings, _float_weight_bytes(model), progress, contract)
@@ -381,8 +307,8 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
             report.fallback = _run_fallback(ctx, report, exported(True), calibration, io,
                                             compat, max_drop)
 
-    report.files = ctx.files + [str(src.out_dir / "conversion_report.json"),
-                                str(src.out_dir / "conversion_report.md")]
+    report.files = ctx.files + [str(src.folder.conversion_report_path(".json")),
+                                str(src.folder.conversion_report_path(".md"))]
     if max_drop is not None:
         report.failed_modes = [m.mode for m in report.modes
                                if m.drop_pct is not None and m.drop_pct > max_drop]
@@ -395,7 +321,7 @@ def convert_run(source: str | Path, modes: Sequence[str] = DEFAULT_MODES, *,
         worst = max((report.mode(m) for m in report.failed_modes), key=lambda m: m.drop_pct)
         raise DriftExceeded(f"{', '.join(report.failed_modes)} lost more than {max_drop} "
                             f"accuracy points on the test split ({worst.mode}: "
-                            f"{worst.drop_pct:.2f})", src.out_dir / "conversion_report.md")
+                            f"{worst.drop_pct:.2f})", src.folder.conversion_report_path(".md"))
     return report
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.calibration import CalibrationSet
-from converters.modes import MODES
-from converters.tflite import explain_failure, make_converter
+from edgepose.converters.calibration import CalibrationSet
+from edgepose.converters.modes import MODES
+from edgepose.converters.tflite import explain_failure, make_converter
 from edgepose.errors import ConversionError
 from edgepose.fileio import atomic_path
 from edgepose.quiet import captured_output
@@ -49,7 +49,7 @@ def layer_errors(saved_model_dir: str | Path, calibration: CalibrationSet,
                  compat: str | None = None, samples: int = 50,
                  source: str | Path | None = None) -> list[LayerError]:
     """Per-layer int8 error, worst first (by rmse/scale)."""
-    import tensorflow as tf
+    from edgepose.keras_quiet import tf
 
     converter = make_converter(saved_model_dir, MODES["int8"], calibration, "float", compat)
     options = tf.lite.experimental.QuantizationDebugOptions(

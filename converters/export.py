@@ -55,7 +55,7 @@ def keras_file_version(path: Path) -> str | None:
 
 def load_keras_model(path: str | Path):
     """Load a ``.keras`` (or legacy ``.h5``) model; any problem is a one-line ModelError."""
-    import keras
+    from edgepose.keras_quiet import keras
 
     path = Path(path)
     if not path.is_file():
@@ -150,7 +150,7 @@ def verify_export(model, saved_model_dir: str | Path, x: np.ndarray,
     (a custom layer that ignores the training flag), or when the two differ beyond
     ``EXPORT_ATOL + EXPORT_RTOL * |ref|``, naming the training-only layers that may be acting.
     """
-    import tensorflow as tf
+    from edgepose.keras_quiet import tf
 
     serve = tf.saved_model.load(str(saved_model_dir)).signatures["serving_default"]
     exported = np.concatenate([
@@ -183,8 +183,7 @@ def export_saved_model(model, out_dir: str | Path, samples: np.ndarray | None = 
     Augmentation and other training-only layers are bypassed (module docstring);
     raises ConversionError when the exported graph does not reproduce the model.
     """
-    import keras
-    import tensorflow as tf
+    from edgepose.keras_quiet import keras, tf
 
     out_dir = Path(out_dir)
     signature = [tf.TensorSpec((1, *input_shape(model)), tf.float32, name="input")]

@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from converters.debugger import LayerError
-from converters.tflite import quantize_calibrated
+from edgepose.converters.debugger import LayerError
+from edgepose.converters.tflite import quantize_calibrated
 
 STRATEGIES = ("ranked", "prefix")
 # Ops whose weights (and folded BatchNorm) make quantization error; the prefix

@@ -26,7 +26,7 @@ _REGISTERED: dict[str, type] = {}
 def _layer_class():
     if "HardSwishXnn" in _REGISTERED:
         return _REGISTERED["HardSwishXnn"]
-    import keras
+    from edgepose.keras_quiet import keras
 
     @keras.saving.register_keras_serializable(package="edgepose")
     class HardSwishXnn(keras.layers.Layer):
@@ -40,7 +40,7 @@ def _layer_class():
 
 
 def _is_hard_swish(layer) -> bool:
-    import keras
+    from edgepose.keras_quiet import keras
 
     if not isinstance(layer, keras.layers.Activation):
         return False
@@ -50,7 +50,7 @@ def _is_hard_swish(layer) -> bool:
 
 def count_hard_swish(model) -> int:
     """Number of hard-swish activation layers, nested models included."""
-    import keras
+    from edgepose.keras_quiet import keras
 
     total = 0
     for layer in model.layers:
@@ -63,7 +63,7 @@ def count_hard_swish(model) -> int:
 
 def rewrite_hard_swish(model):
     """A copy of ``model`` with every hard-swish layer rewritten; weights copied."""
-    import keras
+    from edgepose.keras_quiet import keras
 
     layer_class = _layer_class()
 

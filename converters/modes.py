@@ -1,6 +1,6 @@
 """The conversion modes, as data: one entry per ``edgepose convert`` flag.
 
-Each mode says what the TFLite converter must be told; :mod:`converters.tflite`
+Each mode says what the TFLite converter must be told; :mod:`edgepose.converters.tflite`
 turns a :class:`Mode` into converter settings in one place.
 """
 

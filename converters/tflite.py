@@ -10,8 +10,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from converters.calibration import CalibrationSet
-from converters.modes import Mode
+from edgepose.converters.calibration import CalibrationSet
+from edgepose.converters.modes import Mode
 from edgepose.errors import ConversionError
 from edgepose.quiet import captured_output
 
@@ -19,7 +19,7 @@ COMPAT_TARGETS = ("tflite-runtime",)
 
 
 def _io_dtype(io: str):
-    import tensorflow as tf
+    from edgepose.keras_quiet import tf
 
     return {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[io]
 
@@ -28,7 +28,7 @@ def make_converter(saved_model_dir: str | Path, mode: Mode,
                    calibration: CalibrationSet | None = None, io: str = "int8",
                    compat: str | None = None):
     """A ``TFLiteConverter`` configured for ``mode`` (the one place modes become flags)."""
-    import tensorflow as tf
+    from edgepose.keras_quiet import tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
     if mode.optimize:
@@ -83,7 +83,7 @@ def convert_mode(saved_model_dir: str | Path, mode: Mode,
 def calibrate(saved_model_dir: str | Path, calibration: CalibrationSet,
               compat: str | None = None, source: str | Path | None = None) -> bytes:
     """A float model carrying calibrated ranges, to quantize later with a denylist."""
-    from converters.modes import MODES
+    from edgepose.converters.modes import MODES
 
     converter = make_converter(saved_model_dir, MODES["int8"], calibration, "float", compat)
     converter.experimental_new_quantizer = True

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.data.layouts import MEDIAPIPE33_JOINTS, get_layout
+from edgepose.runtime.layouts import MEDIAPIPE33_JOINTS, get_layout
 
 CLASSES = ("down", "up")
 IMAGE_SIZE = (640, 480)  # width, height in pixels

@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from converters.calibration import from_folder, stratified_sample
+from edgepose.converters.calibration import from_folder, stratified_sample
 from edgepose.data.splits import Sample
 from edgepose.sampling import stratified_indices, take
 

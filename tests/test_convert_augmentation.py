@@ -1,7 +1,7 @@
 """Models with augmentation and other training-only layers convert in inference mode.
 
 Each case is a user's own ``.keras`` file (no run directory) built here, converted
-with :func:`converters.convert_run`, and run on the device side (ai-edge-litert):
+with :func:`edgepose.converters.convert_run`, and run on the device side (ai-edge-litert):
 the TFLite fp32 output must equal ``model(x, training=False)`` on real digit images.
 Each test first checks that the layers really act in training mode, so the case is
 not trivially equal.
@@ -14,9 +14,9 @@ import re
 import numpy as np
 import pytest
 
-from converters import convert_run
-from converters.drift import tflite_probabilities
-from converters.export import export_saved_model, inference_outputs, training_only_layers
+from edgepose.converters import convert_run
+from edgepose.converters.export import export_saved_model, inference_outputs, training_only_layers
+from edgepose.converters.model_outputs import tflite_probabilities
 from edgepose.errors import ConversionError
 
 ATOL = 1e-5  # fp32 TFLite vs Keras: op-order round-off only

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from run_fixtures import digits_run  # noqa: F401
 
-import converters.convert as convert_module
-import converters.tflite as tflite_module
-from converters import convert_run
+import edgepose.converters.convert as convert_module
+import edgepose.converters.tflite as tflite_module
 from edgepose.cli import main
+from edgepose.converters import convert_run
 from edgepose.errors import ConversionError, DriftExceeded
 
 

@@ -7,8 +7,8 @@ import pytest
 from run_fixtures import digits_run  # noqa: F401
 
 import edgepose.runtime.preprocess as preprocess
-from converters import calibration as calib
-from converters.calibration import stratified_sample
+from edgepose.converters import calibration as calib
+from edgepose.converters.calibration import stratified_sample
 from edgepose.errors import ConversionError, DataError
 from edgepose.rundir import RunDir
 

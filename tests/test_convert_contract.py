@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from converters import convert_run
 from edgepose.cli import main
+from edgepose.converters import convert_run
 from edgepose.errors import ConfigError, ConversionError
 from edgepose.runtime.input_contract import StatedContract
 from edgepose.runtime.manifest import Manifest
@@ -196,7 +196,7 @@ def test_a_converted_model_carries_labels_and_contract_as_tflite_metadata(unit_c
 
 
 def test_a_bgr_contract_writes_no_rgb_normalization_into_the_metadata():
-    from converters.metadata import metadata_flatbuffer
+    from edgepose.converters.metadata import metadata_flatbuffer
     from edgepose.runtime.input_contract import InputContract
     from edgepose.runtime.tflite_file import ModelFileInfo, input_metadata
 
@@ -222,7 +222,7 @@ def _rescaling_first(scale: float, offset: float, augment: bool = False):
 @pytest.mark.parametrize("scale, offset, augment", [
     (1 / 255, 0.0, False), (1 / 127.5, -1.0, False), (1 / 255, 0.0, True)])
 def test_a_rescaling_of_raw_pixels_first_means_raw_pixels(tmp_path, scale, offset, augment):
-    from converters.convert import resolve_source, source_contract
+    from edgepose.converters.source import resolve_source, source_contract
 
     path = _save(_rescaling_first(scale, offset, augment), tmp_path)
     src = resolve_source(path)
@@ -232,7 +232,7 @@ def test_a_rescaling_of_raw_pixels_first_means_raw_pixels(tmp_path, scale, offse
 
 
 def test_a_rescaling_that_expects_0_to_1_input_is_not_read_as_raw_pixels(tmp_path):
-    from converters.convert import resolve_source, source_contract
+    from edgepose.converters.source import resolve_source, source_contract
 
     path = _save(_rescaling_first(2.0, -1.0), tmp_path)  # 0..1 -> -1..1
     src = resolve_source(path)

@@ -8,9 +8,9 @@ import zipfile
 import pytest
 from click.testing import CliRunner
 
-from converters import convert_run
-from converters.export import load_keras_model
 from edgepose.cli import main
+from edgepose.converters import convert_run
+from edgepose.converters.export import load_keras_model
 from edgepose.errors import ConfigError, ConversionError, ModelError
 
 

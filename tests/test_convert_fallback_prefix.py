@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from run_fixtures import digits_run  # noqa: F401
 
-from converters import convert_run
-from converters.fallback import WEIGHTED_OPS, execution_order, prefix_candidates
+from edgepose.converters import convert_run
+from edgepose.converters.fallback import WEIGHTED_OPS, execution_order, prefix_candidates
 
 HUGE = 1.0e4
 
@@ -75,9 +75,9 @@ def test_candidates_are_tried_from_the_fewest_float_layers_up(stem_report):
 
 
 def test_prefixes_end_at_weighted_ops_in_execution_order(stem_run, stem_report):
-    from converters.calibration import from_run
-    from converters.export import export_saved_model, load_keras_model
-    from converters.tflite import calibrate
+    from edgepose.converters.calibration import from_run
+    from edgepose.converters.export import export_saved_model, load_keras_model
+    from edgepose.converters.tflite import calibrate
     from edgepose.rundir import RunDir
 
     run = RunDir.open(stem_run)

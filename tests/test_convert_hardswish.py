@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from run_fixtures import digits_run  # noqa: F401
 
-from converters import convert_run
-from converters.hardswish import count_hard_swish, rewrite_hard_swish
+from edgepose.converters import convert_run
+from edgepose.converters.hardswish import count_hard_swish, rewrite_hard_swish
 from edgepose.rundir import RunDir, load_inputs
 
 

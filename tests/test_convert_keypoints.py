@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from run_fixtures import keypoint_run  # noqa: F401
 
-from converters import convert_run
+from edgepose.converters import convert_run
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.manifest import Manifest
 

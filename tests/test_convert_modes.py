@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from run_fixtures import digits_run  # noqa: F401
 
-from converters import convert_run
+from edgepose.converters import convert_run
 from edgepose.fileio import read_json
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.interpreter import load_interpreter

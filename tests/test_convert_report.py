@@ -8,10 +8,10 @@ import shutil
 import pytest
 from run_fixtures import digits_run  # noqa: F401
 
-from converters import convert_run
-from converters.report import ConversionReport, ModeResult
-from edgepose.drift import DriftStats
+from edgepose.converters import convert_run
+from edgepose.converters.conversion_report import ConversionReport, ModeResult
 from edgepose.fileio import read_json, sha256_file, write_json
+from edgepose.runtime.drift_stats import DriftStats
 
 
 @pytest.fixture(scope="module")

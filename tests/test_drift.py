@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgepose.drift import compare_outputs
+from edgepose.runtime.drift_stats import compare_outputs
 
 
 def test_identical_outputs_have_no_drift():

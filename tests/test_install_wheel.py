@@ -88,7 +88,7 @@ def device_venv(tmp_path_factory) -> DeviceVenv:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
-    for package in ("edgepose", "converters"):
+    for package in ("edgepose", "converters"):  # converters/ installs as edgepose.converters
         shutil.copytree(ROOT / package, source / package,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     offline = ["--no-index", "--find-links", str(WHEELHOUSE)]
@@ -129,6 +129,21 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(device_venv):
     location, importable = done.stdout.splitlines()
     assert Path(location).is_relative_to(device_venv.path)
     assert importable == "[]"
+
+
+def test_the_wheel_ships_converters_under_edgepose_not_top_level(device_venv):
+    with zipfile.ZipFile(device_venv.wheel) as wheel:
+        names = wheel.namelist()
+    top_level = {name.split("/")[0] for name in names}
+    assert top_level == {"edgepose", "edgepose-0.1.0.dist-info"}
+    shipped = {Path(name).name for name in names if name.startswith("edgepose/converters/")}
+    assert shipped == {path.name for path in (ROOT / "converters").glob("*.py")}
+    # and the installed copy imports as edgepose.converters (the mode table needs no TF)
+    done = _check(device_venv.run(device_venv.python, "-c",
+                                  "import edgepose.converters.modes as m, importlib.util as u;"
+                                  "print(m.__file__); print(u.find_spec('converters'))"))
+    location, top = done.stdout.splitlines()
+    assert Path(location).is_relative_to(device_venv.path) and top == "None"
 
 
 def test_the_wheel_declares_its_license_as_an_spdx_expression(device_venv):

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.data.keypoints import build_keypoint_splits, load_keypoint_vector
+from edgepose.data.keypoints import build_keypoint_splits
 from edgepose.errors import DataError
 from edgepose.rundir import load_inputs
+from edgepose.runtime.keypoint_file import load_keypoint_vector
 
 RNG = np.random.default_rng(0)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.data.layouts import get_layout
 from edgepose.errors import ModelError
 from edgepose.runtime.classifier import Classifier, invoke_failure
+from edgepose.runtime.layouts import get_layout
 
 LAYOUT = get_layout("coco17")
 DIV_FAILURE = ("tflite/kernels/div.cc:262 data[i] != zero_point was not true.Node number 27 "
@@ -60,7 +60,7 @@ def keypoint_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def int8_report(keypoint_run):
-    from converters import convert_run
+    from edgepose.converters import convert_run
 
     return convert_run(keypoint_run, ["int8"])
 

@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 from edgepose.cli import main
 from edgepose.data.keypoints import build_keypoint_splits
-from edgepose.data.layouts import get_layout
-from edgepose.data.presence import min_visible_joints, no_person_reason
 from edgepose.pose.estimator import PoseResult
 from edgepose.runtime.classifier import Classifier
+from edgepose.runtime.layouts import get_layout
+from edgepose.runtime.presence import min_visible_joints, no_person_reason
 from edgepose.service.engine import Engine
 from edgepose.service.results import NO_PERSON, ResultPolicy
 from tests import tflite_models

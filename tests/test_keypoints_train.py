@@ -8,9 +8,9 @@ import skimage.data
 from click.testing import CliRunner
 
 from edgepose.cli import main
-from edgepose.data.layouts import get_layout
 from edgepose.data.poses import CLASSES, build_poses
 from edgepose.pose import PoseEstimator
+from edgepose.runtime.layouts import get_layout
 from tests.assets import asset_path
 
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepose.data.layouts import get_layout
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.delegation import inspect_model
+from edgepose.runtime.layouts import get_layout
 from tests.keypoint_poses import IMAGE_SIZE, LAYOUT_OF_UNIT, UNITS, make_landmarks, vectors
 
 
 @pytest.fixture(scope="module")
 def unit_runs(tmp_path_factory) -> dict[str, Path]:
     """unit -> run directory holding model_int8.tflite, trained on the same poses."""
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.train.hyperparameters import TrainingParams
     from edgepose.train.keypoint_classifier import (
         KeypointModelParams,

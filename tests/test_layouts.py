@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from edgepose.data.layouts import LAYOUTS, get_layout
 from edgepose.errors import ConfigError
+from edgepose.runtime.layouts import LAYOUTS, get_layout
 
 
 def test_layout_vector_lengths():

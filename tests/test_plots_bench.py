@@ -16,9 +16,9 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.text import Text
 
-from edgepose.bench import report
+from edgepose.bench import bench_report as report
+from edgepose.bench.bench_report import plot_latency, row_colours
 from edgepose.bench.harness import run_bench
-from edgepose.bench.report import plot_latency, row_colours
 from tests.reference_model import MODEL, write_digit_samples
 
 NAMES = ["model_fp32", "model_fp16", "model_dynamic", "model_int8", "model_int8_fallback"]

@@ -2,7 +2,7 @@
 
 Real inputs: a small Keras CNN with twelve long-named conv blocks, trained two
 epochs on scikit-learn's digits, exported as a SavedModel and run through
-TensorFlow's QuantizationDebugger by :func:`converters.debugger.layer_errors`
+TensorFlow's QuantizationDebugger by :func:`edgepose.converters.debugger.layer_errors`
 (about 20 s). The figure is caught when the plot function closes it and its
 text boxes are measured with matplotlib's renderer.
 """
@@ -17,8 +17,13 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.text import Text
 
-from converters.calibration import CalibrationSet
-from converters.debugger import KEEP_FLOAT_THRESHOLD, layer_errors, layer_label, plot_layer_errors
+from edgepose.converters.calibration import CalibrationSet
+from edgepose.converters.debugger import (
+    KEEP_FLOAT_THRESHOLD,
+    layer_errors,
+    layer_label,
+    plot_layer_errors,
+)
 
 BLOCKS = 12
 
@@ -27,7 +32,7 @@ BLOCKS = 12
 def errors(tmp_path_factory):
     from sklearn.datasets import load_digits
 
-    from converters.export import export_saved_model
+    from edgepose.converters.export import export_saved_model
     from edgepose.quiet import import_tensorflow
 
     import_tensorflow()

@@ -242,7 +242,7 @@ def test_a_dynamic_image_size_is_taken_from_the_manifest(odd, tmp_path):
 
 
 def test_a_dynamic_image_size_is_taken_from_tflite_metadata(odd, tmp_path):
-    from converters.metadata import add_metadata
+    from edgepose.converters.metadata import add_metadata
 
     model = tmp_path / "dynamic_meta.tflite"
     model.write_bytes(add_metadata(odd.dynamic.read_bytes(), "dynamic", cm.BRIGHTNESS,

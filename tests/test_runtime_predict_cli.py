@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgepose.cli import main
-from edgepose.data.layouts import get_layout
+from edgepose.runtime.layouts import get_layout
 from tests import tflite_models
 
 tiny_run = tflite_models.tiny_run  # session fixture: the tiny models and run directory

@@ -13,13 +13,15 @@ import time
 import pytest
 
 from edgepose.errors import ConfigError
+from edgepose.runtime.classifier import Classification
 from edgepose.service.metrics import Metrics
-from edgepose.service.results import FrameResult, Prediction
+from edgepose.service.results import FrameResult
 from edgepose.service.sinks import JsonlSink, MqttSink, SinkSet, StdoutSink, parse_mqtt
 
 
 def result(frame: int, label: str = "sit") -> FrameResult:
-    return FrameResult(label, 0.9, [Prediction(label, 0.9), Prediction("stand", 0.1)],
+    return FrameResult(label, 0.9, [Classification(0, label, 0.9),
+                                       Classification(1, "stand", 0.1)],
                        1.5, 3.0, frame, 1700000000.0 + frame)
 
 

@@ -70,7 +70,7 @@ def _bn_cnn(num_classes: int, momentum: float = 0.999):
 
 def _train(tmp_path: Path, labels_override=None, strict=False, epochs=3, name="run"):
     from edgepose.train.hyperparameters import TrainingParams
-    from edgepose.train.run import train_run
+    from edgepose.train.trainer_steps import train_run
     from edgepose.train.training import Stage
 
     x, y, classes = _digits()

@@ -54,7 +54,7 @@ def trained_run(digits_subset, tmp_path_factory) -> Path:
 
 
 def test_run_directory_holds_every_file_and_is_marked_complete(trained_run):
-    from edgepose.train.run_writer import is_complete
+    from edgepose.train.rundir_writer import is_complete
 
     for name in RUN_FILES:
         assert (trained_run / name).is_file(), name
@@ -81,7 +81,7 @@ def test_config_json_records_the_settings_needed_to_reproduce(trained_run):
 
 
 def test_history_has_one_row_per_epoch_of_each_stage(trained_run):
-    from edgepose.train.run_writer import read_history
+    from edgepose.train.rundir_writer import read_history
 
     rows = read_history(trained_run / "history.csv")
     assert [(r["stage"], r["epoch"]) for r in rows] == [("feature_extraction", 1.0),
@@ -124,7 +124,7 @@ def test_saved_inference_model_matches_keras_predict_after_reloading(tmp_path):
 
     from edgepose.train.hyperparameters import ImageModelParams
     from edgepose.train.image_classifier import build_image_model
-    from edgepose.train.run_writer import RunWriter
+    from edgepose.train.rundir_writer import RunWriter
 
     model = build_image_model(3, ImageModelParams(input_size=32, alpha=0.35, weights="none",
                                                   augment="strong"))
@@ -151,7 +151,7 @@ def test_eval_command_prints_test_metrics_and_writes_the_plots(trained_run):
 
 
 def test_a_failed_run_stays_marked_incomplete(tmp_path):
-    from edgepose.train.run_writer import INCOMPLETE, RunWriter, is_complete
+    from edgepose.train.rundir_writer import INCOMPLETE, RunWriter, is_complete
 
     with pytest.raises(RuntimeError), RunWriter(tmp_path / "run") as writer:
         writer.write_labels(["a", "b"])

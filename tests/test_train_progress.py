@@ -22,7 +22,7 @@ from edgepose.cli import main
 from edgepose.data.splits import Splits
 from edgepose.errors import ConfigError
 from edgepose.train.progress import epoch_line
-from edgepose.train.run_writer import (
+from edgepose.train.rundir_writer import (
     INCOMPLETE,
     RunWriter,
     in_progress_marker,

@@ -4,9 +4,9 @@ Host side (imports TensorFlow inside functions). Each Keras model takes raw RGB
 0..255 and has a variable batch dimension, like a run's ``model.keras``; it is
 converted with edgepose's own converter building blocks, exactly as ``edgepose
 convert`` does: one SavedModel exported with a fixed batch of 1
-(:func:`converters.export.export_saved_model`; with a variable batch the converter
+(:func:`edgepose.converters.export.export_saved_model`; with a variable batch the converter
 keeps SHAPE/PACK/RESHAPE ops that split the XNNPACK graph), then
-:func:`converters.tflite.convert_mode` for fp32 and full-integer int8 (int8 input
+:func:`edgepose.converters.tflite.convert_mode` for fp32 and full-integer int8 (int8 input
 and output, calibrated on real images), the int8 one from the hard-swish-rewritten
 graph when the model has hard-swish (``--hardswish-rewrite auto``).
 
@@ -22,13 +22,10 @@ graph when the model has hard-swish (``--hardswish-rewrite auto``).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "colorwheel",
           "hubble_deep_field", "retina")
@@ -79,11 +76,11 @@ def photo_crops(size: int, count: int, seed: int = 0) -> np.ndarray:
 
 def convert(model, out_dir: Path, name: str, calibration: np.ndarray) -> BuiltModel:
     """Convert a Keras model to fp32 and full-integer int8 as ``edgepose convert`` does."""
-    from converters.calibration import CalibrationSet
-    from converters.export import export_saved_model, input_shape
-    from converters.hardswish import count_hard_swish, rewrite_hard_swish
-    from converters.modes import get_mode
-    from converters.tflite import convert_mode
+    from edgepose.converters.calibration import CalibrationSet
+    from edgepose.converters.export import export_saved_model, input_shape
+    from edgepose.converters.hardswish import count_hard_swish, rewrite_hard_swish
+    from edgepose.converters.modes import get_mode
+    from edgepose.converters.tflite import convert_mode
 
     saved = export_saved_model(model, out_dir / f"{name}_savedmodel")
     fp32 = out_dir / f"{name}_fp32.tflite"
@@ -102,8 +99,7 @@ def convert(model, out_dir: Path, name: str, calibration: np.ndarray) -> BuiltMo
 
 def build_tiny(out_dir: Path, epochs: int = 6) -> tuple[BuiltModel, np.ndarray, np.ndarray]:
     """Train the tiny digits net; return it with 60 held-out digits and their labels."""
-    import keras
-
+    from edgepose.keras_quiet import keras
     from edgepose.sampling import stratified_indices
 
     keras.utils.set_random_seed(0)
@@ -139,7 +135,7 @@ BACKBONES = {
 
 def build_backbone(name: str, size: int, out_dir: Path, classes: int = 10) -> BuiltModel:
     """A real Keras backbone (weights=None, BatchNorm stats from photographs) + softmax head."""
-    import keras
+    from edgepose.keras_quiet import keras
 
     constructor, rescale = BACKBONES[name]
     keras.utils.set_random_seed(0)

@@ -29,13 +29,15 @@ sys.path.insert(0, str(ROOT))
 BOARDS = ((5, "3.13"), (4, "3.11"))
 # A test module that imports any of these at module level (itself or through a tests/
 # helper) is host-only; the guest has only the device side's dependencies.
-HOST_ONLY = ("tensorflow", "keras", "sklearn", "skimage", "cv2", "edgepose.train", "converters")
+HOST_ONLY = ("tensorflow", "keras", "sklearn", "skimage", "cv2", "edgepose.train",
+             "edgepose.converters", "edgepose.keras_quiet")
 # Packaging tests build wheels and venvs with the workstation's pip, and `keypoints fetch`
 # drives pip: the rig's guest Python has no pip, so these stay on the host too.
 HOST_SIDE_TESTS = ("test_train_", "test_convert_", "test_keypoints_train", "test_model_spec",
                    "test_weights", "test_install_", "test_pose_fetch")
 # A test whose *fixture* (a frame in tests/) needs one of these is host-only too.
-HOST_CODE = ("tests/", "edgepose/train/", "converters/", "edgepose/quiet.py")
+HOST_CODE = ("tests/", "edgepose/train/", "converters/", "edgepose/quiet.py",
+             "edgepose/keras_quiet.py")
 MISSING_ON_DEVICE = re.compile(r"No module named '(tensorflow|keras|sklearn|skimage|cv2)")
 
 

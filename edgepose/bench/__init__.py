@@ -1,8 +1,10 @@
 """Device side: latency, accuracy and drift of .tflite models (no TensorFlow).
 
-``run_bench`` (harness) measures; ``any_model`` times a model that is not a
+``measure`` (harness; ``run_bench`` is its keyword form) measures what a
+:class:`~edgepose.bench.options.BenchOptions` asks for; ``session`` runs one
+``edgepose bench`` call (measure, write, compare); ``any_model`` times a model that is not a
 classifier; ``checks`` warns about a busy machine and modes slower than fp32;
-``report`` writes tables/CSV/Markdown/plots; ``baseline`` compares with a stored
+``bench_report`` writes tables/CSV/Markdown/plots; ``baseline`` compares with a stored
 result; ``device`` says what machine ran it. Samples are drawn by
 :mod:`edgepose.sampling`.
 """

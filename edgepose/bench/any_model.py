@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import DataError, ModelError
-from edgepose.runtime.classifier import invoke_failure
+from edgepose.errors import DataError
+from edgepose.runtime.classifier import invoke_checked
 from edgepose.runtime.interpreter import InterpreterBackend, load_interpreter
 
 
@@ -140,11 +140,7 @@ class AnyModel:
 
     def invoke(self) -> None:
         """Run the graph; a kernel failure becomes a one-line :class:`ModelError`."""
-        try:
-            self.interpreter.invoke()
-        except RuntimeError as exc:
-            raise ModelError(f"inference failed: {invoke_failure(str(exc))}",
-                             self.model_path) from None
+        invoke_checked(self.interpreter, self.model_path)
 
     def run(self) -> list[np.ndarray]:
         """Set the inputs, invoke, and copy every output (the end-to-end path of this mode)."""

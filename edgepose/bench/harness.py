@@ -42,17 +42,16 @@ from edgepose.bench.device import (
     device_info,
     peak_rss_mb,
 )
+from edgepose.bench.options import BenchOptions
 from edgepose.bench.stats import Clock, LatencyStats, latency_stats, time_phases
-from edgepose.drift import DriftStats, compare_outputs
 from edgepose.errors import ConfigError, DataError, EdgeposeError
+from edgepose.rundir import RunDir
 from edgepose.runtime.classifier import Classifier
+from edgepose.runtime.drift_stats import DriftStats, compare_outputs
 from edgepose.runtime.manifest import Manifest
 from edgepose.runtime.model_checks import classifier_problem
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES
 from edgepose.sampling import SampleChoice, stratified_indices, take
-
-REFERENCE_FILE = "reference_outputs.npz"
-FP32_MODEL = "model_fp32.tflite"
 
 
 @dataclass
@@ -137,8 +136,7 @@ class LabelledData:
 def _mode_of(classifier: Classifier) -> str:
     if classifier.manifest is not None:
         return classifier.manifest.mode
-    stem = classifier.model_path.stem
-    return stem.split("model_", 1)[1] if stem.startswith("model_") else "?"
+    return RunDir.mode_in_name(classifier.model_path) or "?"
 
 
 def folder_data(root: str | Path) -> LabelledData:
@@ -161,16 +159,14 @@ def folder_data(root: str | Path) -> LabelledData:
 
 def split_data(model_path: str | Path, split: str) -> LabelledData:
     """The ``split`` samples of the run directory the model sits in."""
-    from edgepose.rundir import RunDir
-
     run = RunDir.open(Path(model_path).parent)
     splits = run.splits
     samples = splits.samples(split)
     if not samples:
-        raise DataError(f"the {split} split is empty", run.path / "splits.json")
+        raise DataError(f"the {split} split is empty", run.splits_path)
     return LabelledData([splits.absolute(s) for s in samples],
                         [splits.classes[s.label] for s in samples], [s.path for s in samples],
-                        f"{run.path / 'splits.json'}:{split}", run.path)
+                        f"{run.splits_path}:{split}", run.path)
 
 
 def label_indices(classifier: Classifier, data: LabelledData) -> np.ndarray:
@@ -203,9 +199,9 @@ class _References:
         self._cache: dict[Path, tuple[np.ndarray, str] | None] = {}
 
     def _saved(self, folder: Path) -> tuple[np.ndarray, str] | None:
-        path = (self.data.run_dir or folder) / REFERENCE_FILE
+        path = RunDir(self.data.run_dir or folder).reference_outputs_path
         if not path.is_file():
-            path = folder / REFERENCE_FILE
+            path = RunDir(folder).reference_outputs_path
         if not path.is_file():
             return None
         try:
@@ -220,11 +216,11 @@ class _References:
         return probs[[row[k] for k in self.data.keys]], f"keras ({path.name})"
 
     def _fp32(self, folder: Path) -> tuple[np.ndarray, str] | None:
-        path = folder / FP32_MODEL
+        path = RunDir(folder).tflite_path("fp32")
         if not path.is_file():
             return None
         reference = Classifier.from_file(path, num_threads=1)
-        return _all_probabilities(reference, self.data.files), FP32_MODEL
+        return _all_probabilities(reference, self.data.files), path.name
 
     def get(self, model_path: Path) -> tuple[np.ndarray, str] | None:
         folder = model_path.parent
@@ -299,7 +295,7 @@ def _bench_any(model: Path, threads: int | None, xnnpack: bool, warmup: int, run
     e2e = time_phases(lambda i: runner.run(), runs, warmup, clock)
     manifest = Manifest.path_for(model)
     mode = (Manifest.load(manifest).mode if manifest.is_file() else
-            model.stem.split("model_", 1)[1] if model.stem.startswith("model_") else "?")
+            RunDir.mode_in_name(model) or "?")
     return BenchRow(
         model=str(model), mode=mode, size_bytes=model.stat().st_size, threads=threads,
         xnnpack=xnnpack,
@@ -377,30 +373,33 @@ def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
               reference: str = "auto", max_samples: int | None = None, k: int = 1,
               clock: Clock = time.perf_counter_ns, seed: int = 0,
               inputs: dict[str, str] | None = None, stated=None) -> BenchResult:
+    """The keyword form of :func:`measure` (the options of :class:`BenchOptions`)."""
+    options = BenchOptions(data=data, split=split, threads=threads, xnnpack=xnnpack,
+                           warmup=warmup, runs=runs, reference=reference,
+                           max_samples=max_samples, seed=seed, inputs=inputs, stated=stated)
+    return measure(models, options, k=k, clock=clock)
+
+
+def measure(models: Sequence[str | Path], options: BenchOptions, *, k: int = 1,
+            clock: Clock = time.perf_counter_ns) -> BenchResult:
     """Benchmark each model for each thread count and XNNPACK setting (see module docstring).
 
-    ``data`` is a class-folder directory, ``split`` a split name of the run
-    directory each model sits in (they are exclusive); ``max_samples`` takes a
-    stratified, seeded subset of it (:mod:`edgepose.sampling`). ``reference`` is
-    ``"auto"``, ``"keras"`` (reference_outputs.npz), ``"fp32"`` or ``"none"``.
-    ``inputs`` maps input names (or positions) to ``.npy`` files, timing the
-    model on those arrays without accuracy. ``clock`` returns integer
-    nanoseconds; inject a fake one in tests. ``stated`` is the user's input contract
-    (a :class:`~edgepose.runtime.input_contract.StatedContract`).
+    ``options`` (see :class:`BenchOptions`) is validated first. Latencies are in
+    milliseconds; ``clock`` returns integer nanoseconds (inject a fake one in
+    tests); ``k`` is the top-k of the end-to-end classify path. Raises ConfigError
+    for no model or options that cannot go together, DataError for unusable data
+    (an empty split, classes the model does not know), ModelError for a model that
+    cannot load or run.
     """
     if not models:
         raise ConfigError("no model given")
-    if data is not None and split is not None:
-        raise ConfigError("give either --data or --split, not both")
-    if inputs and (data is not None or split is not None):
-        raise ConfigError("give either --input arrays or labelled data (--data/--split)")
-    if runs < 1 or warmup < 0:
-        raise ConfigError(f"runs must be >= 1 and warmup >= 0 (got {runs}, {warmup})")
-    if reference not in ("auto", "keras", "fp32", "none"):
-        raise ConfigError(f"reference must be auto, keras, fp32 or none, not {reference!r}")
+    options.validate()
+    data, split, warmup, runs = options.data, options.split, options.warmup, options.runs
+    reference, max_samples, seed = options.reference, options.max_samples, options.seed
+    inputs, stated = options.inputs, options.stated
     models = [Path(m) for m in models]
-    threads = list(threads) or [None]
-    xnnpack = list(xnnpack) or [True]
+    threads = list(options.threads) or [None]
+    xnnpack = list(options.xnnpack) or [True]
 
     before = conditions()
     rows: list[BenchRow] = []

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.bench.baseline import BaselineComparison, compare_with_baseline
-from edgepose.bench.harness import BenchResult, run_bench
-from edgepose.bench.report import write_outputs
+from edgepose.bench.bench_report import write_outputs
+from edgepose.bench.harness import BenchResult, measure
+from edgepose.bench.options import BenchOptions
 from edgepose.bench.stats import Clock
 
 
@@ -22,24 +23,18 @@ class BenchReport:
     written: list[Path] = field(default_factory=list)
 
 
-def bench(models: Sequence[str | Path], *, data: str | Path | None = None,
-          split: str | None = None, threads: Sequence[int | None] = (None,),
-          xnnpack: Sequence[bool] = (True,), warmup: int = 20, runs: int = 200,
-          reference: str = "auto", max_samples: int | None = None,
+def bench(models: Sequence[str | Path], options: BenchOptions, *,
           json_path: str | Path | None = None, csv_path: str | Path | None = None,
           md_path: str | Path | None = None, plot_path: str | Path | None = None,
           baseline: str | Path | None = None, tolerance: float = 0.10,
-          clock: Clock = time.perf_counter_ns, seed: int = 0,
-          inputs: dict[str, str] | None = None, stated=None) -> BenchReport:
-    """Run :func:`run_bench`, write the outputs, and compare with ``baseline``.
+          clock: Clock = time.perf_counter_ns) -> BenchReport:
+    """Run :func:`measure`, write the outputs, and compare with ``baseline``.
 
-    A regression does not raise here: call ``report.baseline.raise_on_regression()``
-    after showing the result (the CLI does).
+    ``tolerance`` is the allowed slow-down as a ratio (0.10 = 10 %). A regression
+    does not raise here: call ``report.baseline.raise_on_regression()`` after
+    showing the result (the CLI does). Raises what :func:`measure` raises.
     """
-    result = run_bench(models, data=data, split=split, threads=threads, xnnpack=xnnpack,
-                       warmup=warmup, runs=runs, reference=reference,
-                       max_samples=max_samples, clock=clock, seed=seed, inputs=inputs,
-                       stated=stated)
+    result = measure(models, options, clock=clock)
     comparison = None
     if baseline is not None:
         comparison = compare_with_baseline(result, baseline, tolerance)

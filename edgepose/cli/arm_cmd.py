@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from edgepose.cli.arm_view import kernel_sets, print_emulated
 from edgepose.cli.common import print_json, print_table
 
 PI_CHOICE = click.Choice(["4", "5"])
@@ -80,37 +81,10 @@ def bench(models: tuple[Path, ...], pi: str, python: str | None, cache_dir: Path
     """
     from edgepose.arm.emulated import run_emulated
 
-    chosen = ("xnnpack", "reference") if kernels == "both" else (kernels,)
     result = run_emulated(list(models), int(pi), None, python=python, cache_dir=cache_dir,
-                          kernels=chosen, count_instructions=not no_count, repeats=repeats)
+                          kernels=kernel_sets(kernels), count_instructions=not no_count,
+                          repeats=repeats)
     if as_json:
         print_json(result)
         return
     print_emulated(result)
-
-
-def print_emulated(result) -> None:
-    """The ARM-vs-x86 table of an EmulatedResult, and what its columns mean."""
-    rows = []
-    for r in result.runs:
-        agreement = ("identical" if r.identical else
-                     f"max |d| {r.max_abs_diff:.3g}" + (" steps" if r.integer_output else ""))
-        estimate = (f"{r.pi_estimate_ms[0]:.1f}-{r.pi_estimate_ms[1]:.1f}"
-                    if r.pi_estimate_ms else "-")
-        insns = f"{r.instructions_per_invoke:,}" if r.instructions_per_invoke else "-"
-        accuracy = "-" if r.accuracy_arm is None else f"{r.accuracy_arm:.1%}"
-        rows.append([Path(r.model).name, r.mode, r.kernels,
-                     f"{r.delegated_nodes}/{r.total_nodes}", agreement,
-                     f"{r.top1_agreement:.0%}", accuracy, insns, estimate,
-                     r.emulated_ms_per_invoke])
-    print_table(f"Emulated Pi {result.pi} ({result.core}, {result.qemu}, Python "
-                f"{result.guest_python}, {result.backend}) vs x86",
-                ["model", "mode", "kernels", "XNNPACK", "ARM vs x86", "top-1 =",
-                 "ARM acc", "insns/invoke", "Pi est. ms", "emu. ms"], rows)
-    verdict = ("all integer outputs bit-identical to x86" if result.integer_runs_identical
-               else "INTEGER OUTPUTS DIFFER FROM x86")
-    click.echo(f"{verdict}; Pi est. = instructions / (IPC {result.ipc_assumed[0]}-"
-               f"{result.ipc_assumed[1]} x {result.clock_ghz[0]}-{result.clock_ghz[1]} GHz), "
-               "an estimate, not a measurement; emulator ms is emulator time.")
-    if getattr(result, "samples", None):
-        click.echo(f"accuracy on {result.samples}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from edgepose.cli.arm_view import xnnpack_settings
 from edgepose.cli.common import console, parse_int_list, print_table
 from edgepose.cli.common import print_json as show_json
 from edgepose.cli.contract_options import contract_options, stated_from
@@ -25,7 +26,7 @@ def _contract_line(model: str, stated=None) -> str:
 
 def print_bench(report, stated=None) -> None:
     """The comparison table, the device line, warnings, files written, baseline deltas."""
-    from edgepose.bench.report import device_line, terminal_table
+    from edgepose.bench.bench_report import device_line, terminal_table
 
     result = report.result
     columns, rows = terminal_table(result)
@@ -114,30 +115,28 @@ def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, 
     """
     if emulate:
         from edgepose.arm.emulated import emulated_bench
-        from edgepose.cli.arm_cmd import print_emulated
+        from edgepose.cli.arm_view import kernel_sets, print_emulated
 
         result = emulated_bench(list(models), int(emulate[-1]), split=split, data=data,
                                 max_samples=max_samples or 50, seed=seed,
-                                kernels=("reference", "xnnpack") if xnnpack_mode == "both"
-                                else ("reference",) if no_xnnpack or xnnpack_mode == "off"
-                                else ("xnnpack",))
+                                kernels=kernel_sets(xnnpack_mode, no_xnnpack))
         if print_json:
             show_json(result)
         else:
             print_emulated(result)
         return
     from edgepose.bench.baseline import parse_tolerance
+    from edgepose.bench.options import BenchOptions
     from edgepose.bench.session import bench as run
 
     stated = stated_from(input_range, input_mean, input_std, channel_order)
-    xnnpack = {"on": [True], "off": [False], "both": [True, False]}[
-        "off" if no_xnnpack else xnnpack_mode]
-    report = run(models, data=data, split=split, threads=parse_int_list(threads),
-                 xnnpack=xnnpack, warmup=warmup, runs=runs, reference=reference,
-                 max_samples=max_samples, json_path=json_path, csv_path=csv_path,
-                 md_path=md_path, plot_path=plot_path, baseline=baseline,
-                 tolerance=parse_tolerance(tolerance), seed=seed,
-                 inputs=parse_inputs(input_files), stated=stated)
+    xnnpack = xnnpack_settings(xnnpack_mode, no_xnnpack)
+    options = BenchOptions(data=data, split=split, threads=parse_int_list(threads),
+                           xnnpack=xnnpack, warmup=warmup, runs=runs, reference=reference,
+                           max_samples=max_samples, seed=seed,
+                           inputs=parse_inputs(input_files), stated=stated)
+    report = run(models, options, json_path=json_path, csv_path=csv_path, md_path=md_path,
+                 plot_path=plot_path, baseline=baseline, tolerance=parse_tolerance(tolerance))
     if print_json:
         show_json(report)
     else:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 from rich.console import Console
 
@@ -54,8 +52,7 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     A bare MODEL.keras whose first layer is not Rescaling needs its pixel range:
     --input-range 0,1 (or -1,1, or --input-mean/--input-std).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from converters import DEFAULT_MODES, convert_run
+    from edgepose.converters import DEFAULT_MODES, ConvertOptions, run_conversion
 
     chosen = [name for name, flag in zip(_MODE_FLAGS, (fp32, fp16, dynamic, int8, int16x8),
                                                    strict=True)
@@ -68,11 +65,13 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     def progress(message: str) -> None:
         status.print(f"[dim]{message}[/dim]", soft_wrap=True)
 
-    report = convert_run(source, chosen, io=io, compat=compat, calib_samples=calib_samples,
-                         calib_data=calib_data, seed=seed, max_drop=max_drop,
-                         debug_layers=debug_layers, auto_fallback_enabled=auto_fallback,
-                         hardswish_rewrite=hardswish_rewrite, progress=progress,
-                         stated=stated_from(input_range, input_mean, input_std, channel_order))
+    options = ConvertOptions(io=io, compat=compat, calib_samples=calib_samples,
+                             calib_data=calib_data, seed=seed, max_drop=max_drop,
+                             debug_layers=debug_layers, auto_fallback=auto_fallback,
+                             hardswish_rewrite=hardswish_rewrite,
+                             stated=stated_from(input_range, input_mean, input_std,
+                                                channel_order))
+    report = run_conversion(source, chosen, options, progress)
     if as_json:
         print_json(report)
         return

@@ -3,7 +3,7 @@
 import click
 
 from edgepose.cli.common import console, print_json, print_table
-from edgepose.data.layouts import DEFAULT_LAYOUT
+from edgepose.runtime.layouts import DEFAULT_LAYOUT
 
 
 @click.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgepose.cli.common import console, print_json, print_table
-from edgepose.data.layouts import DEFAULT_LAYOUT
+from edgepose.runtime.layouts import DEFAULT_LAYOUT
 
 
 @click.group()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shlex
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -76,10 +75,10 @@ def serve(as_json: bool, verbose: bool, jsonl_max_mb: float, no_http: bool, **op
     config = ServeConfig(**options, jsonl_max_bytes=int(jsonl_max_mb * 1e6))
     summary = run_service(config)
     if as_json:
-        print_json(summary)
+        print_json(summary.to_dict())
     else:
         print_table("edgepose serve", ["field", "value"],
-                    [[k, v] for k, v in asdict(summary).items()])
+                    [[k, v] for k, v in summary.to_dict().items()])
 
 
 @click.group()

@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from edgepose.data.layouts import DEFAULT_LAYOUT, get_layout
-from edgepose.data.presence import no_person_reason
 from edgepose.errors import ConfigError
 from edgepose.fileio import write_json
+from edgepose.runtime.layouts import DEFAULT_LAYOUT, get_layout
+from edgepose.runtime.presence import no_person_reason
 
 CATEGORY = "posture"
 CLASSES = ("level shoulders", "tilted shoulders")
@@ -166,7 +166,7 @@ def build_poses(out_dir: str | Path, *, per_photo: int = 110, seed: int = 0,
             variants += 1
             image = variant.apply(photo)
             pose = estimator.estimate(image)
-            # too few joints seen is no person either (edgepose.data.presence)
+            # too few joints seen is no person either (edgepose.runtime.presence)
             if pose is None or no_person_reason(pose.vector(layout), get_layout(layout)):
                 no_person += 1
                 continue

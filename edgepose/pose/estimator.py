@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edgepose.data.layouts import VISIBLE, get_layout
 from edgepose.pose.detector import PoseDetector, Roi
 from edgepose.pose.landmarks import LandmarkModel
+from edgepose.runtime.layouts import VISIBLE, get_layout
 from edgepose.runtime.preprocess import as_rgb_image
 
 PRESENCE_THRESHOLD = 0.5
@@ -44,7 +44,7 @@ class PoseResult:
         In 2-channel layouts a joint MediaPipe does not see (visibility < 0.5, e.g.
         legs below the frame, whose coordinates the model guesses) is written as
         missing, ``(0, 0)``, the convention those layouts use
-        (:mod:`edgepose.data.layouts`); mediapipe33 keeps the visibility itself.
+        (:mod:`edgepose.runtime.layouts`); mediapipe33 keeps the visibility itself.
         """
         return get_layout(layout_name).from_landmarks(self.keypoints, visible=VISIBLE)
 

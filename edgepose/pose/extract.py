@@ -20,13 +20,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgepose.data.layouts import DEFAULT_LAYOUT, get_layout
-from edgepose.data.presence import no_person_reason
 from edgepose.errors import DataError
 from edgepose.fileio import write_json
 from edgepose.pose.estimator import PoseEstimator, PoseResult
 from edgepose.pose.models import resolve_pose_models
+from edgepose.runtime.layouts import DEFAULT_LAYOUT, get_layout
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES, load_rgb
+from edgepose.runtime.presence import no_person_reason
 
 COORDINATES = "normalised 0..1 by image width (x) and height (y), origin top-left"
 

@@ -1,6 +1,12 @@
 """Device side: run a converted classifier with ai-edge-litert, numpy and Pillow only.
 
-Nothing under ``edgepose.runtime`` may import TensorFlow or Keras.
+This package is also the device contract every other part agrees on:
+``preprocess`` and ``input_contract`` (how pixels become model input), ``layouts``
+and ``presence`` (keypoint layouts, "no person"), ``keypoint_file`` (the
+single-sample keypoint reader), ``manifest`` (what travels beside a model),
+``drift_stats`` (drift maths shared by convert and bench). Training, conversion
+and dataset tooling import from here; nothing here imports them or TensorFlow
+(tests/test_import_direction.py, tests/test_no_tensorflow.py).
 """
 
 from edgepose.runtime.classifier import Classification, Classifier

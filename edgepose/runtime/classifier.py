@@ -24,8 +24,10 @@ preallocated array. Image resizing is Pillow's, which makes its own buffer.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -47,18 +49,34 @@ from edgepose.runtime.preprocess import IMAGE_SUFFIXES, ImagePreprocessing, imag
 from edgepose.runtime.quantization import dequantize
 from edgepose.runtime.tflite_file import embedded_labels, input_metadata, read_model_info
 
-__all__ = ["Classification", "Classifier", "NotAClassifier", "read_labels", "softmax"]
+__all__ = ["Classification", "Classifier", "NotAClassifier", "rank_labels", "read_labels",
+           "softmax"]
 
 # Ops whose output is already a probability: no softmax on top of them.
 _PROBABILITY_OPS = ("SOFTMAX", "LOGISTIC")
 
 
-class Classification(NamedTuple):
-    """One ranked answer."""
+@dataclass(frozen=True)
+class Classification:
+    """One ranked answer: class ``index`` (output position), its ``label`` and ``score``.
+
+    The one result type for a ranked label: ``predict``'s top-k, the service's
+    per-frame top-k, ``Classifier.classify``.
+    """
 
     index: int
     label: str
     score: float
+
+
+def rank_labels(probabilities: np.ndarray, labels: Sequence[str], k: int
+                ) -> list[Classification]:
+    """The ``k`` best classes of a ``(num_classes,)`` score vector, highest score first.
+
+    Ties keep class order (a stable sort), so equal scores rank the same every time.
+    """
+    order = np.argsort(-np.asarray(probabilities), kind="stable")[:k]
+    return [Classification(int(i), labels[i], float(probabilities[i])) for i in order]
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -94,6 +112,18 @@ def invoke_failure(message: str) -> str:
     detail = (text[:match.start()] + text[match.end():]).strip().rstrip(".")
     op = f"node {match.group(1)} ({match.group(2)})"
     return f"{op}: {detail}" if detail else f"{op} failed"
+
+
+def invoke_checked(interpreter, model_path: str | Path) -> None:
+    """``interpreter.invoke()``; a kernel failure becomes a one-line :class:`ModelError`.
+
+    Raises ModelError naming ``model_path`` and the failing op (:func:`invoke_failure`)
+    instead of the interpreter's multi-line RuntimeError.
+    """
+    try:
+        interpreter.invoke()
+    except RuntimeError as exc:
+        raise ModelError(f"inference failed: {invoke_failure(str(exc))}", model_path) from None
 
 
 def output_producer(interpreter, tensor_index: int) -> str | None:
@@ -239,11 +269,7 @@ class Classifier:
 
     def invoke(self) -> None:
         """Run the graph; a kernel failure becomes a one-line :class:`ModelError`."""
-        try:
-            self.interpreter.invoke()
-        except RuntimeError as exc:
-            raise ModelError(f"inference failed: {invoke_failure(str(exc))}",
-                             self.model_path) from None
+        invoke_checked(self.interpreter, self.model_path)
 
     def scores(self) -> np.ndarray:
         """Class probabilities of the last invoke, float32 (a new small array)."""
@@ -268,7 +294,7 @@ class Classifier:
     def keypoint_layout(self):
         """The :class:`KeypointLayout` of a keypoint model: the manifest's, else the one
         whose vector length fits the input; :class:`ModelError` when neither says."""
-        from edgepose.data.layouts import get_layout, layout_for_length
+        from edgepose.runtime.layouts import get_layout, layout_for_length
 
         if self.manifest is not None and self.manifest.keypoint_layout:
             return get_layout(self.manifest.keypoint_layout)
@@ -284,7 +310,7 @@ class Classifier:
         null / NaN numbers in a file read as NaN: :meth:`no_person` then says so.
         """
         if isinstance(sample, (str, Path)):
-            from edgepose.data.keypoints import load_keypoint_vector
+            from edgepose.runtime.keypoint_file import load_keypoint_vector
 
             sample = load_keypoint_vector(sample, self.keypoint_layout(), allow_missing=True)
         return np.asarray(sample, dtype=np.float32).reshape(self.input_shape[1:])
@@ -295,7 +321,7 @@ class Classifier:
         report "no person" instead of calling :meth:`predict`."""
         if self.task != "keypoints":
             return None
-        from edgepose.data.presence import no_person_reason
+        from edgepose.runtime.presence import no_person_reason
 
         try:
             layout = self.keypoint_layout()
@@ -321,8 +347,7 @@ class Classifier:
 
     def top_k(self, probabilities: np.ndarray, k: int = 3) -> list[Classification]:
         """The ``k`` best classes, highest score first (ties keep class order)."""
-        order = np.argsort(-probabilities, kind="stable")[:k]
-        return [Classification(int(i), self.labels[i], float(probabilities[i])) for i in order]
+        return rank_labels(probabilities, self.labels, k)
 
     def classify(self, sample: Any, k: int = 3) -> list[Classification]:
         """Top-k labels for one sample of any accepted kind."""

@@ -8,17 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.errors import DataError
-from edgepose.runtime.classifier import Classifier
+from edgepose.runtime.classifier import Classification, Classifier
 from edgepose.runtime.input_contract import StatedContract
-
-
-@dataclass
-class RankedLabel:
-    """One of the top-k answers for an input."""
-
-    index: int
-    label: str
-    score: float
 
 
 @dataclass
@@ -26,7 +17,7 @@ class Prediction:
     """The top-k answers for one input file."""
 
     input: str
-    top: list[RankedLabel]
+    top: list[Classification]  # best first; JSON: {"index", "label", "score"} each
     latency_ms: float  # prepare + invoke + postprocess, decode included
     no_person: str | None = None  # keypoint models: why there is no person (then no top-k)
 
@@ -99,6 +90,6 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
             continue
         elapsed_ms = (time.perf_counter_ns() - start) / 1e6
         result.predictions.append(Prediction(
-            input=str(item), top=[RankedLabel(c.index, c.label, c.score) for c in top],
+            input=str(item), top=top,
             latency_ms=elapsed_ms, no_person=nobody))
     return result

@@ -46,10 +46,6 @@ class ModelFileInfo:
     associated_files: list[str] = field(default_factory=list)  # zip appended by Metadata writer
     tflite_metadata: bytes | None = None  # the TFLITE_METADATA flatbuffer (schema M001), if any
 
-    @property
-    def has_tflite_metadata(self) -> bool:
-        return "TFLITE_METADATA" in self.metadata_names
-
 
 class _Reader:
     def __init__(self, data: bytes, path: Path):

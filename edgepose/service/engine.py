@@ -69,7 +69,7 @@ class Engine:
         manifest = self.classifier.manifest
         if manifest is not None and manifest.keypoint_layout:
             return manifest.keypoint_layout
-        from edgepose.data.layouts import layout_for_length
+        from edgepose.runtime.layouts import layout_for_length
 
         layout = layout_for_length(int(np.prod(self.classifier.input_shape[1:])))
         return layout.name if layout is not None else None

@@ -16,17 +16,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from edgepose.errors import ConfigError
+from edgepose.runtime.classifier import Classification, rank_labels
 
 UNKNOWN = "unknown"
 NO_PERSON = "no_person"
-
-
-@dataclass
-class Prediction:
-    """One ranked label."""
-
-    label: str
-    score: float
 
 
 @dataclass
@@ -44,7 +37,7 @@ class FrameResult:
 
     label: str
     score: float
-    top_k: list[Prediction]
+    top_k: list[Classification]
     latency_ms: float
     age_ms: float
     frame: int
@@ -129,9 +122,8 @@ class ResultPolicy:
         self.threshold, self.events_only, self.k = threshold, events_only, max(1, top_k)
         self._last_label: str | None = None
 
-    def rank(self, probabilities: np.ndarray) -> list[Prediction]:
-        order = np.argsort(-probabilities, kind="stable")[:self.k]
-        return [Prediction(self.labels[i], float(probabilities[i])) for i in order]
+    def rank(self, probabilities: np.ndarray) -> list[Classification]:
+        return rank_labels(probabilities, self.labels, self.k)
 
     def apply(self, probabilities: np.ndarray | None, *, latency_ms: float, age_ms: float,
               frame: int, timestamp: float, person: bool | None = None) -> FrameResult:

@@ -10,12 +10,14 @@ reports fps in ``STATUS=`` and sends ``STOPPING=1`` on SIGTERM.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edgepose.runtime.classifier import Classifier
 from edgepose.service.engine import Engine, load_pose
@@ -64,23 +66,23 @@ class ServeConfig:
 
 @dataclass
 class ServeSummary:
-    """How a service run went."""
+    """How a service run went: what ran where, the pipeline's own counters, the last label."""
 
     model: str
     task: str
     source: str
     http_url: str | None
-    stopped_by: str
-    seconds: float
-    frames_captured: int
-    frames_classified: int
-    frames_dropped: int
-    bad_frames: int
-    source_failures: int
-    inference_errors: int
-    sink_errors: int
+    run: PipelineSummary  # the counters, owned by the pipeline
     last_label: str | None
-    watchdog_stalls: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat ``serve --json`` record: every pipeline counter, seconds rounded to ms."""
+        run = dataclasses.asdict(self.run)
+        head = {"model": self.model, "task": self.task, "source": self.source,
+                "http_url": self.http_url, "stopped_by": run.pop("stopped_by"),
+                "seconds": round(run.pop("seconds"), 3)}
+        stalls = run.pop("watchdog_stalls")
+        return {**head, **run, "last_label": self.last_label, "watchdog_stalls": stalls}
 
 
 def build_sinks(config: ServeConfig, metrics: Metrics) -> SinkSet:
@@ -160,8 +162,4 @@ def run_service(config: ServeConfig,
     latest, _ = pipeline.state.snapshot()
     log.info("stopped (%s) after %d frames", summary.stopped_by, summary.frames_classified)
     return ServeSummary(str(config.model), pipeline.engine.task, config.source,
-                        http.url if http else None, summary.stopped_by, round(summary.seconds, 3),
-                        summary.frames_captured, summary.frames_classified,
-                        summary.frames_dropped, summary.bad_frames, summary.source_failures,
-                        summary.inference_errors, summary.sink_errors,
-                        latest.label if latest else None, summary.watchdog_stalls)
+                        http.url if http else None, summary, latest.label if latest else None)

@@ -2,11 +2,12 @@
 
 One module per noun: ``hyperparameters`` (knobs), ``model_spec`` (backbone
 registry), ``weights`` (where backbone weights come from), ``training`` (fit
-loop shared by all trainers), ``run_writer`` (the run directory),
-``evaluation`` (metrics and plots), ``image_classifier`` (the image task).
-Nothing on the device side imports this package.
+loop shared by all trainers), ``trainer_steps`` (what every trainer does around
+the fit: write, fit, save, evaluate), ``rundir_writer`` (writes the run directory
+whose layout :class:`edgepose.rundir.RunDir` owns), ``evaluation`` (metrics and
+plots), ``chance`` and ``batchnorm`` (checks on a trained model),
+``image_classifier`` / ``keypoint_classifier`` + ``keypoint_layers`` (the tasks).
+Nothing on the device side imports this package. Importing the package itself
+loads no TensorFlow; the modules that use Keras get it from
+:mod:`edgepose.keras_quiet`, which imports it quietly.
 """
-
-from edgepose.quiet import import_tensorflow
-
-import_tensorflow()  # before anything else imports it, so its banner stays quiet

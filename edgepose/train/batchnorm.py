@@ -26,8 +26,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import keras
 import numpy as np
+
+from edgepose.keras_quiet import keras
 
 # Samples drawn from the training split per re-estimation: fvcore uses 200 batches;
 # a few hundred samples already pin the mean and variance of a small model's

@@ -3,7 +3,7 @@
 A run whose held-out accuracy is no better than always answering the most frequent
 class, or that answers one class for everything, has learned nothing usable even
 when its training accuracy looks fine (issue 11, section 7). Every trainer goes
-through :func:`edgepose.train.run.train_run`, which runs these checks, writes them
+through :func:`edgepose.train.trainer_steps.train_run`, which runs these checks, writes them
 to ``metrics.json`` (field ``quality``), prints them on stderr and, with
 ``--strict``, raises :class:`TrainingAtChance`.
 """

@@ -290,7 +290,7 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, classes: list[str],
     so the test record is never overwritten. ``quality`` holds the split's chance check
     (:func:`edgepose.train.chance.check_confusion`).
     """
-    from edgepose.train.run_writer import read_history
+    from edgepose.train.rundir_writer import read_history
 
     run_dir = Path(run_dir)
     suffix = "" if split == "test" else f"_{split}"  # metrics.json stays the test record
@@ -318,8 +318,7 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, classes: list[str],
 def evaluate_run(run_dir: str | Path, split: str = "test", batch_size: int = 64
                  ) -> EvaluationResult:
     """``edgepose eval``: evaluate a run's model.keras on one of its splits."""
-    import keras
-
+    from edgepose.keras_quiet import keras
     from edgepose.rundir import RunDir, load_inputs
 
     run = RunDir.open(run_dir)

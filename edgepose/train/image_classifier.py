@@ -21,17 +21,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from edgepose.data.splits import Splits
 from edgepose.errors import DataError
+from edgepose.keras_quiet import keras
 from edgepose.runtime.preprocess import ImagePreprocessing, image_to_array
 from edgepose.train.evaluation import EvaluationResult
 from edgepose.train.hyperparameters import ImageModelParams, ImageTrainOptions
 from edgepose.train.model_spec import BackboneSpec, get_backbone
-from edgepose.train.run import train_run
-from edgepose.train.run_writer import check_run_dir, default_run_dir, versions
+from edgepose.train.rundir_writer import check_run_dir, default_run_dir, versions
+from edgepose.train.trainer_steps import train_run
 from edgepose.train.training import Stage, reproducibility, unfreeze_backbone
 from edgepose.train.weights import WeightsReport, build_backbone
 

@@ -5,7 +5,7 @@ the layout's order, x/y normalised 0..1 to the image) and returns softmax
 probabilities. Normalisation (body-centred by default, or per-sample z-score)
 is inside the graph; mirror/rotation/scale/jitter augmentation lives only in
 the training wrapper. The fit loop, run directory and evaluation are the ones
-the image trainer uses (:mod:`edgepose.train.training`, ``run_writer``,
+the image trainer uses (:mod:`edgepose.train.training`, ``rundir_writer``,
 ``evaluation``).
 """
 
@@ -16,10 +16,9 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import keras
-
-from edgepose.data.layouts import DEFAULT_LAYOUT, KeypointLayout, get_layout
 from edgepose.errors import ConfigError, DataError
+from edgepose.keras_quiet import keras
+from edgepose.runtime.layouts import DEFAULT_LAYOUT, KeypointLayout, get_layout
 from edgepose.train.evaluation import EvaluationResult
 from edgepose.train.hyperparameters import DataParams, TrainingParams
 from edgepose.train.keypoint_layers import (
@@ -28,8 +27,8 @@ from edgepose.train.keypoint_layers import (
     coordinate_unit,
     normalization_model,
 )
-from edgepose.train.run import train_run
-from edgepose.train.run_writer import default_run_dir, versions
+from edgepose.train.rundir_writer import default_run_dir, versions
+from edgepose.train.trainer_steps import train_run
 from edgepose.train.training import Stage
 
 

@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
-from keras import ops
 
-from edgepose.data.layouts import KeypointLayout
+from edgepose.keras_quiet import keras, ops
+from edgepose.runtime.layouts import KeypointLayout
 
 NORMALIZATIONS = ("body", "zscore", "none")
 EPS = 1e-6

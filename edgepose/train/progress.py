@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import keras
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -23,6 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from edgepose.keras_quiet import keras
 from edgepose.train.training import Stage
 
 # Keras log key -> short name in the epoch line, in print order.

@@ -20,12 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from edgepose.bench.device import cpu_model
 from edgepose.errors import ConfigError
+from edgepose.keras_quiet import keras, tf
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 

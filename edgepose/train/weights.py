@@ -149,7 +149,7 @@ def _h5_layer_weights(path: Path) -> dict[str, list[np.ndarray]]:
 
 def _keras_layer_weights(path: Path) -> dict[str, list[np.ndarray]]:
     """``{layer name: arrays}`` for every layer, nested ones too, of a ``.keras`` model."""
-    import keras
+    from edgepose.keras_quiet import keras
 
     try:
         model = keras.saving.load_model(str(path), compile=False)

@@ -13,7 +13,7 @@ What it does (seeded; about 30 s on 2 cores; needs the ``train`` extra)::
    upscaled to 16x16 RGB PNGs, bilinear), split 60/15/25 with
    :func:`edgepose.data.splits.stratified_split`;
 2. trains a small CNN (raw 0..255 RGB in, rescaled in the graph) for 30 epochs;
-3. converts it with :func:`converters.convert_run` to full-integer int8 with
+3. converts it with :func:`edgepose.converters.convert_run` to full-integer int8 with
    int8 input/output (calibrated on the train split, drift measured on test);
 4. writes ``digits3_int8.tflite`` and ``digits3_int8.json`` (the manifest) next
    to this script. No images are committed: the tests write real digits the same
@@ -87,7 +87,7 @@ def build(out: Path = HERE) -> list[Path]:
     import_tensorflow()
     import keras
 
-    from converters import convert_run
+    from edgepose.converters import convert_run
     from edgepose.rundir import load_inputs
 
     with tempfile.TemporaryDirectory() as tmp:

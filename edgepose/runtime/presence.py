@@ -8,7 +8,7 @@ body, or one with NaN / null numbers. Training reports such files and leaves
 them out; inference answers "no person" instead of a class.
 
 A joint is visible when it is not exactly ``(0, 0)`` (2-channel layouts, the
-missing-joint convention of :mod:`edgepose.data.layouts`) and, in layouts with
+missing-joint convention of :mod:`edgepose.runtime.layouts`) and, in layouts with
 a visibility channel, when its visibility is at least :data:`VISIBLE` (0.5,
 the threshold MediaPipe's own pose solutions draw landmarks at). A person
 needs at least :func:`min_visible_joints` of them: a quarter of the layout's
@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from edgepose.data.layouts import VISIBLE, KeypointLayout
+from edgepose.runtime.layouts import VISIBLE, KeypointLayout
 
 MIN_VISIBLE_FRACTION = 0.25
 

@@ -28,7 +28,7 @@ from edgepose.train.evaluation import (
     predict_probabilities,
 )
 from edgepose.train.hyperparameters import TrainingParams
-from edgepose.train.run_writer import RunWriter
+from edgepose.train.rundir_writer import RunWriter
 from edgepose.train.training import (
     Stage,
     TrainingHistory,

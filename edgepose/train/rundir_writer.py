@@ -26,6 +26,7 @@ from typing import Any
 from edgepose.data.splits import Splits
 from edgepose.errors import ConfigError
 from edgepose.fileio import atomic_path, write_json, write_text
+from edgepose.rundir import RunDir
 from edgepose.train.training import HISTORY_KEYS, TrainingHistory
 
 INCOMPLETE = "INCOMPLETE"
@@ -41,11 +42,11 @@ def default_run_dir(dataset: str | Path, model_name: str, *, root: str | Path = 
 
 def versions() -> dict[str, str]:
     """Library versions that affect training results, for config.json."""
-    import keras
     import numpy
-    import tensorflow
 
     from edgepose import __version__
+    from edgepose.keras_quiet import keras
+    from edgepose.keras_quiet import tf as tensorflow
 
     return {"edgepose": __version__, "python": sys.version.split()[0],
             "tensorflow": tensorflow.__version__, "keras": keras.__version__,
@@ -57,8 +58,7 @@ def is_complete(run_dir: str | Path) -> bool:
     run_dir = Path(run_dir)
     return (not (run_dir / INCOMPLETE).exists()
             and all((run_dir / name).is_file()
-                    for name in ("config.json", "model.keras", "labels.txt", "splits.json",
-                                 "history.csv", "metrics.json")))
+                    for name in RunDir.TRAINED_FILES))
 
 
 _IN_PROGRESS = "training in progress"
@@ -160,17 +160,17 @@ class RunWriter:
         """config.json: must hold ``task`` (and ``preprocessing`` or ``keypoint_layout``)."""
         if config.get("task") not in ("image", "keypoints"):
             raise ValueError("config needs task 'image' or 'keypoints'")
-        return write_json(self.path / "config.json", config)
+        return write_json(self.path / RunDir.CONFIG, config)
 
     def write_splits(self, splits: Splits) -> Path:
-        return splits.save(self.path / "splits.json")
+        return splits.save(self.path / RunDir.SPLITS)
 
     def write_labels(self, classes: list[str]) -> Path:
-        return write_text(self.path / "labels.txt", "".join(f"{c}\n" for c in classes))
+        return write_text(self.path / RunDir.LABELS, "".join(f"{c}\n" for c in classes))
 
     def save_model(self, model) -> Path:
         """model.keras: the inference model (raw input in, probabilities out)."""
-        target = self.path / "model.keras"
+        target = self.path / RunDir.KERAS_MODEL
         with atomic_path(target) as tmp:
             model.save(str(tmp))
         return target
@@ -183,15 +183,14 @@ class RunWriter:
         writer.writeheader()
         for row in history.rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-        return write_text(self.path / "history.csv", buffer.getvalue())
+        return write_text(self.path / RunDir.HISTORY, buffer.getvalue())
 
     def write_metrics(self, metrics: Any) -> Path:
-        return write_json(self.path / "metrics.json", metrics)
+        return write_json(self.path / RunDir.METRICS, metrics)
 
     def finish(self) -> Path:
         """Remove the INCOMPLETE marker once every file is written."""
-        missing = [n for n in ("config.json", "model.keras", "labels.txt", "splits.json",
-                               "history.csv", "metrics.json") if not (self.path / n).is_file()]
+        missing = [n for n in RunDir.TRAINED_FILES if not (self.path / n).is_file()]
         if missing:
             raise RuntimeError(f"run directory {self.path} lacks {', '.join(missing)}")
         (self.path / INCOMPLETE).unlink(missing_ok=True)

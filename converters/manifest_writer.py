@@ -31,10 +31,8 @@ def read_io_specs(model_path: str | Path) -> tuple[TensorSpec, TensorSpec]:
 
 def versions() -> dict[str, str]:
     """Versions of the tools that produced a model (recorded in every manifest)."""
-    import keras
-    import tensorflow as tf
-
     from edgepose import __version__
+    from edgepose.keras_quiet import keras, tf
 
     return {"tensorflow": tf.__version__, "keras": keras.__version__, "edgepose": __version__,
             "converter": "tf.lite.TFLiteConverter.from_saved_model"}

@@ -11,7 +11,7 @@ another model, and a table mixing the two would flatter or slander the current
 one. Re-convert that mode to get it back.
 
 Speed is judged on the machine that converted (median invoke, 1 thread,
-XNNPACK, :func:`converters.drift.median_latency_ms`): a mode slower than fp32
+XNNPACK, :func:`edgepose.converters.model_outputs.median_latency_ms`): a mode slower than fp32
 is flagged with the fastest mode that loses no more accuracy (or fits
 ``--max-drop``), and int16x8 with no node in
 XNNPACK is labelled a reference-kernel mode with its cost relative to int8
@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from converters.debugger import LayerError
-from converters.fallback import FallbackResult
-from edgepose.drift import DriftStats
+from edgepose.converters.debugger import LayerError
+from edgepose.converters.fallback import FallbackResult
 from edgepose.errors import DataError
 from edgepose.fileio import read_json, write_json, write_text
+from edgepose.rundir import RunDir
+from edgepose.runtime.drift_stats import DriftStats
 
 # A mode counts as slower than fp32 only beyond timing noise (same margin as edgepose bench).
 SLOWER_MARGIN = 0.05
@@ -100,7 +101,8 @@ class ConversionReport:
             if row.source_sha256 is None:
                 row.source_sha256 = self.source_sha256
 
-    def merge_previous(self, directory: str | Path, stem: str = "conversion_report") -> None:
+    def merge_previous(self, directory: str | Path,
+                       stem: str = RunDir.CONVERSION_REPORT) -> None:
         """Keep the rows of the report already in ``directory`` for modes not converted now.
 
         Kept: rows made from the same source sha256 whose model file still exists.
@@ -256,7 +258,7 @@ class ConversionReport:
                   f"{(m.source_sha256 or self.source_sha256)[:12]}" for m in self.modes]
         return "\n".join(lines) + "\n"
 
-    def save(self, directory: str | Path, stem: str = "conversion_report") -> list[Path]:
+    def save(self, directory: str | Path, stem: str = RunDir.CONVERSION_REPORT) -> list[Path]:
         """Stamp the new rows, compute :attr:`notes`, write JSON and Markdown atomically."""
         directory = Path(directory)
         self.stamp()

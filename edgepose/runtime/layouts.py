@@ -137,7 +137,7 @@ LAYOUTS: dict[str, KeypointLayout] = {
 
 
 # A landmark is visible at MediaPipe visibility >= 0.5 (the threshold its pose solutions
-# draw landmarks at); edgepose.data.presence counts visible joints with it.
+# draw landmarks at); edgepose.runtime.presence counts visible joints with it.
 VISIBLE = 0.5
 
 # What the pose commands write (``keypoints extract``, ``data poses``) when no --layout is

@@ -1,0 +1,146 @@
+"""What is being converted: the source model, its run directory, its input contract.
+
+:func:`resolve_source` finds the model, labels, config and splits of a run
+directory, a model inside one, or a bare ``.keras`` file; :func:`source_contract`
+decides how raw input becomes model input (stated by the user, recorded in the
+run, or read from the model's first inference layer), refusing when it cannot know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepose.converters.export import is_training_only
+from edgepose.data.splits import Splits
+from edgepose.errors import ConfigError, ModelError
+from edgepose.fileio import read_json
+from edgepose.rundir import RunDir
+from edgepose.runtime.classifier import read_labels
+from edgepose.runtime.input_contract import STATE_IT, InputContract, StatedContract
+from edgepose.runtime.preprocess import ImagePreprocessing
+
+
+@dataclass
+class Source:
+    """What is being converted and where its data and outputs live."""
+
+    model_path: Path
+    out_dir: Path
+    config: dict[str, Any]
+    labels: list[str] | None
+    splits: Splits | None
+
+    @property
+    def stem(self) -> str:
+        return self.model_path.stem
+
+    @property
+    def folder(self) -> RunDir:
+        """The output folder, which names every file written (a run directory or not)."""
+        return RunDir(self.out_dir)
+
+
+def resolve_source(path: str | Path) -> Source:
+    """A run directory, a model inside one, or a bare ``.keras`` file."""
+    path = Path(path)
+    if path.is_dir():
+        run = RunDir.open(path)
+        return Source(run.model_path, run.path, run.config, run.labels, run.splits)
+    if not path.exists():
+        raise ModelError("no such run directory or model file", path)
+    parent = path.parent
+    folder = RunDir(parent)
+    if RunDir.holds_splits(parent):
+        run = RunDir.open(parent)
+        labels = run.labels if run.labels_path.is_file() else None
+        return Source(path, parent, run.config, labels, run.splits)
+    labels = read_labels(folder.labels_path) if folder.labels_path.is_file() else None
+    config = read_json(folder.config_path) if folder.config_path.is_file() else {}
+    return Source(path, parent, config, labels, None)
+
+
+def infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
+    """Fill ``task``/``preprocessing``/``keypoint_layout`` for a bare model from its input."""
+    config = dict(config)
+    if "task" not in config:
+        config["task"] = "image" if len(shape) == 3 and shape[-1] == 3 else "keypoints"
+    if config["task"] == "image" and "preprocessing" not in config:
+        config["preprocessing"] = ImagePreprocessing(shape[0], shape[1]).to_dict()
+    if config["task"] == "keypoints" and "keypoint_layout" not in config:
+        from edgepose.runtime.layouts import layout_for_length
+
+        layout = layout_for_length(int(np.prod(shape)))
+        config["keypoint_layout"] = layout.name if layout else None
+    return config
+
+
+def _inference_layers(model):
+    """Layers in graph order, nested models flattened, the Input and training-only layers
+    (augmentation, Dropout, ...: identities at inference) left out."""
+    for layer in model.layers:
+        if getattr(layer, "layers", None):
+            yield from _inference_layers(layer)
+        elif layer.__class__.__name__ != "InputLayer" and not is_training_only(layer):
+            yield layer
+
+
+def _first_layer(model):
+    """The first layer that acts on the input at inference (see :func:`_inference_layers`)."""
+    return next(_inference_layers(model), None)
+
+
+def _rescales_raw_pixels(layer) -> bool:
+    """True when a ``Rescaling`` layer maps 0..255 onto 0..1 or -1..1 (within 1%).
+
+    ``Rescaling(1/255)`` and ``Rescaling(1/127.5, offset=-1)`` take raw pixels; a
+    ``Rescaling(2, offset=-1)`` takes 0..1 and says nothing about 0..255.
+    """
+    try:
+        scale = float(np.mean(np.asarray(layer.scale, dtype=np.float64)))
+        offset = float(np.mean(np.asarray(layer.offset, dtype=np.float64)))
+    except (TypeError, ValueError):
+        return False
+    low, high = offset, 255.0 * scale + offset
+    return any(abs(low - lo) <= 0.01 * (hi - lo) and abs(high - hi) <= 0.01 * (hi - lo)
+               for lo, hi in ((0.0, 1.0), (-1.0, 1.0)))
+
+
+def source_contract(src: Source, model, stated: StatedContract | None = None) -> InputContract:
+    """The input contract of the model being converted (see README "Input contract").
+
+    Keypoint models take features as given. For an image model, in order: what the
+    user stated (``--input-range`` ...), a contract recorded in the run's
+    config.json, a run directory edgepose trained (raw 0..255: rescaling is inside
+    the graph), a first layer that is ``Rescaling`` (it maps raw pixels itself).
+    Anything else (a bare .keras trained on ``pixels / 255``, a keras.applications
+    backbone wanting -1..1, a Normalization layer adapted on unknown data) raises
+    :class:`ConfigError` asking the user to state it: guessing 0..255 there is the
+    silent wrong answer of issue 11.
+    """
+    if src.config["task"] != "image":
+        if stated is not None and (stated.normalization_given or stated.channel_order):
+            raise ConfigError("--input-range/--input-mean/--input-std/--channel-order apply "
+                              "to image models; this is a keypoint model")
+        return InputContract.features(source="a keypoint model")
+    if stated is not None and (stated.normalization_given or stated.channel_order):
+        return stated.apply(None)
+    if src.config.get("input_contract"):
+        return InputContract.from_dict(src.config["input_contract"], "the run's config.json")
+    if src.splits is not None or src.config.get("backbone"):
+        return InputContract.raw("the run directory (edgepose models rescale in the graph)")
+    first = _first_layer(model)
+    if first is not None and first.__class__.__name__ == "Rescaling" \
+            and _rescales_raw_pixels(first):
+        return InputContract.raw(f"the model's first layer {first.name!r} (Rescaling of raw "
+                                 "0..255 pixels)")
+    found = first.__class__.__name__ if first is not None else "none"
+    if found == "Rescaling":
+        found = (f"Rescaling(scale={first.scale}, offset={first.offset}), which does not map "
+                 "0..255 onto 0..1 or -1..1")
+    raise ConfigError(f"{src.model_path}: not an edgepose run and the first layer is {found}, "
+                      "not a Rescaling of raw pixels: edgepose cannot tell which pixel range the "
+                      f"model was trained on; {STATE_IT}")
