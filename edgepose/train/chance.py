@@ -64,6 +64,26 @@ class ChanceCheck:
         return f"{self.split} split ({self.samples} samples): {'; '.join(problems)}"
 
 
+def chance_level(true_counts: np.ndarray) -> tuple[float, float]:
+    """``(chance, margin)`` of a split with these per-class counts: the share of its most
+    frequent class, and how close above it an accuracy still counts as guessing."""
+    counts = np.asarray(true_counts, dtype=np.int64)
+    samples = int(counts.sum())
+    chance = float(counts.max()) / samples
+    return chance, max(MIN_MARGIN, STANDARD_ERRORS * math.sqrt(chance * (1 - chance) / samples))
+
+
+def chance_limit(labels: np.ndarray) -> float | None:
+    """The accuracy at or below which ``labels`` (one class index per sample) are predicted
+    no better than guessing (:func:`chance_level`); None for an empty split or one class."""
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels) if labels.size else np.zeros(0, np.int64)
+    if np.count_nonzero(counts) < 2:
+        return None
+    chance, margin = chance_level(counts)
+    return chance + margin
+
+
 def check_confusion(split: str, confusion: list[list[int]] | np.ndarray) -> ChanceCheck:
     """:class:`ChanceCheck` from a confusion matrix (rows: true class, columns: predicted)."""
     matrix = np.asarray(confusion, dtype=np.int64)
@@ -72,8 +92,7 @@ def check_confusion(split: str, confusion: list[list[int]] | np.ndarray) -> Chan
         raise ValueError(f"the {split} split is empty")
     true_counts, predicted_counts = matrix.sum(axis=1), matrix.sum(axis=0)
     accuracy = float(np.trace(matrix)) / samples
-    chance = float(true_counts.max()) / samples
-    margin = max(MIN_MARGIN, STANDARD_ERRORS * math.sqrt(chance * (1 - chance) / samples))
+    chance, margin = chance_level(true_counts)
     true_classes = int(np.count_nonzero(true_counts))
     predicted = int(np.count_nonzero(predicted_counts))
     return ChanceCheck(split=split, samples=samples, accuracy=round(accuracy, 6),

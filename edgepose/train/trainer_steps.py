@@ -20,7 +20,13 @@ from edgepose.train.batchnorm import (
     RecalibrateBatchNorm,
     needs_recalibration,
 )
-from edgepose.train.chance import QualityReport, check_confusion, print_warnings, raise_if_failed
+from edgepose.train.chance import (
+    QualityReport,
+    chance_limit,
+    check_confusion,
+    print_warnings,
+    raise_if_failed,
+)
 from edgepose.train.evaluation import (
     EvaluationResult,
     evaluate_model,
@@ -116,7 +122,8 @@ def train_run(output: Path, *, overwrite: bool, config: dict, splits: Splits,
                              writer.path, patience=fit.patience, strategy=strategy,
                              verbose=fit.verbose,
                              extra_callbacks=[recalibrate] if recalibrate else [],
-                             progress=progress.epochs if progress is not None else None)
+                             progress=progress.epochs if progress is not None else None,
+                             chance_limit=chance_limit(y_val) if val_batches is not None else None)
         quality = QualityReport()
         if recalibrate is not None:  # the final weights (maybe restored by EarlyStopping)
             quality.batchnorm = asdict(recalibrate.run())

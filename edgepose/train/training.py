@@ -216,9 +216,44 @@ class EpochTimer(keras.callbacks.Callback):
         self.train_seconds.append(time.perf_counter() - self._epoch - self._test)
 
 
-def make_callbacks(run_dir: Path, stage: str, patience: int, has_val: bool
-                   ) -> list[keras.callbacks.Callback]:
-    """EarlyStopping (restores the best weights), best checkpoint, TensorBoard, live CSV.
+class EarlyStoppingAboveChance(keras.callbacks.EarlyStopping):
+    """EarlyStopping on ``val_loss`` that restores the best epoch's weights only when that
+    epoch's validation accuracy is above chance, or no later epoch did better.
+
+    On small data the lowest validation loss can come in the first epoch, while the model
+    still answers the majority class (validation accuracy at chance); plain EarlyStopping
+    then hands back weights that learned nothing, although later epochs did (issue 13:
+    56 training samples ended at 50%). ``chance_limit`` is the validation accuracy at or
+    below which an epoch counts as guessing (:func:`edgepose.train.chance.chance_limit`).
+    """
+
+    def __init__(self, chance_limit: float | None, **kwargs):
+        super().__init__(restore_best_weights=True, **kwargs)
+        self.chance_limit = chance_limit
+        self.best_accuracy: float | None = None
+        self.last_accuracy: float | None = None
+        self.kept_last = False  # True when the at-chance "best" epoch was not restored
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        accuracy = (logs or {}).get("val_accuracy")
+        self.last_accuracy = None if accuracy is None else float(accuracy)
+        if self.best_epoch == epoch:
+            self.best_accuracy = self.last_accuracy
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if (self.chance_limit is not None and self.best_accuracy is not None
+                and self.last_accuracy is not None
+                and self.best_accuracy <= self.chance_limit < self.last_accuracy):
+            self.best_weights = None  # keep the last weights: they are above chance
+            self.kept_last = True
+        super().on_train_end(logs)
+
+
+def make_callbacks(run_dir: Path, stage: str, patience: int, has_val: bool,
+                   chance_limit: float | None = None) -> list[keras.callbacks.Callback]:
+    """EarlyStopping (restores the best weights, unless they are at chance: see
+    :class:`EarlyStoppingAboveChance`), best checkpoint, TensorBoard, live CSV.
 
     Files go under ``run_dir/checkpoints`` and ``run_dir/logs``. TensorBoard logs
     are skipped when the tensorboard package is missing (tensorflow-cpu lacks it).
@@ -235,8 +270,8 @@ def make_callbacks(run_dir: Path, stage: str, patience: int, has_val: bool
     if importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logs / "tensorboard" / stage)))
     if patience > 0:
-        callbacks.insert(0, keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=patience, restore_best_weights=True))
+        callbacks.insert(0, EarlyStoppingAboveChance(
+            chance_limit if has_val else None, monitor=monitor, patience=patience))
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     return callbacks
 
@@ -253,13 +288,15 @@ def fit_stages(model: keras.Model, train: Batches | BatchSequence,
                strategy: tf.distribute.Strategy | None = None, verbose: int = 1,
                extra_callbacks: Sequence[keras.callbacks.Callback] = (),
                progress: Callable[[Stage, int, int], keras.callbacks.Callback] | None = None,
-               ) -> TrainingHistory:
+               chance_limit: float | None = None) -> TrainingHistory:
     """Fit ``model`` through ``stages`` in order, recompiling at each stage's learning rate.
 
     Epoch numbers continue across stages. ``extra_callbacks`` run before the standard
     ones (e.g. BatchNorm re-estimation before each validation). ``progress(stage,
     first_epoch, samples)``, when given, returns a callback that reports the stage's
-    epochs (see :mod:`edgepose.train.progress`). Returns every epoch's metrics.
+    epochs (see :mod:`edgepose.train.progress`). ``chance_limit``: the validation
+    accuracy at or below which EarlyStopping does not restore a "best" epoch
+    (:class:`EarlyStoppingAboveChance`). Returns every epoch's metrics.
     """
     run_dir = Path(run_dir)
     if isinstance(train, BatchSequence):
@@ -276,7 +313,8 @@ def fit_stages(model: keras.Model, train: Batches | BatchSequence,
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             compile_model(model, stage.lr)
         callbacks = [*extra_callbacks,
-                     *make_callbacks(run_dir, stage.name, patience, val is not None)]
+                     *make_callbacks(run_dir, stage.name, patience, val is not None,
+                                     chance_limit)]
         if progress is not None:
             callbacks.append(progress(stage, start_epoch, train.samples))
         timer = EpochTimer()  # last: the other callbacks' epoch-end work counts as training
