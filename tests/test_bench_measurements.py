@@ -262,3 +262,44 @@ def test_the_emulated_bench_takes_the_same_stratified_sample(tiny_run):
                                                        max_samples=7)
     assert len(split_labels) == 7 and set(split_labels.tolist()) == {0, 1, 2}
     assert split_described.startswith("7 of 18 samples (stratified by class, seed 0) from ")
+
+
+def _with_cpu(result, start, end, load=(1.5, 1.5)):
+    device = _with_load(result, *load)
+    device.before.cpu_busy, device.after.cpu_busy = start, end
+    return device
+
+
+def test_other_work_on_the_cpu_is_named_in_the_warnings(fp32_result):
+    device = _with_cpu(fp32_result, 1.3, 0.1)
+    assert busy_warnings(device, fp32_result.rows[:1])[0] == (
+        "machine busy: other work used 1.3 of 2 cores just before the run and 0.1 just after; "
+        "latencies are contended, re-run on a quiet machine before recording them")
+
+
+def test_a_load_average_left_over_from_this_programs_own_training_is_not_busy(fp32_result):
+    # The demo benches right after training: the 1-minute load average still says 1.5,
+    # but nothing else used the CPU in the windows around the run.
+    device = _with_cpu(fp32_result, 0.04, 0.02, load=(1.5, 1.6))
+    assert not [w for w in busy_warnings(device, fp32_result.rows[:1])
+                if w.startswith("machine busy:")]
+
+
+def test_cpu_busy_sees_a_process_spinning_on_one_core():
+    import subprocess
+    import sys
+
+    from edgepose.bench.device import cpu_busy
+
+    if cpu_busy(0.05) is None:
+        pytest.skip("no /proc/stat on this system")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)  # let it start
+        busy = cpu_busy(0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy is not None and busy >= 0.7

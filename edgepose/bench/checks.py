@@ -26,23 +26,36 @@ SLOWER_MARGIN = 0.05
 
 
 def busy_warnings(device: DeviceInfo, rows: Sequence[BenchRow]) -> list[str]:
-    """Warnings when other work shared the CPU: load average at start/end, timing spread.
+    """Warnings when other work shared the CPU: CPU use just before and after, timing spread.
 
-    At the start the load is other processes' (this one has not run yet); at the
-    end this run's own threads are subtracted. Either one at ``BUSY_LOAD_FRACTION``
-    of the cores or more, or a row whose invoke p90 exceeds ``SPREAD_LIMIT`` x p50,
-    gives a warning that starts with ``"machine busy"``.
+    Where the OS tells (:func:`~edgepose.bench.device.cpu_busy`, Linux), the CPU that
+    every process used in a short window before the run and after it: neither window
+    holds this run's own work, and neither lags behind like the load average does
+    (a bench right after a training run would otherwise be called busy by its own
+    training). Elsewhere the 1-minute load average at the start, and at the end less
+    this run's own threads. Either at ``BUSY_LOAD_FRACTION`` of the cores or more, or a
+    row whose invoke p90 exceeds ``SPREAD_LIMIT`` x p50, gives a warning that starts
+    with ``"machine busy"``.
     """
     warnings = []
     cores = max(device.cores, 1)
     own = max((r.threads or 1 for r in rows), default=1)
     limit = BUSY_LOAD_FRACTION * cores
-    start = device.before.load_average if device.before else None
-    end = device.after.load_average if device.after else None
-    if (start is not None and start >= limit) or (end is not None and end - own >= limit):
-        warnings.append(f"machine busy: load average {start} at start, {end} at end on "
-                        f"{cores} cores (this run used up to {own} thread(s)); latencies "
-                        "are contended, re-run on a quiet machine before recording them")
+    before, after = device.before, device.after
+    busy_start = before.cpu_busy if before else None
+    busy_end = after.cpu_busy if after else None
+    if busy_start is not None and busy_end is not None:
+        if max(busy_start, busy_end) >= limit:
+            warnings.append(f"machine busy: other work used {busy_start:g} of {cores} cores "
+                            f"just before the run and {busy_end:g} just after; latencies are "
+                            "contended, re-run on a quiet machine before recording them")
+    else:
+        start = before.load_average if before else None
+        end = after.load_average if after else None
+        if (start is not None and start >= limit) or (end is not None and end - own >= limit):
+            warnings.append(f"machine busy: load average {start} at start, {end} at end on "
+                            f"{cores} cores (this run used up to {own} thread(s)); latencies "
+                            "are contended, re-run on a quiet machine before recording them")
     for row in rows:
         stats = row.invoke
         if stats.count >= 5 and stats.p50_ms > 0 and stats.p90_ms > SPREAD_LIMIT * stats.p50_ms:

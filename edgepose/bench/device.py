@@ -15,6 +15,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,9 @@ class Conditions:
     throttled: str | None  # vcgencmd get_throttled value, e.g. "0x0"
     governors: list[str]
     load_average: float | None = None  # 1-minute load average (runnable tasks), or None
+    # Cores' worth of CPU all processes used in the BUSY_WINDOW_S just before (Linux
+    # /proc/stat), or None: unlike the load average it does not lag a minute behind.
+    cpu_busy: float | None = None
 
 
 @dataclass
@@ -140,9 +144,46 @@ def load_average() -> float | None:
         return None
 
 
+# How long cpu_busy() watches /proc/stat: long enough for a few scheduler ticks (100 Hz
+# USER_HZ counts 25 per core), short enough to add little to a bench run.
+BUSY_WINDOW_S = 0.25
+
+
+def _proc_stat() -> tuple[int, int, int]:
+    """``(total, idle, cpus)`` jiffies of /proc/stat's aggregate line (idle includes iowait)."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        lines = fh.read().splitlines()
+    values = [int(v) for v in lines[0].split()[1:9]]  # user..steal; guest is inside user
+    cpus = sum(1 for line in lines if re.match(r"cpu\d+ ", line))
+    return sum(values), values[3] + values[4], cpus
+
+
+def cpu_busy(window_s: float = BUSY_WINDOW_S) -> float | None:
+    """Cores' worth of CPU time every process used during the next ``window_s`` seconds.
+
+    Read from /proc/stat (proc(5): jiffies per state, summed over CPUs) before and
+    after a sleep, so the caller's own idle process does not count: called before a
+    bench starts or after it ends, it measures the *other* work on the machine, now,
+    where the 1-minute load average still counts a run that ended seconds ago.
+    None where /proc/stat is missing (not Linux).
+    """
+    try:
+        total0, idle0, cpus = _proc_stat()
+        time.sleep(window_s)
+        total1, idle1, _ = _proc_stat()
+    except (OSError, ValueError, IndexError):
+        return None
+    elapsed = total1 - total0
+    if elapsed <= 0 or cpus == 0:
+        return None
+    return round((1.0 - (idle1 - idle0) / elapsed) * cpus, 2)
+
+
 def conditions() -> Conditions:
-    """Read temperature, throttling flags, governors and the load average now."""
-    return Conditions(soc_temperature(), throttled_flags(), cpu_governors(), load_average())
+    """Read temperature, throttling flags, governors, the load average and the CPU use of
+    other work now (:func:`cpu_busy`, which takes ``BUSY_WINDOW_S``)."""
+    return Conditions(soc_temperature(), throttled_flags(), cpu_governors(), load_average(),
+                      cpu_busy())
 
 
 def _governor(values: list[str]) -> str | None:
