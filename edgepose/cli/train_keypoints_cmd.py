@@ -83,6 +83,7 @@ def keypoints(data: str, layout: str | None, categories: tuple[str, ...],
         train_keypoint_categories,
         train_keypoint_classifier,
     )
+    from edgepose.train.progress import TrainProgress
 
     if combine_categories and categories:
         raise click.UsageError("--combine-categories trains every category together; "
@@ -97,14 +98,17 @@ def keypoints(data: str, layout: str | None, categories: tuple[str, ...],
         training=TrainingParams(epochs=epochs or 1, batch_size=batch_size or 1, lr=lr,
                                 seed=seed, patience=patience or 0,
                                 deterministic=deterministic,
-                                verbose=0 if quiet or as_json else 2),
+                                verbose=0),
         auto_fit=tuple(name for name, given in (("batch_size", batch_size), ("epochs", epochs),
                                                 ("patience", patience)) if given is None),
         output=output, overwrite=overwrite)
+    # Progress on stdout: the data summary first, then one line (or bar) per epoch;
+    # --json and --quiet print nothing until the end.
+    progress = None if quiet or as_json else TrainProgress(console)
     if combine_categories:
-        results = [train_keypoint_classifier(data, options)]
+        results = [train_keypoint_classifier(data, options, progress)]
     else:
-        results = train_keypoint_categories(data, options, list(categories) or None)
+        results = train_keypoint_categories(data, options, list(categories) or None, progress)
     if as_json:
         print_json(results[0] if len(results) == 1 else results)
         return

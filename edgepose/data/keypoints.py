@@ -54,6 +54,21 @@ class KeypointDatasetReport:
     def counts(self) -> dict[str, dict[str, int]]:
         return self.splits.counts()
 
+    def summary(self) -> str:
+        """What was read, before training: per split and class the sample counts, then one
+        line per problem (the file and why it was left out)."""
+        classes = self.splits.classes
+        lines = [f"{len(classes)} classes: {', '.join(classes)}"]
+        for split, per_class in self.counts.items():
+            total = sum(per_class.values())
+            if total:
+                lines.append(f"{split}: {total} samples ("
+                             + ", ".join(f"{c} {n}" for c, n in per_class.items()) + ")")
+        if self.skipped:
+            lines.append(f"{self.skipped} file(s) or row(s) left out:")
+        lines += [f"  {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
 
 def _has_json(folder: Path) -> bool:
     return any(folder.glob("*.json"))

@@ -27,6 +27,7 @@ from edgepose.train.keypoint_layers import (
     coordinate_unit,
     normalization_model,
 )
+from edgepose.train.progress import TrainProgress
 from edgepose.train.rundir_writer import default_run_dir, versions
 from edgepose.train.trainer_steps import train_run
 from edgepose.train.training import Stage
@@ -193,10 +194,13 @@ class KeypointTrainResult:
     fit: dict = field(default_factory=dict)  # batch_size, epochs, patience, lr used
 
 
-def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOptions | None = None
-                              ) -> KeypointTrainResult:
+def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOptions | None = None,
+                              progress: TrainProgress | None = None) -> KeypointTrainResult:
     """Split ``data_dir`` (JSON class folders or CSV), train the MLP, evaluate on the test
-    split and write the run directory."""
+    split and write the run directory.
+
+    ``progress`` (optional) hears the dataset summary and the files left out before
+    training starts, then every epoch (:mod:`edgepose.train.progress`)."""
     from edgepose.data.keypoints import build_keypoint_splits, detect_layout
     from edgepose.rundir import load_inputs
 
@@ -245,7 +249,8 @@ def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOption
         class_weight=data.class_weight,
         build_model=lambda: build_keypoint_model(len(splits.classes), params, seed=fit.seed),
         load_split=lambda split: load_inputs(splits, splits.samples(split), config),
-        stages=lambda model: [Stage("train", fit.epochs, fit.lr)], images=False)
+        stages=lambda model: [Stage("train", fit.epochs, fit.lr)], images=False,
+        progress=progress, data_summary=report.summary())
     model, history, metrics = outcome.model, outcome.history, outcome.metrics
 
     return KeypointTrainResult(
@@ -262,7 +267,8 @@ def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOption
 
 
 def train_keypoint_categories(data_dir: str | Path, options: KeypointTrainOptions | None = None,
-                              categories: list[str] | None = None
+                              categories: list[str] | None = None,
+                              progress: TrainProgress | None = None
                               ) -> list[KeypointTrainResult]:
     """One model per category of ``data_dir/<category>/<class>/*.json``, in one call.
 
@@ -286,6 +292,8 @@ def train_keypoint_categories(data_dir: str | Path, options: KeypointTrainOption
     for category in wanted:
         output = (str(Path(options.output) / category) if options.output and len(wanted) > 1
                   else options.output)
+        if progress is not None:
+            progress.note(f"category {category} ({len(results) + 1} of {len(wanted)})")
         results.append(train_keypoint_classifier(
-            data_dir, replace(options, category=category, output=output)))
+            data_dir, replace(options, category=category, output=output), progress))
     return results
