@@ -59,7 +59,7 @@ def tasks(work: Path, models: Path) -> list[Task]:
         Task("keypoints (poses, MLP)", poses, keypoint_run,
              ["data", "poses", str(poses), "--landmark-model", str(landmark),
               "--detector-model", str(detector)],
-             ["train", "keypoints", str(poses), "--quiet", "--output", str(keypoint_run),
+             ["train", "keypoints", str(poses), "--output", str(keypoint_run),
               "--overwrite"]),
     ]
 
