@@ -86,11 +86,16 @@ def _categories(root: Path) -> dict[str, Path]:
 def keypoint_categories(root: str | Path) -> list[str]:
     """Category names of a keypoint dataset, sorted: the subfolders of ``ROOT`` that hold
     class folders of JSON files or CSV tables; ``[ROOT's name]`` when ``ROOT`` itself holds
-    the class folders (no category level)."""
+    the class folders (no category level). Raises :class:`DataError` when the folder is
+    missing or holds no keypoint data in either layout."""
     root = Path(root)
     if not root.is_dir():
         raise DataError("keypoint dataset folder not found", root)
-    return sorted(_categories(root))
+    found = sorted(_categories(root))
+    if not found:
+        raise DataError("no keypoint data: expected ROOT/<class>/*.json, "
+                        "ROOT/<category>/<class>/*.json or a CSV table", root)
+    return found
 
 
 def detect_layout(root: str | Path, category: str | None = None, sample: int = 64) -> str:

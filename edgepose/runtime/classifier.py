@@ -272,10 +272,15 @@ class Classifier:
         invoke_checked(self.interpreter, self.model_path)
 
     def scores(self) -> np.ndarray:
-        """Class probabilities of the last invoke, float32 (a new small array)."""
+        """Class probabilities of the last invoke, float32 (a new small array).
+
+        Raises :class:`ModelError` when the output holds NaN or inf."""
         raw = self.interpreter.tensor(self._output["index"])()  # view, no copy
         dequantize(raw.reshape(-1), self._output, out=self._scores)
         del raw  # the interpreter refuses to invoke while views are alive
+        if not np.isfinite(self._scores).all():  # NaN/inf would rank as an answer
+            raise ModelError("model output holds NaN/inf values: the model (or its "
+                             "conversion) is broken for this input", self.model_path)
         return softmax(self._scores) if self.outputs_logits else self._scores.copy()
 
     def predict(self, sample: np.ndarray) -> np.ndarray:

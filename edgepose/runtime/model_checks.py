@@ -62,6 +62,12 @@ def check_class_scores(output: dict, model_path: Path, strict: bool = True) -> i
     if len(shape) < 2 or shape[0] != 1 or sum(d > 1 for d in shape[1:]) > 1:
         raise NotAClassifier(f"output shape {shape} is not a vector of class scores",
                              model_path)
+    if int(np.prod(shape[1:])) < 2:
+        # One number (a sigmoid's P(class 1)) ranked as a one-class vector always answers
+        # class 0, whatever the number: a confident wrong answer.
+        raise NotAClassifier(f"output shape {shape} holds one score (a sigmoid?), not a "
+                             "vector of class scores; export two outputs (softmax)",
+                             model_path)
     if not (np.issubdtype(output["dtype"], np.floating)
             or np.issubdtype(output["dtype"], np.integer)):
         raise NotAClassifier(f"output type {np.dtype(output['dtype']).name} is not class "
