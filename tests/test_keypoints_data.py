@@ -145,14 +145,14 @@ def test_split_is_stratified_and_saved_with_task_keypoints(tmp_path):
     assert json.loads((tmp_path / "splits.json").read_text())["extra"]["layout"] == "coco17"
 
 
+
 @pytest.mark.parametrize("layout", ["images", "empty", "flat json"])
-def test_a_folder_without_keypoint_data_is_a_one_line_error_not_an_empty_success(tmp_path,
-                                                                                  layout):
+def test_a_folder_without_keypoint_data_has_no_categories_but_a_one_line_error(tmp_path,
+                                                                                layout):
     import json
 
-    from click.testing import CliRunner
-
-    from edgepose.cli import main
+    from edgepose.data.keypoints import keypoint_categories
+    from edgepose.errors import DataError
 
     root = tmp_path / "data"
     (root / "a").mkdir(parents=True)
@@ -161,8 +161,7 @@ def test_a_folder_without_keypoint_data_is_a_one_line_error_not_an_empty_success
     elif layout == "flat json":  # JSON files with no class folder above them
         (root / "x.json").write_text(json.dumps({"keypoints": [0.5] * 28}))
         (root / "a").rmdir()
-    result = CliRunner().invoke(main, ["train", "keypoints", str(root), "--epochs", "1"])
-    assert result.exit_code == 2
-    assert result.stderr.strip() == (
-        f"error: {root}: no keypoint data: expected ROOT/<class>/*.json, "
-        "ROOT/<category>/<class>/*.json or a CSV table")
+    with pytest.raises(DataError) as info:
+        keypoint_categories(root)
+    assert str(info.value) == (f"{root}: no keypoint data: expected ROOT/<class>/*.json, "
+                               "ROOT/<category>/<class>/*.json or a CSV table")
