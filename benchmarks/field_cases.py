@@ -490,26 +490,12 @@ def no_person_at_training(work: Path) -> tuple[str, str]:
 def tutorial_augmentation(work: Path) -> tuple[str, str, bool]:
     import re
 
-    import keras
-
     from edgepose.converters import convert_run
     from edgepose.converters.export import inference_outputs
     from edgepose.converters.model_outputs import tflite_probabilities
-    from tests.test_convert_augmentation import MODE_ATOL, digit_images
+    from tests.test_convert_augmentation import MODE_ATOL, digit_images, tutorial_model
 
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.RandomFlip("horizontal"),
-        keras.layers.RandomRotation(0.2),
-        keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(3, activation="softmax"),
-    ], name="tutorial")
+    model = tutorial_model()
     folder = work / "tutorial"
     folder.mkdir()
     path = folder / "user_model.keras"

@@ -118,3 +118,18 @@ def write_pose_dataset(root: Path, unit: str, per_class: int = 60, seed: int = 0
         (target / f"{i:04d}.json").write_text(json.dumps(
             {"keypoints": [round(float(v), 5) for v in vector]}))
     return folder
+
+
+NO_KEYPOINT_LAYOUTS = ("images", "empty", "flat json")
+
+
+def write_folder_without_keypoints(root: Path, layout: str) -> Path:
+    """A dataset folder that holds no keypoint data: class folders of images, an empty class
+    folder, or JSON files with no class folder above them. Returns ``root``."""
+    (root / "a").mkdir(parents=True)
+    if layout == "images":
+        (root / "a" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    elif layout == "flat json":
+        (root / "x.json").write_text(json.dumps({"keypoints": [0.5] * 28}))
+        (root / "a").rmdir()
+    return root

@@ -39,6 +39,26 @@ def digit_images(size: int, count: int = 12) -> np.ndarray:
 MODE_ATOL = {"fp32": ATOL, "fp16": 1e-3, "dynamic": 2e-2, "int8": 5e-2}
 
 
+def tutorial_model():
+    """The Keras tutorial shape: RandomFlip + RandomRotation, Rescaling, a small CNN, Dropout
+    (seeded; also the issue-11 field case in benchmarks/field_cases.py)."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.RandomFlip("horizontal"),
+        keras.layers.RandomRotation(0.2),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(3, activation="softmax"),
+    ], name="tutorial")
+
+
 def _convert_and_compare(model, tmp_path, x: np.ndarray, modes=("fp32",)) -> dict:
     """Save, convert (bare .keras), and assert each TFLite mode matches training=False."""
     path = tmp_path / "user_model.keras"
@@ -58,21 +78,8 @@ def _convert_and_compare(model, tmp_path, x: np.ndarray, modes=("fp32",)) -> dic
 
 
 def test_the_keras_tutorial_sequential_shape_converts_without_its_augmentation(tmp_path):
-    import keras
 
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.RandomFlip("horizontal"),
-        keras.layers.RandomRotation(0.2),
-        keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(3, activation="softmax"),
-    ], name="tutorial")
+    model = tutorial_model()
     settings = _convert_and_compare(model, tmp_path, digit_images(32), ("fp32", "dynamic"))
     assert [re.sub(r"_\d+$", "", n) for n in settings["inference_mode_bypassed"]] == [
         "random_flip", "random_rotation", "dropout"]

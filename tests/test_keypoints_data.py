@@ -149,18 +149,13 @@ def test_split_is_stratified_and_saved_with_task_keypoints(tmp_path):
 @pytest.mark.parametrize("layout", ["images", "empty", "flat json"])
 def test_a_folder_without_keypoint_data_has_no_categories_but_a_one_line_error(tmp_path,
                                                                                 layout):
-    import json
+
+    from keypoint_poses import write_folder_without_keypoints
 
     from edgepose.data.keypoints import keypoint_categories
     from edgepose.errors import DataError
 
-    root = tmp_path / "data"
-    (root / "a").mkdir(parents=True)
-    if layout == "images":
-        (root / "a" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    elif layout == "flat json":  # JSON files with no class folder above them
-        (root / "x.json").write_text(json.dumps({"keypoints": [0.5] * 28}))
-        (root / "a").rmdir()
+    root = write_folder_without_keypoints(tmp_path / "data", layout)
     with pytest.raises(DataError) as info:
         keypoint_categories(root)
     assert str(info.value) == (f"{root}: no keypoint data: expected ROOT/<class>/*.json, "
