@@ -36,7 +36,7 @@ $(WHEEL): $(VENV)/.installed $(shell find edgepose converters -name '*.py') READ
 	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 # The wheels a device install pulls (and setuptools to build ours), for this Python and
-# machine, so tests/test_install_wheel.py installs into a fresh venv offline.
+# machine, so tests/test_edgepose_install_wheel.py installs into a fresh venv offline.
 WHEELHOUSE := .cache/wheelhouse/$(shell $(PYTHON) -c 'import platform, sys; \
 	print(f"cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}")')
 

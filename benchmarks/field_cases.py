@@ -3,7 +3,7 @@
 Each case builds a tiny real model at run time, seeded, with the builders of the
 tests that cover its section (hand-set weights from tests/contract_models.py for
 sections 1 and 5; the real keypoint trainer on tests/keypoint_poses.py for 2 and 3;
-test_convert_augmentation, test_bench_measurements, run_fixtures and
+test_converters_augmentation, test_bench_measurements, run_fixtures and
 test_train_batchnorm for 4, 6 and 7), runs edgepose on it the way a user would
 (``convert_run``, ``predict_files``, ``run_bench``, ``train_run``), and records what
 was expected and what came out. A regression shows as ``ok: false``.
@@ -301,7 +301,7 @@ _UNIT_RUNS: dict[str, Path] = {}
 
 def _unit_run(work: Path, unit: str) -> Path:
     """A keypoint run trained by the real trainer on the seeded poses of ``unit``, converted
-    to fp32 and full int8 (tests/keypoint_poses.py; the settings of test_keypoints_units)."""
+    to fp32 and full int8 (tests/keypoint_poses.py; the settings of test_runtime_keypoint_units)."""
     if unit not in _UNIT_RUNS:
         from edgepose.converters import convert_run
         from edgepose.train.hyperparameters import TrainingParams
@@ -397,7 +397,7 @@ def keypoints_pixels_match_normalized(work: Path) -> tuple[str, str, bool]:
 # -- section 3: "nobody there" is not a pose --------------------------------------------------
 
 def _few_visible(size: int, visible: int) -> list[float]:
-    """A 2-channel vector with the first ``visible`` joints set (as test_keypoints_no_person)."""
+    """A 2-channel vector with the first ``visible`` joints set (as test_runtime_no_person)."""
     v = np.zeros(size)
     v[: 2 * visible] = np.linspace(0.3, 0.6, 2 * visible)
     return v.round(4).tolist()
@@ -493,7 +493,7 @@ def tutorial_augmentation(work: Path) -> tuple[str, str, bool]:
     from edgepose.converters import convert_run
     from edgepose.converters.export import inference_outputs
     from edgepose.converters.model_outputs import tflite_probabilities
-    from tests.test_convert_augmentation import MODE_ATOL, digit_images, tutorial_model
+    from tests.test_converters_augmentation import MODE_ATOL, digit_images, tutorial_model
 
     model = tutorial_model()
     folder = work / "tutorial"

@@ -4,7 +4,7 @@ The host side (``edgepose.train``, ``edgepose.converters``) may import TensorFlo
 only where it is used, through :mod:`edgepose.quiet`. The device side
 (``edgepose.runtime``, ``edgepose.bench``, ``edgepose.service``, ``edgepose.pose``)
 never does: it runs with ai-edge-litert, numpy and Pillow only, and imports no
-dataset tooling, training or converter code (tests/test_import_direction.py).
+dataset tooling, training or converter code (tests/test_edgepose_import_direction.py).
 
 ``edgepose.converters`` lives in the repository's top-level ``converters/``
 folder; an install (wheel or editable) maps it under ``edgepose`` through

@@ -6,7 +6,7 @@ loads it, through :func:`edgepose.quiet.import_tensorflow` (which also sets
 ``TF_CPP_MIN_LOG_LEVEL``), so its start-up banner never reaches the terminal. Package
 ``__init__`` files do not import it: reading the mode table or the hyperparameters
 costs no TensorFlow. The device side never imports this module
-(tests/test_no_tensorflow.py, tests/test_import_direction.py).
+(tests/test_edgepose_no_tensorflow.py, tests/test_edgepose_import_direction.py).
 """
 
 from edgepose.quiet import import_tensorflow

@@ -12,8 +12,12 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-# The service tests' shared fixtures (the session-scoped tiny models, a test video).
-pytest_plugins = ["tests.service_fixtures"]
+# Every shared fixture is registered here, one way: a test module names the fixture as an
+# argument and never imports it. Plain helper functions are imported as ``tests.<module>``.
+#   tests.tflite_models     tiny_run: tiny TFLite models and a run directory (session)
+#   tests.run_fixtures      digits_run, keypoint_run: trained run directories (session)
+#   tests.service_fixtures  service_video, photo_dir, notify_socket
+pytest_plugins = ["tests.tflite_models", "tests.run_fixtures", "tests.service_fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -8,9 +8,8 @@ from the data) and saves ``model.keras``, ``labels.txt``, ``splits.json``,
 ``make_keypoint_run(root)`` does the same for a tiny Dense model on coco17
 keypoint JSON files.
 
-Use the session fixtures ``digits_run`` / ``keypoint_run`` from a test module::
-
-    from run_fixtures import digits_run  # noqa: F401
+The session fixtures ``digits_run`` / ``keypoint_run`` are registered in
+``tests/conftest.py``; a test module only names them as arguments.
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.tflite_models import tiny_run  # noqa: F401  (re-exported fixture)
-
 ROOT = Path(__file__).resolve().parent.parent
 POSE_LANDMARK = ROOT / ".cache" / "assets" / "pose_landmark_full.tflite"
 POSE_DETECTOR = ROOT / ".cache" / "assets" / "pose_detection.tflite"

@@ -14,8 +14,6 @@ from edgepose.cli import main
 from edgepose.errors import DataError
 from tests import tflite_models
 
-tiny_run = tflite_models.tiny_run
-
 ASSETS = Path(__file__).resolve().parent.parent / ".cache" / "assets"
 
 

@@ -12,9 +12,6 @@ from edgepose.cli import main
 from edgepose.errors import ConfigError, DataError, RegressionDetected
 from edgepose.fileio import write_json
 from edgepose.rundir import RunDir
-from tests import tflite_models
-
-tiny_run = tflite_models.tiny_run  # session fixture: the tiny models and run directory
 
 ASSETS = Path(__file__).resolve().parent.parent / ".cache" / "assets"
 

@@ -20,8 +20,6 @@ from edgepose.errors import DataError
 from edgepose.fileio import write_json
 from tests import tflite_models
 
-tiny_run = tflite_models.tiny_run
-
 
 @pytest.fixture(scope="module")
 def collapsed(tiny_run, tmp_path_factory):

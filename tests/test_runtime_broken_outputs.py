@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tflite_models
 from click.testing import CliRunner
 
 from edgepose.bench.harness import run_bench
@@ -12,6 +11,7 @@ from edgepose.cli import main
 from edgepose.errors import ModelError
 from edgepose.runtime.classifier import Classifier, NotAClassifier
 from edgepose.runtime.input_contract import StatedContract
+from tests import tflite_models
 
 UNIT = StatedContract(input_range=(0.0, 1.0))
 

@@ -14,9 +14,6 @@ from edgepose.runtime.input_contract import StatedContract
 from edgepose.runtime.interpreter import explain_load_failure, find_backend
 from edgepose.runtime.quantization import tensor_quantization
 from edgepose.runtime.tflite_file import read_model_info
-from tests import tflite_models
-
-tiny_run = tflite_models.tiny_run  # session fixture: the tiny models and run directory
 
 
 @pytest.fixture(scope="module")

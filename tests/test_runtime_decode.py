@@ -20,7 +20,6 @@ from edgepose.runtime.preprocess import (
     load_rgb,
 )
 from tests import service_fixtures as fx
-from tests.tflite_models import tiny_run  # noqa: F401  (fixture)
 
 
 def test_the_cap_is_well_under_pillows_own_limit():

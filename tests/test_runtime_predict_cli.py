@@ -8,8 +8,6 @@ from edgepose.cli import main
 from edgepose.runtime.layouts import get_layout
 from tests import tflite_models
 
-tiny_run = tflite_models.tiny_run  # session fixture: the tiny models and run directory
-
 
 def test_predict_prints_top_k_table_for_images(tiny_run):
     images = [tiny_run.data / "one" / "000.png", tiny_run.data / "two" / "001.png"]

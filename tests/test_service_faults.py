@@ -30,8 +30,6 @@ from edgepose.service.sources import (
     VideoFileSource,
 )
 from tests import service_fixtures as fx
-from tests.service_fixtures import notify_socket, photo_dir, service_video  # noqa: F401
-from tests.tflite_models import tiny_run  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from edgepose.service.results import ResultPolicy
 from edgepose.service.sinks import SinkSet
 from edgepose.service.sources import TestPatternSource
 from tests import service_fixtures as fx
-from tests.tflite_models import tiny_run  # noqa: F401
 
 
 def request(url: str, data: bytes | None = None, method: str | None = None,

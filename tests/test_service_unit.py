@@ -13,7 +13,6 @@ import pytest
 from edgepose.errors import ConfigError
 from edgepose.service.unit import UnitOptions, install_unit, render_unit, unreachable_paths
 from tests import service_fixtures as fx
-from tests.tflite_models import tiny_run  # noqa: F401
 
 needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                                    reason="systemd-analyze is not installed "

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-from keypoint_poses import write_pose_dataset
 
 from edgepose.cli import main
+from tests.keypoint_poses import write_pose_dataset
 
 
 def _lines(result) -> list[str]:

@@ -1,11 +1,8 @@
 """Tiny real TFLite models and a real run directory, built once per test session.
 
 TensorFlow is imported here only, to BUILD models; the code under test never
-imports it. Usage in a test module::
-
-    from tests import tflite_models
-
-    tiny_run = tflite_models.tiny_run  # the pytest fixture
+imports it. ``tiny_run`` is registered in ``tests/conftest.py``; a test module
+only names it::
 
     def test_something(tiny_run):
         tiny_run.int8  # Path to a full-integer model with int8 input/output

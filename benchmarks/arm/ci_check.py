@@ -33,8 +33,7 @@ HOST_ONLY = ("tensorflow", "keras", "sklearn", "skimage", "cv2", "edgepose.train
              "edgepose.converters", "edgepose.keras_quiet")
 # Packaging tests build wheels and venvs with the workstation's pip, and `keypoints fetch`
 # drives pip: the rig's guest Python has no pip, so these stay on the host too.
-HOST_SIDE_TESTS = ("test_train_", "test_convert_", "test_keypoints_train", "test_model_spec",
-                   "test_weights", "test_install_", "test_pose_fetch")
+HOST_SIDE_TESTS = ("test_train_", "test_converters_", "test_edgepose_install_", "test_pose_fetch")
 # A test whose *fixture* (a frame in tests/) needs one of these is host-only too.
 HOST_CODE = ("tests/", "edgepose/train/", "converters/", "edgepose/quiet.py",
              "edgepose/keras_quiet.py")

@@ -6,7 +6,7 @@ and ``presence`` (keypoint layouts, "no person"), ``keypoint_file`` (the
 single-sample keypoint reader), ``manifest`` (what travels beside a model),
 ``drift_stats`` (drift maths shared by convert and bench). Training, conversion
 and dataset tooling import from here; nothing here imports them or TensorFlow
-(tests/test_import_direction.py, tests/test_no_tensorflow.py).
+(tests/test_edgepose_import_direction.py, tests/test_edgepose_no_tensorflow.py).
 """
 
 from edgepose.runtime.classifier import Classification, Classifier

@@ -1,7 +1,7 @@
 """Rebuild the committed reference model: ``digits3_int8.tflite`` + its manifest + samples.
 
 A tiny, real, trained classifier (6 KB) that the fresh-install test
-(``tests/test_install_wheel.py``) runs with ``edgepose predict`` and
+(``tests/test_edgepose_install_wheel.py``) runs with ``edgepose predict`` and
 ``edgepose bench`` in a virtual environment without TensorFlow, so the device
 install is tested on a model made by edgepose's own pipeline.
 

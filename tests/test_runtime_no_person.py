@@ -25,10 +25,7 @@ from edgepose.runtime.layouts import get_layout
 from edgepose.runtime.presence import min_visible_joints, no_person_reason
 from edgepose.service.engine import Engine
 from edgepose.service.results import NO_PERSON, ResultPolicy
-from tests import tflite_models
 from tests.keypoint_poses import make_landmarks, vectors, write_pose_dataset
-
-tiny_run = tflite_models.tiny_run  # session fixture: model_keypoints.tflite is coco17 fp32
 
 BODY14 = get_layout("body14")
 COCO17 = get_layout("coco17")

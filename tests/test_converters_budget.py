@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from run_fixtures import digits_run  # noqa: F401
 
 import edgepose.converters.convert as convert_module
 import edgepose.converters.tflite as tflite_module

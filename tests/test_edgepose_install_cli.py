@@ -4,7 +4,7 @@ Method (fast, no wheelhouse needed): each command runs in a subprocess of this
 venv where the train extra's packages are made unimportable
 (``sys.modules[name] = None``, which makes ``import name`` raise
 ModuleNotFoundError exactly as when the package is absent). The real fresh-venv
-install is tested in ``test_install_wheel.py``.
+install is tested in ``test_edgepose_install_wheel.py``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-from run_fixtures import digits_run  # noqa: F401
 
 from edgepose.converters import convert_run
 from edgepose.converters.hardswish import count_hard_swish, rewrite_hard_swish

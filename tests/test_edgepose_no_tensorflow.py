@@ -15,10 +15,6 @@ import subprocess
 import sys
 import textwrap
 
-from tests import tflite_models
-
-tiny_run = tflite_models.tiny_run  # session fixture: the tiny models and run directory
-
 BLOCKER = textwrap.dedent("""
     import importlib.abc, sys
     BLOCKED = ("tensorflow", "keras", "tf_keras", "tflite_runtime")

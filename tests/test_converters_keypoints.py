@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from run_fixtures import keypoint_run  # noqa: F401
 
 from edgepose.converters import convert_run
 from edgepose.runtime.classifier import Classifier

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from run_fixtures import digits_run  # noqa: F401
 
 from edgepose.converters import convert_run
 from edgepose.converters.conversion_report import ConversionReport, ModeResult

@@ -8,7 +8,7 @@ dataset tooling (``edgepose.data.images``, ``dedupe``, ``poses``),
 ``edgepose.train``, ``edgepose.converters``, the CLI, or TensorFlow. Method: a
 static AST scan of every module's imports, function-level ones included, followed
 through the shared modules (a shared module that imported training would leak it
-in). tests/test_no_tensorflow.py checks the same at run time for two commands.
+in). tests/test_edgepose_no_tensorflow.py checks the same at run time for two commands.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from run_fixtures import digits_run  # noqa: F401
 
 import edgepose.runtime.preprocess as preprocess
 from edgepose.converters import calibration as calib
