@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import edgepose.converters.convert as convert_module
+import edgepose.converters.mode_steps as mode_steps_module
 import edgepose.converters.tflite as tflite_module
 from edgepose.cli import main
 from edgepose.converters import convert_run
@@ -55,7 +55,7 @@ def test_failed_conversion_keeps_the_previous_model_byte_identical(digits_run, t
     def fail_after_writing_the_model(*args, **kwargs):
         raise ConversionError("simulated failure while writing the manifest")
 
-    monkeypatch.setattr(convert_module, "build_manifest", fail_after_writing_the_model)
+    monkeypatch.setattr(mode_steps_module, "build_manifest", fail_after_writing_the_model)
     with pytest.raises(ConversionError, match="simulated"):
         convert_run(run, ["fp32"])
     after = {p.name: p.read_bytes() for p in run.iterdir() if p.name.startswith("model_fp32")}
