@@ -278,7 +278,7 @@ def labelled_inputs(model: Path, *, split: str | None = None, data: str | Path |
     (:func:`edgepose.sampling.stratified_indices`); unreadable samples are left
     out and counted in it.
     """
-    from edgepose.bench.harness import folder_data, label_indices, screen, split_data
+    from edgepose.bench.labelled_data import folder_data, label_indices, screen, split_data
     from edgepose.runtime.classifier import Classifier
 
     labelled = split_data(model, split) if split else folder_data(data)

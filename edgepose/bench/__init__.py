@@ -1,7 +1,9 @@
 """Device side: latency, accuracy and drift of .tflite models (no TensorFlow).
 
 ``measure`` (harness; ``run_bench`` is its keyword form) measures what a
-:class:`~edgepose.bench.options.BenchOptions` asks for; ``session`` runs one
+:class:`~edgepose.bench.options.BenchOptions` asks for, into the dataclasses of
+``results``: ``labelled_data`` finds and screens the samples, ``model_rows`` times
+one model per setting, ``references`` scores accuracy and drift; ``session`` runs one
 ``edgepose bench`` call (measure, write, compare); ``any_model`` times a model that is not a
 classifier; ``checks`` warns about a busy machine and modes slower than fp32;
 ``bench_report`` writes tables/CSV/Markdown/plots; ``baseline`` compares with a stored
@@ -10,7 +12,8 @@ result; ``device`` says what machine ran it. Samples are drawn by
 """
 
 from edgepose.bench.device import DeviceInfo, device_info, machine_slug
-from edgepose.bench.harness import BenchResult, BenchRow, run_bench
+from edgepose.bench.harness import run_bench
+from edgepose.bench.results import BenchResult, BenchRow
 from edgepose.bench.stats import LatencyStats, latency_stats
 
 __all__ = [

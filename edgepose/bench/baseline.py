@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgepose.bench.harness import BenchResult
+from edgepose.bench.results import BenchResult
 from edgepose.errors import ConfigError, DataError, RegressionDetected
 from edgepose.fileio import read_json
 

@@ -11,7 +11,7 @@ import csv
 import io
 from pathlib import Path
 
-from edgepose.bench.harness import BenchResult, BenchRow
+from edgepose.bench.results import BenchResult, BenchRow
 from edgepose.errors import ConfigError
 from edgepose.fileio import atomic_path, write_json, write_text
 

@@ -28,286 +28,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edgepose.bench.any_model import AnyModel, TensorInfo, list_tensors
+from edgepose.bench.any_model import AnyModel
 from edgepose.bench.checks import busy_warnings, slower_than_fp32
-from edgepose.bench.device import (
-    DeviceInfo,
-    conditions,
-    current_rss_mb,
-    device_info,
-    peak_rss_mb,
+from edgepose.bench.device import conditions, device_info
+from edgepose.bench.labelled_data import (
+    LabelledData,
+    folder_data,
+    screen,
+    split_data,
 )
+from edgepose.bench.model_rows import any_model_row, classifier_row, runtime_name
 from edgepose.bench.options import BenchOptions
-from edgepose.bench.stats import Clock, LatencyStats, latency_stats, time_phases
-from edgepose.errors import ConfigError, DataError, EdgeposeError
-from edgepose.rundir import RunDir
+from edgepose.bench.references import References, accuracy_and_drift
+from edgepose.bench.results import BenchResult, BenchRow, BenchSettings, SkippedInput
+from edgepose.bench.stats import Clock
+from edgepose.errors import ConfigError
 from edgepose.runtime.classifier import Classifier
-from edgepose.runtime.drift_stats import DriftStats, compare_outputs
+from edgepose.runtime.drift_stats import DriftStats
 from edgepose.runtime.manifest import Manifest
 from edgepose.runtime.model_checks import classifier_problem
-from edgepose.runtime.preprocess import IMAGE_SUFFIXES
-from edgepose.sampling import SampleChoice, stratified_indices, take
 
-
-@dataclass
-class BenchRow:
-    """One model run with one XNNPACK setting and thread count."""
-
-    model: str
-    mode: str  # manifest mode, else guessed from the file name, else "?"
-    size_bytes: int
-    threads: int | None
-    xnnpack: bool
-    delegation: str
-    load_ms: float
-    invoke: LatencyStats
-    end_to_end: LatencyStats
-    end_to_end_input: str  # "files" (decode included) or "arrays" (no decode)
-    peak_rss_mb: float  # process peak so far (monotonic over the rows of one run)
-    load_rss_mb: float | None  # RSS growth while loading this model
-    outputs: int  # number of output tensors
-    first_invoke_ms: float | None = None  # the first invoke after loading
-    warmup_invoke_ms: float | None = None  # mean of the other warm-up invokes
-    kind: str = "classifier"  # or "any model" (timed only, see any_model)
-    tensors: list[TensorInfo] = field(default_factory=list)  # every input and output
-    accuracy: float | None = None
-    drift: DriftStats | None = None
-    reference: str | None = None  # what the drift is measured against
-    invoke_ms: list[float] = field(default_factory=list, repr=False)
-    end_to_end_ms: list[float] = field(default_factory=list, repr=False)
-
-
-@dataclass
-class BenchSettings:
-    """How the benchmark was run."""
-
-    warmup: int
-    runs: int
-    threads: list[int | None]
-    xnnpack: list[bool]
-    data: str | None  # class-folder directory, or "<run>/splits.json:test"
-    samples: int  # labelled samples used for accuracy (0 = latency only)
-    sample: str | None = None  # "90 of 539 samples (stratified by class, seed 0) from ..."
-    clock: str = "time.perf_counter_ns"
-
-
-@dataclass
-class BenchResult:
-    """Everything one ``edgepose bench`` call measured, and where."""
-
-    device: DeviceInfo
-    settings: BenchSettings
-    rows: list[BenchRow]
-    warnings: list[str] = field(default_factory=list)
-    skipped: list[SkippedInput] = field(default_factory=list)  # samples that could not be read
-    machine_busy: bool = False  # a "machine busy" warning was given: do not record the timings
-
-
-@dataclass
-class SkippedInput:
-    """A sample left out, and why (one line)."""
-
-    file: str
-    reason: str
-
-
-@dataclass
-class LabelledData:
-    """Files with class names, and the sample paths reference outputs are keyed by."""
-
-    files: list[Path]
-    class_names: list[str]  # class name of each file
-    keys: list[str]  # paths relative to the dataset root
-    source: str
-    run_dir: Path | None = None
-
-    def subset(self, n: int | None, seed: int = 0) -> tuple[LabelledData, SampleChoice]:
-        """A stratified, seeded subset of ``n`` samples (all of them when ``n`` is None)."""
-        choice = stratified_indices(self.class_names, n, seed, self.source)
-        return LabelledData(take(self.files, choice), take(self.class_names, choice),
-                            take(self.keys, choice), self.source, self.run_dir), choice
-
-
-def _mode_of(classifier: Classifier) -> str:
-    if classifier.manifest is not None:
-        return classifier.manifest.mode
-    return RunDir.mode_in_name(classifier.model_path) or "?"
-
-
-def folder_data(root: str | Path) -> LabelledData:
-    """A class-folder directory: ``root/<class>/<file>`` (images or keypoint JSON)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError("data directory not found", root)
-    files, names, keys = [], [], []
-    suffixes = (*IMAGE_SUFFIXES, ".json")
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and path.suffix.lower() in suffixes:
-                files.append(path)
-                names.append(folder.name)
-                keys.append(path.relative_to(root).as_posix())
-    if not files:
-        raise DataError("no class folders with images or keypoint files", root)
-    return LabelledData(files, names, keys, str(root))
-
-
-def split_data(model_path: str | Path, split: str) -> LabelledData:
-    """The ``split`` samples of the run directory the model sits in."""
-    run = RunDir.open(Path(model_path).parent)
-    splits = run.splits
-    samples = splits.samples(split)
-    if not samples:
-        raise DataError(f"the {split} split is empty", run.splits_path)
-    return LabelledData([splits.absolute(s) for s in samples],
-                        [splits.classes[s.label] for s in samples], [s.path for s in samples],
-                        f"{run.splits_path}:{split}", run.path)
-
-
-def label_indices(classifier: Classifier, data: LabelledData) -> np.ndarray:
-    index = {name: i for i, name in enumerate(classifier.labels)}
-    missing = sorted(set(data.class_names) - set(index))
-    if missing:
-        raise DataError(f"classes {missing} of the data are not labels of "
-                        f"{classifier.model_path.name} ({classifier.labels})", data.source)
-    return np.array([index[name] for name in data.class_names], dtype=np.int64)
-
-
-def _random_input(classifier: Classifier, rng: np.random.Generator) -> np.ndarray:
-    """A sample of the model's shape in real units: 0..255 pixels, or N(0, 1) features."""
-    shape = classifier.input_shape[1:]
-    if classifier.preprocessing is not None:
-        return rng.integers(0, 256, size=shape, dtype=np.uint8)
-    return rng.standard_normal(shape).astype(np.float32)
-
-
-def _all_probabilities(classifier: Classifier, files: Sequence[Path]) -> np.ndarray:
-    return np.stack([classifier.predict(classifier.prepare(f)) for f in files])
-
-
-class _References:
-    """Reference outputs per model folder, computed or loaded once per bench call."""
-
-    def __init__(self, data: LabelledData, choice: str):
-        self.data = data
-        self.choice = choice
-        self._cache: dict[Path, tuple[np.ndarray, str] | None] = {}
-
-    def _saved(self, folder: Path) -> tuple[np.ndarray, str] | None:
-        path = RunDir(self.data.run_dir or folder).reference_outputs_path
-        if not path.is_file():
-            path = RunDir(folder).reference_outputs_path
-        if not path.is_file():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as saved:
-                paths = [str(p) for p in saved["paths"]]
-                probs = np.asarray(saved["probabilities"], dtype=np.float32)
-        except (KeyError, ValueError, OSError) as exc:
-            raise DataError(f"not a reference outputs file ({exc})", path) from None
-        row = {p: i for i, p in enumerate(paths)}
-        if not all(k in row for k in self.data.keys):
-            return None
-        return probs[[row[k] for k in self.data.keys]], f"keras ({path.name})"
-
-    def _fp32(self, folder: Path) -> tuple[np.ndarray, str] | None:
-        path = RunDir(folder).tflite_path("fp32")
-        if not path.is_file():
-            return None
-        reference = Classifier.from_file(path, num_threads=1)
-        return _all_probabilities(reference, self.data.files), path.name
-
-    def get(self, model_path: Path) -> tuple[np.ndarray, str] | None:
-        folder = model_path.parent
-        if folder not in self._cache:
-            found = None
-            if self.choice in ("auto", "keras"):
-                found = self._saved(folder)
-            if found is None and self.choice in ("auto", "fp32"):
-                found = self._fp32(folder)
-            if found is None and self.choice != "auto":
-                raise DataError(f"no {self.choice} reference for the data next to the model",
-                                folder)
-            self._cache[folder] = found
-        return self._cache[folder]
-
-
-def _phase_fields(first_ns: int, warmup_ns: list[int]) -> dict:
-    return {"first_invoke_ms": first_ns / 1e6,
-            "warmup_invoke_ms": float(np.mean(warmup_ns)) / 1e6 if warmup_ns else None}
-
-
-def _bench_one(model: Path, threads: int | None, xnnpack: bool, warmup: int, runs: int,
-               clock: Clock, data: Screened | None, rng: np.random.Generator,
-               k: int, stated=None) -> tuple[BenchRow, Classifier]:
-    rss_before = current_rss_mb()
-    start = clock()
-    classifier = Classifier.from_file(model, num_threads=threads, use_xnnpack=xnnpack,
-                                      strict=data is not None,  # no data: timing only
-                                      stated=stated)
-    load_ms = (clock() - start) / 1e6
-    rss_after = current_rss_mb()
-    k = min(k, classifier.num_classes)
-
-    if data is not None:
-        first = data.arrays[0]
-        e2e_inputs: list = list(data.labelled.files)
-        e2e_kind = "files"
-    else:
-        first = _random_input(classifier, rng)
-        e2e_inputs = [_random_input(classifier, rng) for _ in range(8)]
-        e2e_kind = "arrays"
-    classifier.set_input(first)
-    invoke = time_phases(lambda i: classifier.invoke(), runs, warmup, clock)
-    e2e = time_phases(lambda i: classifier.classify(e2e_inputs[i % len(e2e_inputs)], k),
-                      runs, warmup, clock)
-    row = BenchRow(
-        model=str(model), mode=_mode_of(classifier), size_bytes=model.stat().st_size,
-        threads=threads, xnnpack=xnnpack,
-        delegation=classifier.delegation.summary() if xnnpack else "off",
-        load_ms=load_ms, invoke=latency_stats(invoke.runs),
-        end_to_end=latency_stats(e2e.runs),
-        end_to_end_input=e2e_kind, peak_rss_mb=peak_rss_mb(),
-        load_rss_mb=(rss_after - rss_before) if rss_before and rss_after else None,
-        outputs=len(classifier.outputs), tensors=list_tensors(classifier.interpreter),
-        invoke_ms=[t / 1e6 for t in invoke.runs], end_to_end_ms=[t / 1e6 for t in e2e.runs],
-        **_phase_fields(invoke.first, invoke.warmup))
-    return row, classifier
-
-
-def _bench_any(model: Path, threads: int | None, xnnpack: bool, warmup: int, runs: int,
-               clock: Clock, given: dict[str, str] | None, seed: int) -> BenchRow:
-    """One row for a model that is not (treated as) a classifier: timing only."""
-    from edgepose.runtime.delegation import delegation_report
-
-    rss_before = current_rss_mb()
-    start = clock()
-    runner = AnyModel(model, threads, xnnpack, given, seed)
-    load_ms = (clock() - start) / 1e6
-    rss_after = current_rss_mb()
-    runner.set_inputs()
-    invoke = time_phases(lambda i: runner.invoke(), runs, warmup, clock)
-    e2e = time_phases(lambda i: runner.run(), runs, warmup, clock)
-    manifest = Manifest.path_for(model)
-    mode = (Manifest.load(manifest).mode if manifest.is_file() else
-            RunDir.mode_in_name(model) or "?")
-    return BenchRow(
-        model=str(model), mode=mode, size_bytes=model.stat().st_size, threads=threads,
-        xnnpack=xnnpack,
-        delegation=delegation_report(runner.interpreter, xnnpack).summary() if xnnpack
-        else "off",
-        load_ms=load_ms, invoke=latency_stats(invoke.runs), end_to_end=latency_stats(e2e.runs),
-        end_to_end_input="given arrays" if given else "random arrays",
-        peak_rss_mb=peak_rss_mb(),
-        load_rss_mb=(rss_after - rss_before) if rss_before and rss_after else None,
-        outputs=sum(t.role == "output" for t in runner.tensors), kind="any model",
-        tensors=runner.tensors, invoke_ms=[t / 1e6 for t in invoke.runs],
-        end_to_end_ms=[t / 1e6 for t in e2e.runs], **_phase_fields(invoke.first, invoke.warmup))
+__all__ = ["BenchResult", "BenchRow", "measure", "not_a_classifier", "run_bench"]
 
 
 def not_a_classifier(model: Path, given: dict[str, str] | None = None, stated=None,
@@ -328,43 +73,6 @@ def not_a_classifier(model: Path, given: dict[str, str] | None = None, stated=No
             return None, why
     return Classifier.from_file(model, num_threads=1, use_xnnpack=False, stated=stated,
                                 strict=scores_needed), None
-
-
-@dataclass
-class Screened:
-    """The labelled samples a classifier could read, prepared once, and the ones it could not."""
-
-    labelled: LabelledData
-    arrays: list[np.ndarray]
-    skipped: list[SkippedInput]
-
-
-def screen(classifier: Classifier, data: LabelledData) -> Screened:
-    """Prepare every sample; keep the readable ones, list the others with a one-line reason
-    (a keypoint vector with no person in it is listed too: it has no class to score).
-
-    Raises :class:`DataError` naming the data and the first failure when none is readable.
-    """
-    keep, arrays, skipped = [], [], []
-    for i, path in enumerate(data.files):
-        try:
-            array = np.array(classifier.prepare(path), copy=True)
-        except EdgeposeError as exc:
-            skipped.append(SkippedInput(str(path), exc.message))
-            continue
-        nobody = classifier.no_person(array)  # "no person" has no class to score
-        if nobody:
-            skipped.append(SkippedInput(str(path), nobody))
-            continue
-        arrays.append(array)
-        keep.append(i)
-    if not keep:
-        first = skipped[0]
-        raise DataError(f"none of the {len(data.files)} samples could be read "
-                        f"(first: {first.file}: {first.reason})", data.source)
-    labelled = LabelledData([data.files[i] for i in keep], [data.class_names[i] for i in keep],
-                            [data.keys[i] for i in keep], data.source, data.run_dir)
-    return Screened(labelled, arrays, skipped)
 
 
 def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
@@ -409,7 +117,7 @@ def measure(models: Sequence[str | Path], options: BenchOptions, *, k: int = 1,
     notes: list[str] = []
     skipped: dict[str, SkippedInput] = {}
     datasets: dict[Path, LabelledData | None] = {}
-    references: dict[str, _References] = {}
+    references: dict[str, References] = {}
     for model in models:
         labelled = None
         if data is not None:
@@ -433,17 +141,18 @@ def measure(models: Sequence[str | Path], options: BenchOptions, *, k: int = 1,
             accuracy_done: tuple[float | None, DriftStats | None, str | None] | None = None
             for n in threads:
                 if why is not None:
-                    row = _bench_any(model, n, use_xnnpack, warmup, runs, clock, inputs, seed)
-                    runtime = runtime or _runtime_name()
+                    row = any_model_row(model, n, use_xnnpack, warmup, runs, clock, inputs, seed)
+                    runtime = runtime or runtime_name()
                     rows.append(row)
                     continue
                 rng = np.random.default_rng(seed)
-                row, classifier = _bench_one(model, n, use_xnnpack, warmup, runs, clock,
+                row, classifier = classifier_row(model, n, use_xnnpack, warmup, runs, clock,
                                              screened, rng, k, stated)
                 runtime = str(classifier.backend)
                 if screened is not None:
                     if accuracy_done is None:
-                        accuracy_done = _accuracy(classifier, screened, reference, references)
+                        accuracy_done = accuracy_and_drift(classifier, screened, reference,
+                                                           references)
                         used_samples = max(used_samples, len(screened.arrays))
                     row.accuracy, row.drift, row.reference = accuracy_done
                 rows.append(row)
@@ -463,30 +172,3 @@ def measure(models: Sequence[str | Path], options: BenchOptions, *, k: int = 1,
     warnings += busy + slower_than_fp32(rows)
     return BenchResult(device=device, settings=settings, rows=rows, warnings=warnings,
                        skipped=list(skipped.values()), machine_busy=bool(busy))
-
-
-def _runtime_name() -> str:
-    from edgepose.runtime.interpreter import find_backend
-
-    return str(find_backend())
-
-
-def _accuracy(classifier: Classifier, data: Screened, reference: str,
-              references: dict[str, _References]
-              ) -> tuple[float | None, DriftStats | None, str | None]:
-    labels = label_indices(classifier, data.labelled)
-    probabilities = np.stack([classifier.predict(x) for x in data.arrays])
-    accuracy = float(np.mean(probabilities.argmax(1) == labels))
-    if reference == "none":
-        return accuracy, None, None
-    key = f"{data.labelled.source} {hash(tuple(data.labelled.keys))}"  # same samples only
-    refs = references.setdefault(key, _References(data.labelled, reference))
-    found = refs.get(classifier.model_path)
-    if found is None:
-        return accuracy, None, None
-    ref_probs, name = found
-    if ref_probs.shape != probabilities.shape:
-        raise DataError(f"reference outputs have shape {ref_probs.shape}, the model gives "
-                        f"{probabilities.shape}", classifier.model_path)
-    drift = compare_outputs(ref_probs, probabilities, labels, classifier.labels)
-    return accuracy, drift, name

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from edgepose.bench.baseline import BaselineComparison, compare_with_baseline
 from edgepose.bench.bench_report import write_outputs
-from edgepose.bench.harness import BenchResult, measure
+from edgepose.bench.harness import measure
 from edgepose.bench.options import BenchOptions
+from edgepose.bench.results import BenchResult
 from edgepose.bench.stats import Clock
 
 
