@@ -24,6 +24,14 @@ class DataError(EdgeposeError):
     """A dataset, image, keypoint file or split is missing, empty or malformed."""
 
 
+class ImageTooLarge(DataError):
+    """An image has more pixels than edgepose decodes; refused before decoding.
+
+    The cap is :data:`edgepose.runtime.preprocess.MAX_IMAGE_PIXELS`. The service
+    answers HTTP 413 and skips such a frame; the CLI prints one line.
+    """
+
+
 class ModelError(EdgeposeError):
     """A model file is missing, corrupt, of the wrong kind or incompatible."""
 

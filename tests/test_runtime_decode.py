@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgepose.errors import DataError
+from edgepose.errors import DataError, ImageTooLarge
 from edgepose.runtime.preprocess import (
     MAX_IMAGE_PIXELS,
     ImagePreprocessing,
-    ImageTooLarge,
     as_rgb_image,
     image_to_array,
     load_rgb,
@@ -62,7 +61,8 @@ def test_the_cap_never_decodes_the_bomb(tmp_path):
     """Peak memory of a fresh process that refuses the bomb stays at its baseline."""
     path = fx.write_huge_png(tmp_path / "bomb.png", 12000, 12000)
     script = ("import resource, sys\n"
-              "from edgepose.runtime.preprocess import load_rgb, ImageTooLarge\n"
+              "from edgepose.errors import ImageTooLarge\n"
+              "from edgepose.runtime.preprocess import load_rgb\n"
               "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
               "try:\n    load_rgb(sys.argv[1])\nexcept ImageTooLarge:\n    pass\n"
               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)\n")

@@ -17,7 +17,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from edgepose.errors import DataError
+from edgepose.errors import DataError, ImageTooLarge
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -101,13 +101,6 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 # EXIF orientations 5-8 rotate by 90 degrees: the stored width is the shown height.
 _ROTATED_ORIENTATIONS = (5, 6, 7, 8)
-
-
-class ImageTooLarge(DataError):
-    """An image has more pixels than :data:`MAX_IMAGE_PIXELS`; refused before decoding.
-
-    The service answers HTTP 413 and skips such a frame; the CLI prints one line.
-    """
 
 
 def _check_pixels(size: tuple[int, int], path: str | Path | None) -> None:

@@ -47,8 +47,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edgepose.errors import ConfigError, DataError, EdgeposeError
-from edgepose.runtime.preprocess import ImageTooLarge, load_rgb
+from edgepose.errors import ConfigError, DataError, EdgeposeError, ImageTooLarge
+from edgepose.runtime.preprocess import load_rgb
 from edgepose.service.pipeline import ServiceState, _RateLimitedLog
 
 log = logging.getLogger(__name__)
