@@ -56,7 +56,12 @@ class CalibrationSet:
         return generate
 
     def check_shape(self, input_shape: tuple[int, ...], model_path: str | Path) -> None:
-        """Raise ConversionError when the samples do not fit the model's input."""
+        """Raise ConversionError when the samples do not fit the model's input.
+
+        Raises:
+            ConversionError: the samples' shape (without the batch axis) is not the model's input
+                shape.
+        """
         if tuple(self.x.shape[1:]) != tuple(input_shape):
             raise ConversionError(
                 f"calibration data from {self.source} has sample shape {tuple(self.x.shape[1:])}"
@@ -77,6 +82,10 @@ class CalibrationSet:
         "Far" means the data reaches more than 10% of the contract's span beyond it, or
         spans less than 2% of it (0..1 in a 0..255 contract spans 0.4%): int8 ranges
         calibrated on such data clip or waste almost every quantization level.
+
+        Raises:
+            ConversionError: NaN/inf values, or values far from the contract's range (as above); the
+                message names ``path`` and both ranges.
         """
         x = np.asarray(self.x)
         if np.issubdtype(x.dtype, np.floating):
@@ -107,7 +116,12 @@ def stratified_sample(samples: list[Sample], n: int, seed: int = 0) -> list[Samp
 
 def from_run(splits: Splits, config: dict[str, Any], n: int = 200, seed: int = 0
              ) -> CalibrationSet:
-    """A stratified sample of the TRAIN split, preprocessed as on the device."""
+    """A stratified sample of the TRAIN split, preprocessed as on the device.
+
+    Raises:
+        DataError: the run's train split is empty (the message says to pass --calib-data), or a
+            sample cannot be read.
+    """
     train = splits.samples("train")
     if not train:
         raise DataError("the run's train split is empty; pass --calib-data",
@@ -123,7 +137,13 @@ def from_run(splits: Splits, config: dict[str, Any], n: int = 200, seed: int = 0
 def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: int = 0
                 ) -> CalibrationSet:
     """Calibration samples from a folder (images or keypoint JSON, flat or in class folders)
-    or a ``.npy`` array of model inputs."""
+    or a ``.npy`` array of model inputs.
+
+    Raises:
+        DataError: ``folder`` is neither a folder nor a ``.npy`` file; a folder without images or
+            keypoint files (or whose keypoint files hold no person); a ``.npy`` that cannot be read,
+            is not numeric or is not an ``N x ...`` array.
+    """
     folder = Path(folder)
     if folder.is_file() and folder.suffix == ".npy":
         try:

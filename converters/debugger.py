@@ -48,7 +48,12 @@ def _cosine(float_tensors, quant_tensors, scale, zero_point) -> float:
 def layer_errors(saved_model_dir: str | Path, calibration: CalibrationSet,
                  compat: str | None = None, samples: int = 50,
                  source: str | Path | None = None) -> list[LayerError]:
-    """Per-layer int8 error, worst first (by rmse/scale)."""
+    """Per-layer int8 error, worst first (by rmse/scale).
+
+    Raises:
+        ConversionError: the QuantizationDebugger cannot quantize the model (its log turned into one
+            line).
+    """
     from edgepose.keras_quiet import tf
 
     converter = make_converter(saved_model_dir, MODES["int8"], calibration, "float", compat)

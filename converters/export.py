@@ -54,7 +54,12 @@ def keras_file_version(path: Path) -> str | None:
 
 
 def load_keras_model(path: str | Path):
-    """Load a ``.keras`` (or legacy ``.h5``) model; any problem is a one-line ModelError."""
+    """Load a ``.keras`` (or legacy ``.h5``) model; any problem is a one-line ModelError.
+
+    Raises:
+        ModelError: the file is missing, not a ``.keras`` zip or ``.h5`` file, a zip without
+            config.json, or Keras cannot load it (the message names the Keras version).
+    """
     from edgepose.keras_quiet import keras
 
     path = Path(path)
@@ -82,7 +87,12 @@ def load_keras_model(path: str | Path):
 
 
 def check_model(model, path: str | Path) -> None:
-    """A convertible classifier has exactly one input and one output with known shapes."""
+    """A convertible classifier has exactly one input and one output with known shapes.
+
+    Raises:
+        ModelError: no inputs/outputs (an unbuilt Sequential), not exactly one input and one output,
+            or an input with unknown dimensions.
+    """
     try:
         inputs, outputs = list(model.inputs or []), list(model.outputs or [])
     except (AttributeError, ValueError):

@@ -46,7 +46,11 @@ IO_TYPES = ("int8", "uint8", "float")
 
 
 def get_mode(name: str) -> Mode:
-    """Look a mode up by name; an unknown name raises :class:`ConfigError` listing them."""
+    """Look a mode up by name; an unknown name raises :class:`ConfigError` listing them.
+
+    Raises:
+        ConfigError: an unknown ``name`` (the message lists the modes).
+    """
     try:
         return MODES[name]
     except KeyError:

@@ -45,7 +45,11 @@ class Source:
 
 
 def resolve_source(path: str | Path) -> Source:
-    """A run directory, a model inside one, or a bare ``.keras`` file."""
+    """A run directory, a model inside one, or a bare ``.keras`` file.
+
+    Raises:
+        ModelError: ``source`` is neither a run directory nor a model file.
+    """
     path = Path(path)
     if path.is_dir():
         run = RunDir.open(path)
@@ -120,6 +124,10 @@ def source_contract(src: Source, model, stated: StatedContract | None = None) ->
     backbone wanting -1..1, a Normalization layer adapted on unknown data) raises
     :class:`ConfigError` asking the user to state it: guessing 0..255 there is the
     silent wrong answer of issue 11.
+
+    Raises:
+        ConfigError: an image model whose pixel range edgepose cannot tell and nobody stated, or
+            contract options stated for a keypoint model.
     """
     if src.config["task"] != "image":
         if stated is not None and (stated.normalization_given or stated.channel_order):

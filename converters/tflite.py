@@ -27,7 +27,11 @@ def _io_dtype(io: str):
 def make_converter(saved_model_dir: str | Path, mode: Mode,
                    calibration: CalibrationSet | None = None, io: str = "int8",
                    compat: str | None = None):
-    """A ``TFLiteConverter`` configured for ``mode`` (the one place modes become flags)."""
+    """A ``TFLiteConverter`` configured for ``mode`` (the one place modes become flags).
+
+    Raises:
+        ConversionError: a calibrated mode without calibration data.
+    """
     from edgepose.keras_quiet import tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
@@ -55,7 +59,12 @@ def make_converter(saved_model_dir: str | Path, mode: Mode,
 
 def run_converter(converter, source: str | Path, what: str,
                   layer_names: Sequence[str] = ()) -> bytes:
-    """``converter.convert()`` with its logs captured; failures become ConversionError."""
+    """``converter.convert()`` with its logs captured; failures become ConversionError.
+
+    Raises:
+        ConversionError: the converter fails; its log is turned into one line naming the layer when
+            it can.
+    """
     with captured_output() as log:
         try:
             result = converter.convert()
@@ -98,6 +107,9 @@ def quantize_calibrated(calibrated: bytes, io: str = "int8",
 
     ``float_nodes`` are output tensor names (as the QuantizationDebugger reports
     them); those ops stay float32 with quantize/dequantize around them.
+
+    Raises:
+        ConversionError: the quantizer fails (its log turned into one line).
     """
     from tensorflow.lite.python import convert as tf_convert
 

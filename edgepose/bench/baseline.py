@@ -54,6 +54,10 @@ class BaselineComparison:
 
         Rows without a baseline raise :class:`DataError` (exit 2) naming them and
         the baseline's rows, unless ``allow_unmatched``.
+
+        Raises:
+            RegressionDetected: a metric is worse than the baseline beyond the tolerance (exit 3).
+            DataError: rows have no baseline row and ``allow_unmatched`` is off.
         """
         if self.unmatched and not allow_unmatched:
             available = ", ".join(self.available) or "none"
@@ -69,7 +73,11 @@ class BaselineComparison:
 
 
 def parse_tolerance(text: str | float) -> float:
-    """``"10%"`` or ``"0.1"`` -> 0.1."""
+    """``"10%"`` or ``"0.1"`` -> 0.1.
+
+    Raises:
+        ConfigError: a negative tolerance, or text that is neither a percentage nor a number.
+    """
     try:
         value = float(str(text).strip().rstrip("%")) / (100 if str(text).strip().endswith("%")
                                                          else 1)
@@ -87,7 +95,11 @@ def _key(model: str, threads, xnnpack: bool) -> str:
 
 def compare_with_baseline(result: BenchResult, baseline_path: str | Path, tolerance: float,
                           accuracy_drop: float = 0.005) -> BaselineComparison:
-    """Compare ``result`` with the bench JSON at ``baseline_path``."""
+    """Compare ``result`` with the bench JSON at ``baseline_path``.
+
+    Raises:
+        DataError: the baseline file is missing, not JSON, or not an edgepose bench result.
+    """
     data = read_json(baseline_path)
     try:
         base_rows = {_key(r["model"], r["threads"], r["xnnpack"]): r for r in data["rows"]}

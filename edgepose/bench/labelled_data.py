@@ -38,7 +38,12 @@ class LabelledData:
 
 
 def folder_data(root: str | Path) -> LabelledData:
-    """A class-folder directory: ``root/<class>/<file>`` (images or keypoint JSON)."""
+    """A class-folder directory: ``root/<class>/<file>`` (images or keypoint JSON).
+
+    Raises:
+        DataError: ``root`` is not a directory, or has no class folder with images or keypoint
+            files.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError("data directory not found", root)
@@ -56,7 +61,11 @@ def folder_data(root: str | Path) -> LabelledData:
 
 
 def split_data(model_path: str | Path, split: str) -> LabelledData:
-    """The ``split`` samples of the run directory the model sits in."""
+    """The ``split`` samples of the run directory the model sits in.
+
+    Raises:
+        DataError: the model's folder is not a run directory, or the split is empty.
+    """
     run = RunDir.open(Path(model_path).parent)
     splits = run.splits
     samples = splits.samples(split)
@@ -68,6 +77,11 @@ def split_data(model_path: str | Path, split: str) -> LabelledData:
 
 
 def label_indices(classifier: Classifier, data: LabelledData) -> np.ndarray:
+    """Each sample's class as an index into the model's labels: ``N`` int64.
+
+    Raises:
+        DataError: a class of the data is not a label of the model (both are named).
+    """
     index = {name: i for i, name in enumerate(classifier.labels)}
     missing = sorted(set(data.class_names) - set(index))
     if missing:

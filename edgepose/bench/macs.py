@@ -96,7 +96,11 @@ def op_macs(op: str, inputs: list[tuple[int, ...]], outputs: list[tuple[int, ...
 
 
 def count_macs(model: str | Path | bytes) -> MacCount:
-    """Count the multiply-accumulates of one inference of a ``.tflite`` model (or its bytes)."""
+    """Count the multiply-accumulates of one inference of a ``.tflite`` model (or its bytes).
+
+    Raises:
+        ModelError: the file cannot be read, or it is not a TFLite flatbuffer.
+    """
     schema = _schema()
     path = "<bytes>" if isinstance(model, bytes) else str(model)
     if isinstance(model, bytes):

@@ -48,6 +48,9 @@ class BenchOptions:
 
         Data from both ``--data`` and ``--split``; ``--input`` arrays with labelled
         data; fewer than one timed run or a negative warm-up; an unknown reference.
+
+        Raises:
+            ConfigError: one line naming the option, for any of the combinations above.
         """
         if self.data is not None and self.split is not None:
             raise ConfigError("give either --data or --split, not both")

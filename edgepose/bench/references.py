@@ -56,6 +56,12 @@ class References:
         return _all_probabilities(reference, self.data.files), path.name
 
     def get(self, model_path: Path) -> tuple[np.ndarray, str] | None:
+        """The ``(N x C probabilities, name)`` reference for the model, or None.
+
+        Raises:
+            DataError: no reference of an explicitly chosen kind (``keras``/``fp32``) for these
+                samples, or a ``reference_outputs.npz`` that is not one.
+        """
         folder = model_path.parent
         if folder not in self._cache:
             found = None
@@ -71,8 +77,14 @@ class References:
 
 
 def accuracy_and_drift(classifier: Classifier, data: Screened, reference: str,
-              references: dict[str, References]
-              ) -> tuple[float | None, DriftStats | None, str | None]:
+                       references: dict[str, References]
+                       ) -> tuple[float | None, DriftStats | None, str | None]:
+    """``(accuracy 0..1, drift or None, reference name or None)`` on ``data``.
+
+    Raises:
+        DataError: a class of the data is not a label of the model, an explicitly chosen reference
+            is missing, or the reference outputs have another shape than the model's.
+    """
     labels = label_indices(classifier, data.labelled)
     probabilities = np.stack([classifier.predict(x) for x in data.arrays])
     accuracy = float(np.mean(probabilities.argmax(1) == labels))

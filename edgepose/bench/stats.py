@@ -32,7 +32,11 @@ class LatencyStats:
 
 
 def latency_stats(samples_ns: Sequence[int]) -> LatencyStats:
-    """Mean, std, min, p50/p90/p99 (linear interpolation), max and throughput."""
+    """Mean, std, min, p50/p90/p99 (linear interpolation), max and throughput.
+
+    Raises:
+        ValueError: no samples: there is nothing to summarise.
+    """
     if len(samples_ns) == 0:
         raise ValueError("no latency samples")
     ms = np.asarray(samples_ns, dtype=np.float64) / 1e6

@@ -87,7 +87,11 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 def read_labels(path: str | Path) -> list[str]:
-    """One label per line; blank lines ignored."""
+    """One label per line; blank lines ignored.
+
+    Raises:
+        DataError: the labels file is missing or not UTF-8 text.
+    """
     path = Path(path)
     try:
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
@@ -256,6 +260,9 @@ class Classifier:
         An image model takes RGB pixels 0..255, ``H x W x 3`` whatever its tensor's
         layout; the input contract turns them into the values the model wants. Other
         models take their input values as they are.
+
+        Raises:
+            DataError: ``sample``'s shape is not the model's sample shape.
         """
         sample = np.asarray(sample)
         if sample.shape != self.sample_shape:
@@ -290,7 +297,12 @@ class Classifier:
         return self.scores()
 
     def prepare_image(self, image) -> np.ndarray:
-        """Path, PIL image or array -> the model's uint8 input array (reused buffer)."""
+        """Path, PIL image or array -> the model's uint8 input array (reused buffer).
+
+        Raises:
+            DataError: the model does not take images, or the image cannot be decoded
+                (:class:`~edgepose.errors.ImageTooLarge` over the pixel cap).
+        """
         if self.preprocessing is None:
             raise DataError(f"model {self.model_path.name} does not take images "
                             f"(input shape {self.input_shape})")
@@ -298,7 +310,11 @@ class Classifier:
 
     def keypoint_layout(self):
         """The :class:`KeypointLayout` of a keypoint model: the manifest's, else the one
-        whose vector length fits the input; :class:`ModelError` when neither says."""
+        whose vector length fits the input; :class:`ModelError` when neither says.
+
+        Raises:
+            ModelError: no layout in the manifest and none fits the input shape.
+        """
         from edgepose.runtime.layouts import get_layout, layout_for_length
 
         if self.manifest is not None and self.manifest.keypoint_layout:
@@ -335,7 +351,12 @@ class Classifier:
         return no_person_reason(sample, layout)
 
     def prepare(self, sample: Any) -> np.ndarray:
-        """Any accepted input (image path/PIL/array, keypoint file/vector) -> model input."""
+        """Any accepted input (image path/PIL/array, keypoint file/vector) -> model input.
+
+        Raises:
+            DataError: a file that is not an image (by suffix) for an image model, or a sample that
+                cannot be read or decoded.
+        """
         if self.task == "keypoints":
             return self.prepare_keypoints(sample)
         if isinstance(sample, (str, Path)) and Path(sample).suffix.lower() in IMAGE_SUFFIXES:

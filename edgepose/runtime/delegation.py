@@ -58,7 +58,12 @@ class DelegationReport:
 
 
 def delegation_report(interpreter, xnnpack: bool = True) -> DelegationReport:
-    """Delegation of an interpreter whose tensors are allocated (see the module docstring)."""
+    """Delegation of an interpreter whose tensors are allocated (see the module docstring).
+
+    Raises:
+        ModelError: the interpreter's node list cannot be traced (a delegate node that overlaps
+            another partition or replaced no traceable node, or an unexpected node order).
+    """
     ops = interpreter._get_ops_details()
     first_delegate = next((i for i, op in enumerate(ops) if op["op_name"] == DELEGATE_OP),
                           len(ops))
@@ -104,7 +109,12 @@ def delegation_report(interpreter, xnnpack: bool = True) -> DelegationReport:
 
 def inspect_model(model_path: str | Path, num_threads: int = 1,
                   use_xnnpack: bool = True) -> DelegationReport:
-    """Load ``model_path`` and report its delegation, cross-checked against an undelegated load."""
+    """Load ``model_path`` and report its delegation, cross-checked against an undelegated load.
+
+    Raises:
+        ModelError: the model cannot load, or the delegation trace does not account for every node
+            of the undelegated model.
+    """
     from edgepose.runtime.interpreter import load_interpreter
 
     interpreter, _ = load_interpreter(model_path, num_threads, use_xnnpack)

@@ -32,7 +32,11 @@ class DriftStats:
 def compare_outputs(reference: np.ndarray, candidate: np.ndarray,
                     labels: np.ndarray | None = None,
                     class_names: list[str] | None = None) -> DriftStats:
-    """Compare two ``N x C`` probability arrays (and accuracy when ``labels`` is given)."""
+    """Compare two ``N x C`` probability arrays (and accuracy when ``labels`` is given).
+
+    Raises:
+        ValueError: ``reference`` and ``candidate`` differ in shape.
+    """
     reference = np.asarray(reference, dtype=np.float64)
     candidate = np.asarray(candidate, dtype=np.float64)
     if reference.shape != candidate.shape or reference.ndim != 2:

@@ -89,6 +89,9 @@ class InputContract:
 
         ``(p - mean) / std`` hits ``lo`` at 0 and ``hi`` at 255 for
         ``std = 255 / (hi - lo)`` and ``mean = -lo * std``.
+
+        Raises:
+            ConfigError: ``lo`` or ``hi`` is not finite, or ``lo >= hi``.
         """
         if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
             raise ConfigError(f"--input-range needs two finite numbers lo < hi, got {lo},{hi}")
@@ -161,7 +164,11 @@ class InputContract:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "") -> InputContract:
-        """Inverse of :meth:`to_dict`; ``value_range`` is derived, not read."""
+        """Inverse of :meth:`to_dict`; ``value_range`` is derived, not read.
+
+        Raises:
+            ConfigError: a missing or malformed field.
+        """
         try:
             return cls(str(data.get("kind", PIXELS)),
                        tuple(float(m) for m in data.get("mean", (0.0,))),
@@ -187,7 +194,12 @@ class StatedContract:
         return self.input_range is not None or self.mean is not None or self.std is not None
 
     def apply(self, base: InputContract | None = None) -> InputContract | None:
-        """The stated contract (on top of ``base`` for what was not stated), or None."""
+        """The stated contract (on top of ``base`` for what was not stated), or None.
+
+        Raises:
+            ConfigError: ``--channel-order`` alone (no pixel range), or both ``--input-range`` and
+                ``--input-mean/--input-std``.
+        """
         if not self.normalization_given and self.channel_order is None:
             return base
         if self.input_range is not None and (self.mean is not None or self.std is not None):
@@ -205,7 +217,11 @@ class StatedContract:
 
 def parse_floats(text: str | None, option: str, count: Sequence[int] = (1, 3)
                  ) -> tuple[float, ...] | None:
-    """``"0,1"`` -> ``(0.0, 1.0)``; a wrong count or a non-number raises ConfigError."""
+    """``"0,1"`` -> ``(0.0, 1.0)``; a wrong count or a non-number raises ConfigError.
+
+    Raises:
+        ConfigError: not ``wanted`` comma-separated numbers (the message names ``option``).
+    """
     if text is None:
         return None
     try:

@@ -44,7 +44,12 @@ class InterpreterBackend:
 
 
 def find_backend(prefer: str | None = None) -> InterpreterBackend:
-    """Return the first importable interpreter package (or ``prefer`` if given)."""
+    """Return the first importable interpreter package (or ``prefer`` if given).
+
+    Raises:
+        RuntimeNotAvailable: ``prefer`` is not a known runtime, or no interpreter package is
+            installed (the message says what to pip install).
+    """
     if prefer is not None and prefer not in BACKEND_NAMES:
         raise RuntimeNotAvailable(f"unknown runtime {prefer!r}; expected one of "
                                   f"{', '.join(BACKEND_NAMES)}")
@@ -83,6 +88,10 @@ def load_interpreter(model_path: str | Path, num_threads: int | None = None,
     the model is loaded without it and a warning says so. Returns
     ``(interpreter, backend)``. A missing, empty, truncated or non-TFLite file,
     or a model this runtime cannot run, raises :class:`ModelError` saying what to do.
+
+    Raises:
+        ModelError: ``num_threads`` < 1, a missing, empty, truncated or non-TFLite file, or a model
+            this runtime cannot run.
     """
     model_path = Path(model_path)
     info = read_model_info(model_path)

@@ -71,6 +71,10 @@ def read_keypoint_json(path: str | Path, layout: str | KeypointLayout,
     """Read one JSON sample: ``(vector float32, label or None, category or None)``.
 
     ``allow_missing``: null / NaN numbers read as NaN (see :func:`_check_vector`).
+
+    Raises:
+        DataError: a missing or empty file, not UTF-8 JSON, not an object with ``keypoints``, a
+            ``label`` that is not a non-negative integer, or a malformed vector.
     """
     layout = as_layout(layout)
     path = Path(path)
@@ -171,6 +175,10 @@ def load_keypoint_vector(path: str | Path, layout: str | KeypointLayout,
 
     ``allow_missing``: a JSON file's null / NaN numbers read as NaN (inference
     then answers "no person") instead of raising :class:`DataError`.
+
+    Raises:
+        DataError: the file cannot be read, the CSV has no such row, or the vector is malformed (NaN
+            unless ``allow_missing``).
     """
     layout = as_layout(layout)
     text = str(path)

@@ -108,6 +108,9 @@ class KeypointLayout:
         ``visible``: in 2-channel layouts (no visibility channel to say it), a joint
         any of whose source landmarks has a visibility under this is written as
         missing, ``(0, 0)``; None keeps every joint's coordinates.
+
+        Raises:
+            ValueError: ``landmarks`` is not ``33 x 4``.
         """
         landmarks = np.asarray(landmarks, dtype=np.float32)
         if landmarks.shape != (33, 4):
@@ -147,7 +150,11 @@ DEFAULT_LAYOUT = "mediapipe33"
 
 
 def get_layout(name: str) -> KeypointLayout:
-    """Look a layout up by name; an unknown name raises :class:`ConfigError` listing them."""
+    """Look a layout up by name; an unknown name raises :class:`ConfigError` listing them.
+
+    Raises:
+        ConfigError: an unknown ``name`` (the message lists them).
+    """
     try:
         return LAYOUTS[name]
     except KeyError:

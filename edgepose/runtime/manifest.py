@@ -52,7 +52,8 @@ class Manifest:
     def contract(self, path: str | Path | None = None) -> InputContract:
         """The input contract this manifest states (raw 0..255 for a version-1 image manifest).
 
-        A malformed ``input_contract`` raises :class:`ModelError` naming ``path``.
+        Raises:
+            ModelError: a malformed ``input_contract``, naming ``path``.
         """
         where = f"the manifest {Path(path).name}" if path else "the manifest"
         if self.input_contract is not None:
@@ -71,7 +72,12 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
-        """Read a manifest; a missing field or a malformed file raises ModelError."""
+        """Read a manifest; a missing field or a malformed file raises ModelError.
+
+        Raises:
+            DataError: the file is missing or not JSON.
+            ModelError: a missing field or a malformed value.
+        """
         data = read_json(path)
         try:
             data = dict(data)

@@ -40,6 +40,9 @@ def check_single_io(interpreter, model_path: Path, strict: bool = True) -> tuple
     """The one input and one output detail; several of either raises NotAClassifier.
 
     ``strict=False`` (timing only) accepts several outputs and returns the first.
+
+    Raises:
+        NotAClassifier: several inputs, or (``strict``) several outputs.
     """
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(inputs) != 1:
@@ -55,6 +58,10 @@ def check_class_scores(output: dict, model_path: Path, strict: bool = True) -> i
     """Number of classes of a ``1 x C`` (or ``1 x 1 x ... x C``) output, else NotAClassifier.
 
     ``strict=False`` (timing only) counts every value of the output.
+
+    Raises:
+        NotAClassifier: an output that is not scores (its type), holds one score (a sigmoid), or is
+            not a vector of class scores.
     """
     shape = [int(d) for d in output["shape"]]
     if not strict:
@@ -105,6 +112,10 @@ def fit_batch_of_one(interpreter, detail: dict, output: dict, model_path: Path,
     graph whose ops fix the batch (a RESHAPE to ``[4, -1]``) fails to allocate or
     keeps an output batch of N: then ModelError names the input shape. A dynamic
     height/width (``shape_signature`` -1) needs ``image_size``.
+
+    Raises:
+        ModelError: the input cannot be resized to batch 1, the graph keeps a batch of N, or a
+            dynamic height/width with no stated image size.
     """
     shape = [int(d) for d in detail["shape"]]
     signature = [int(d) for d in detail.get("shape_signature", shape)]
@@ -156,6 +167,11 @@ def resolve_contract(detail: dict, manifest: Manifest | None, manifest_path: Pat
     A model is an image model when its manifest says so or its input is 4-D with 3
     channels (NHWC or NCHW); anything else takes features as given. ``strict=False``
     (timing only) takes an unstated range as 0..255 and says so in ``source``.
+
+    Raises:
+        ModelError: a float image input whose range nothing states (``strict``), an integer image
+            input whose quantization is no known pixel range, or contract options stated for a model
+            that does not take images.
     """
     shape = [int(d) for d in detail["shape"]]
     dtype = np.dtype(detail["dtype"]).name

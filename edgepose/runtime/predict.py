@@ -46,7 +46,11 @@ class PredictResult:
     failed: list[FailedInput] = field(default_factory=list)  # unreadable inputs, in order
 
     def check(self, strict: bool = False) -> None:
-        """Raise :class:`DataError` when nothing was processed, or (``strict``) anything failed."""
+        """Raise :class:`DataError` when nothing was processed, or (``strict``) anything failed.
+
+        Raises:
+            DataError: nothing could be processed, or (``strict``) anything failed.
+        """
         total = len(self.predictions) + len(self.failed)
         if self.failed and not self.predictions:
             first = self.failed[0]

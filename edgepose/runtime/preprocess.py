@@ -188,6 +188,11 @@ def as_rgb_image(image: str | Path | Image.Image | np.ndarray,
     A path or a not yet loaded PIL image is decoded here, under the pixel cap
     (:class:`ImageTooLarge`) and reduced to about ``reduce_to`` when it is a
     JPEG (see :func:`load_rgb`). An array is already in memory and is not capped.
+
+    Raises:
+        DataError: an array that is not ``H x W x 3`` or ``H x W``, or a file that cannot be
+            decoded.
+        ImageTooLarge: an image over :data:`MAX_IMAGE_PIXELS` (before decoding it).
     """
     if isinstance(image, (str, Path)):
         return load_rgb(image, reduce_to) if reduce_to is not None else load_rgb(image)

@@ -181,7 +181,11 @@ def _zip_members(data: bytes) -> list[str]:
 
 
 def read_associated_file(path: str | Path, name: str) -> bytes:
-    """The bytes of one associated file packed into the model."""
+    """The bytes of one associated file packed into the model.
+
+    Raises:
+        ModelError: the model has no associated file ``name``.
+    """
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -231,6 +235,9 @@ def input_metadata(info: ModelFileInfo) -> InputMetadata | None:
 
     None when the model carries no TFLITE_METADATA or it describes no input; a
     malformed metadata flatbuffer raises :class:`ModelError`.
+
+    Raises:
+        ModelError: a malformed TFLITE_METADATA flatbuffer.
     """
     if not info.tflite_metadata:
         return None
