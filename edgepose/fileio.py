@@ -82,7 +82,11 @@ def write_json(target: str | Path, obj: Any) -> Path:
 
 
 def read_json(path: str | Path) -> Any:
-    """Read a JSON file; a missing or malformed file raises :class:`DataError`."""
+    """Read a JSON file; a missing or malformed file raises :class:`DataError`.
+
+    Raises:
+        DataError: the file is missing or not valid JSON.
+    """
     from edgepose.errors import DataError
 
     path = Path(path)

@@ -59,7 +59,11 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
-        """Open an existing run directory (it must contain config.json)."""
+        """Open an existing run directory (it must contain config.json).
+
+        Raises:
+            DataError: ``path`` has no config.json: it is not an edgepose run directory.
+        """
         path = Path(path)
         if not (path / cls.CONFIG).is_file():
             raise DataError(f"not an edgepose run directory (no {cls.CONFIG})", path)
@@ -137,6 +141,9 @@ def load_inputs(splits: Splits, samples: list[Sample], config: dict[str, Any]
 
     Images -> uint8 ``N x H x W x 3`` through the runtime's preprocessing;
     keypoint files -> float32 ``N x D`` through the keypoint loader.
+
+    Raises:
+        DataError: an unknown task in the config, or a sample that cannot be read.
     """
     labels = np.array([s.label for s in samples], dtype=np.int64)
     if config["task"] == "image":

@@ -77,7 +77,11 @@ PI_CPUS: dict[int, PiCpu] = {
 
 
 def pi_cpu(pi: int | str) -> PiCpu:
-    """The CPU of Pi ``pi`` (4, 5, "4", "pi5"); a ConfigError names the valid ones."""
+    """The CPU of Pi ``pi`` (4, 5, "4", "pi5"); a ConfigError names the valid ones.
+
+    Raises:
+        ConfigError: an unknown Pi (the message lists the valid ones).
+    """
     key = str(pi).lower().removeprefix("pi")
     try:
         return PI_CPUS[int(key)]

@@ -80,7 +80,12 @@ class EmulatedResult:
 
 
 def default_inputs(model: Path, count: int = 6) -> np.ndarray:
-    """Real photographs (scikit-image's sample images) prepared for an image model."""
+    """Real photographs (scikit-image's sample images) prepared for an image model.
+
+    Raises:
+        ConfigError: the model does not take images, or scikit-image (the sample photographs) is not
+            installed: pass inputs.
+    """
     from edgepose.runtime.classifier import Classifier
 
     # only the image size is used here (pixels, not the model's input contract)
@@ -136,6 +141,12 @@ def run_emulated(models: list[Path], pi: int = 5, inputs: np.ndarray | None = No
     image models), used for every model; None takes scikit-image's sample
     photographs for image models. ``labels`` (one class index per input) adds
     accuracy. Instruction counts need the plugin (built on first use).
+
+    Raises:
+        ConfigError: no models, ``labels`` without ``inputs``, or an unknown kernel set.
+        DataError: not one label per input.
+        ModelError: a model file is missing.
+        RuntimeNotAvailable: the emulated Pi rig is not set up.
     """
     cpu = pi_cpu(pi)
     rig = require_rig(cpu.pi, python, cache_dir)

@@ -48,7 +48,12 @@ def _host_suite() -> str:
 
 
 def fetch_header(workdir: Path) -> Path:
-    """Find ``qemu-plugin.h`` on the system, or extract it from qemu's Debian source package."""
+    """Find ``qemu-plugin.h`` on the system, or extract it from qemu's Debian source package.
+
+    Raises:
+        RuntimeNotAvailable: ``apt-get source qemu`` gave no orig tarball, or it holds no
+            qemu-plugin.h.
+    """
     env_header = os.environ.get("EDGEPOSE_QEMU_PLUGIN_H")
     for candidate in ((Path(env_header),) if env_header else ()) + SYSTEM_HEADERS:
         if candidate.is_file():
@@ -86,7 +91,11 @@ def fetch_header(workdir: Path) -> Path:
 
 
 def build_plugin(cache_dir: Path, force: bool = False) -> Path:
-    """Compile insn_count.c into ``cache_dir/plugin/insn_count-<qemu version>.so`` (cached)."""
+    """Compile insn_count.c into ``cache_dir/plugin/insn_count-<qemu version>.so`` (cached).
+
+    Raises:
+        RuntimeNotAvailable: gcc is not installed, or qemu-plugin.h cannot be found.
+    """
     if shutil.which("gcc") is None:
         raise RuntimeNotAvailable("gcc not found: apt-get install gcc")
     _, binary_version = qemu_source_version()

@@ -123,7 +123,11 @@ class SetupResult:
 
 
 def rig_for(python: str, cache_dir: str | Path | None = None) -> Rig:
-    """The rig of guest Python ``python`` (3.11 -> bookworm, 3.13 -> trixie); not checked."""
+    """The rig of guest Python ``python`` (3.11 -> bookworm, 3.13 -> trixie); not checked.
+
+    Raises:
+        ConfigError: an unsupported guest Python (the message lists them).
+    """
     if python not in DISTROS:
         raise ConfigError(f"unsupported guest Python {python!r}: choose "
                           f"{' or '.join(DISTROS)}")
@@ -132,7 +136,12 @@ def rig_for(python: str, cache_dir: str | Path | None = None) -> Rig:
 
 def require_rig(pi: int, python: str | None = None,
                 cache_dir: str | Path | None = None) -> Rig:
-    """The set-up rig for Pi ``pi``, or RuntimeNotAvailable saying how to set it up."""
+    """The set-up rig for Pi ``pi``, or RuntimeNotAvailable saying how to set it up.
+
+    Raises:
+        RuntimeNotAvailable: qemu-aarch64 is not installed, or the rig is not set up (the message
+            gives the ``edgepose arm setup`` command).
+    """
     cpu = pi_cpu(pi)
     rig = rig_for(python or cpu.default_python, cache_dir)
     if not rig.ready:
@@ -151,7 +160,11 @@ def missing_host_tools() -> list[str]:
 
 
 def install_host_tools() -> None:
-    """``apt-get install`` qemu-user, debootstrap and gcc (needs root)."""
+    """``apt-get install`` qemu-user, debootstrap and gcc (needs root).
+
+    Raises:
+        RuntimeNotAvailable: not root: the message gives the ``sudo apt-get install`` line.
+    """
     packages = sorted({HOST_TOOLS[t] for t in missing_host_tools()})
     if not packages:
         return
@@ -322,6 +335,9 @@ def compile_bytecode(rig: Rig, pi: int, folders: list[str]) -> None:
     Guest writes to absolute paths that do not exist in the root go to the host's
     paths (QEMU maps only existing files), so compileall runs with the view as the
     working directory and *relative* folder names.
+
+    Raises:
+        RuntimeNotAvailable: compileall failed in the emulator (the message ends with its output).
     """
     cmd, env = emulator_command(rig, pi, ["-m", "compileall", "-q", "-j", "1", *folders])
     env.pop("PYTHONDONTWRITEBYTECODE")
@@ -340,6 +356,9 @@ def setup_rig(pi: int = 5, python: str | None = None, cache_dir: str | Path | No
     From scratch a few minutes: debootstrap, wheels, bytecode compiled by the guest,
     plugin. Cached: a re-sync of the device-side code only. ``force`` rebuilds it all.
     ``progress`` hears one line as each stage starts (with the seconds so far).
+
+    Raises:
+        RuntimeNotAvailable: host tools (qemu-user, debootstrap, gcc) are missing, or a stage fails.
     """
     started = time.monotonic()
 

@@ -52,7 +52,11 @@ def _command_path(ctx: click.Context, name: str) -> tuple[str, ...]:
 
 
 def check_host_only(path: tuple[str, ...]) -> None:
-    """Raise ConfigError with the train-extra hint when ``path`` needs a missing module."""
+    """Raise ConfigError with the train-extra hint when ``path`` needs a missing module.
+
+    Raises:
+        ConfigError: ``path`` needs a module of the train extra that is not installed.
+    """
     missing = missing_modules(HOST_ONLY.get(path, ()))
     if missing:
         raise ConfigError(train_extra_hint("edgepose " + " ".join(path), missing))
@@ -72,6 +76,11 @@ class LazyGroup(click.Group):
         return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The subcommand ``name``, importing its module on first use.
+
+        Raises:
+            ConfigError: the command's module needs the train extra, which is not installed.
+        """
         if name in self.lazy_commands:
             module_name, attribute = self.lazy_commands[name].split(":")
             try:

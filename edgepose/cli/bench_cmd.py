@@ -112,6 +112,12 @@ def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, 
     cannot be read are skipped and listed (--strict makes that an error).
     --max-samples takes a stratified, seeded subset. With --baseline, a row that
     has no baseline row fails unless --allow-missing-baseline.
+
+    \f
+
+    Raises:
+        DataError: with ``--strict``, any sample that could not be read (and whatever
+            :func:`~edgepose.bench.session.run_session` raises).
     """
     if emulate:
         from edgepose.arm.emulated import emulated_bench
@@ -149,7 +155,11 @@ def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, 
 
 
 def parse_inputs(items: tuple[str, ...]) -> dict[str, str] | None:
-    """``("image=x.npy",)`` -> ``{"image": "x.npy"}``; a malformed item is a ConfigError."""
+    """``("image=x.npy",)`` -> ``{"image": "x.npy"}``; a malformed item is a ConfigError.
+
+    Raises:
+        ConfigError: an item that is not ``NAME=FILE.npy``.
+    """
     parsed = {}
     for item in items:
         name, sep, file = item.partition("=")

@@ -32,7 +32,11 @@ def print_table(title: str | None, columns: list[str], rows: list[list[Any]]) ->
 
 
 def parse_int_list(value: str) -> list[int]:
-    """'1,2,4' -> [1, 2, 4] with a clear error."""
+    """'1,2,4' -> [1, 2, 4] with a clear error.
+
+    Raises:
+        click.BadParameter: anything but comma-separated integers.
+    """
     try:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:

@@ -37,6 +37,12 @@ def eval_command(run_dir: str, split: str, batch_size: int, as_json: bool,
     Writes metrics.json (metrics_<split>.json for other splits), confusion_matrix.png,
     training_curves.png and, for images, predictions.png into RUN_DIR. A split whose
     accuracy is at chance, or on which one class is predicted, is a WARNING on stderr.
+
+    \f
+
+    Raises:
+        TrainingAtChance: with ``--strict``, an accuracy at chance or a single predicted class (exit
+            3).
     """
     from edgepose.train.chance import TrainingAtChance
     from edgepose.train.evaluation import evaluate_run

@@ -75,6 +75,11 @@ def keypoints(data: str, layout: str | None, categories: tuple[str, ...],
     with model.keras (raw keypoint vector in, probabilities out, normalisation
     inside), labels.txt, splits.json, config.json, history.csv, metrics.json
     and plots. --json prints one result object, or a list for several models.
+
+    \f
+
+    Raises:
+        click.UsageError: ``--combine-categories`` together with ``--category``.
     """
     from edgepose.train.hyperparameters import DataParams, TrainingParams
     from edgepose.train.keypoint_classifier import (

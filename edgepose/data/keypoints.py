@@ -244,6 +244,10 @@ def build_keypoint_splits(root: str | Path, *, layout: str, category: str | None
     ``category`` picks one category folder (one model per category); ``None``
     takes every category, with classes named ``"<category>/<class>"`` when
     there is more than one.
+
+    Raises:
+        DataError: the folder is missing or holds no keypoint files, an unknown ``category``, no
+            readable sample, fewer than 2 classes, or (``strict``) any problem in the dataset.
     """
     layout_obj = get_layout(layout)
     root = Path(root)

@@ -45,7 +45,11 @@ RULE = (f"shoulder-line tilt from horizontal (image pixels) < {LEVEL_MAX_DEG} de
 
 
 def source_photos() -> dict[str, Image.Image]:
-    """The package-shipped photos of people, as RGB images."""
+    """The package-shipped photos of people, as RGB images.
+
+    Raises:
+        ConfigError: scikit-image is not installed.
+    """
     try:
         import skimage.data
     except ImportError:

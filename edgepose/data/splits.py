@@ -49,7 +49,11 @@ class Splits:
     extra: dict = field(default_factory=dict)  # e.g. keypoint layout, category
 
     def samples(self, split: str) -> list[Sample]:
-        """The samples of one split, in a stable order."""
+        """The samples of one split, in a stable order.
+
+        Raises:
+            DataError: an unknown split name.
+        """
         if split not in SPLIT_NAMES:
             raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_NAMES)}")
         return [s for s in self.items if s.split == split]
@@ -72,6 +76,11 @@ class Splits:
 
     @classmethod
     def load(cls, path: str | Path) -> Splits:
+        """Read a ``splits.json`` written by :meth:`save`.
+
+        Raises:
+            DataError: the file is missing, not JSON, or not an edgepose splits file.
+        """
         data = read_json(path)
         try:
             items = [Sample(**item) for item in data["items"]]
@@ -90,6 +99,9 @@ def stratified_split(labels: list[int], fractions: tuple[float, float, float] = 
     Every class with at least 2 samples gets at least one test sample (so the
     held-out accuracy covers every class) and keeps at least one training
     sample; val may be empty for tiny classes.
+
+    Raises:
+        DataError: a negative fraction, or fractions that do not sum to 1.
     """
     if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
         raise DataError(f"split fractions must be >= 0 and sum to 1, got {fractions}")

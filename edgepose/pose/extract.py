@@ -72,7 +72,11 @@ def extract_keypoints(images_dir: str | Path, out_dir: str | Path, *, layout: st
                       detector_model: str | Path | None = None, no_detector: bool = False,
                       num_threads: int | None = None,
                       estimator: PoseEstimator | None = None) -> ExtractResult:
-    """Estimate the pose in every image under ``images_dir``; mirror its folders in ``out_dir``."""
+    """Estimate the pose in every image under ``images_dir``; mirror its folders in ``out_dir``.
+
+    Raises:
+        DataError: ``images_dir`` is missing or holds no image.
+    """
     images_dir, out_dir = Path(images_dir), Path(out_dir)
     layout_obj = get_layout(layout)
     if not images_dir.is_dir():

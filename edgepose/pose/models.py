@@ -117,7 +117,11 @@ def sha256_of(data: bytes) -> str:
 
 
 def verify_model(name: str, data: bytes, where: str | Path) -> None:
-    """Raise :class:`ModelError` unless ``data`` is the known ``name`` model (:data:`SHA256`)."""
+    """Raise :class:`ModelError` unless ``data`` is the known ``name`` model (:data:`SHA256`).
+
+    Raises:
+        ModelError: ``data`` has another sha256 than the known model.
+    """
     actual = sha256_of(data)
     if actual != SHA256[name]:
         raise ModelError(f"{name} has sha256 {actual[:16]}..., not the {MEDIAPIPE_REQUIREMENT} "
@@ -129,6 +133,10 @@ def extract_from_wheel(wheel: str | Path, out_dir: str | Path) -> list[Path]:
 
     Each is checked against :data:`SHA256` before anything is written
     (:class:`ModelError` naming the wheel otherwise).
+
+    Raises:
+        DataError: the wheel is missing, not a zip file, or lacks a model.
+        ModelError: a model in it is not the known one (its sha256).
     """
     wheel = Path(wheel)
     out_dir = Path(out_dir).expanduser()

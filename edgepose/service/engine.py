@@ -38,7 +38,12 @@ class Inference:
 
 def load_pose(landmark_model: str | Path, detector_model: str | Path | None = None
               ) -> PoseEstimatorLike:
-    """Load edgepose's pose estimator (imported only for keypoint models)."""
+    """Load edgepose's pose estimator (imported only for keypoint models).
+
+    Raises:
+        RuntimeNotAvailable: the pose estimator package cannot be imported.
+        ModelError: a model file cannot be loaded.
+    """
     try:
         from edgepose.pose import PoseEstimator
     except ImportError as exc:

@@ -149,7 +149,11 @@ tick();
 
 
 def parse_bind(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:8080`` for IPv6; port 0 = any free port) -> ``(host, port)``."""
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6; port 0 = any free port) -> ``(host, port)``.
+
+    Raises:
+        ConfigError: ``value`` is not ``HOST:PORT``.
+    """
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"--http wants HOST:PORT (e.g. 127.0.0.1:8080), got {value!r}")

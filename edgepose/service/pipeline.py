@@ -59,7 +59,11 @@ class _RateLimitedLog:
 
 
 def check_frame(frame: object) -> np.ndarray:
-    """Return ``frame`` as an ``H x W x 3`` uint8 array, or raise BadFrame."""
+    """Return ``frame`` as an ``H x W x 3`` uint8 array, or raise BadFrame.
+
+    Raises:
+        BadFrame: not a numpy array, not ``H x W x 3``, or not uint8.
+    """
     if not isinstance(frame, np.ndarray):
         raise BadFrame(f"frame is {type(frame).__name__}, not a numpy array")
     if frame.ndim != 3 or frame.shape[2] not in (3, 4) or frame.shape[0] < 2 or frame.shape[1] < 2:

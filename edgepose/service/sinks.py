@@ -29,6 +29,11 @@ class Sink:
     name = "sink"
 
     def emit(self, result: FrameResult) -> None:
+        """Send one frame result out.
+
+        Raises:
+            NotImplementedError: subclasses implement it.
+        """
         raise NotImplementedError
 
     def flush(self) -> None:
@@ -142,7 +147,11 @@ class JsonlSink(Sink):
 
 
 def parse_mqtt(spec: str) -> tuple[str, int, str]:
-    """``host:port/topic`` (port defaults to 1883) -> ``(host, port, topic)``."""
+    """``host:port/topic`` (port defaults to 1883) -> ``(host, port, topic)``.
+
+    Raises:
+        ConfigError: ``spec`` is not ``host[:port]/topic``, or the port is not a number.
+    """
     address, slash, topic = spec.partition("/")
     host, _, port = address.partition(":")
     if not host or not slash or not topic:
@@ -179,6 +188,11 @@ class MqttSink(Sink):
         self.client.loop_start()
 
     def emit(self, result: FrameResult) -> None:
+        """Publish one frame result as JSON (QoS 0: a lost message is not resent).
+
+        Raises:
+            ConnectionError: the client refused to queue the message (its error string).
+        """
         info = self.client.publish(self.topic, json.dumps(result.to_dict()), qos=0)
         if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
             raise ConnectionError(f"MQTT publish failed: {self._mqtt.error_string(info.rc)}")

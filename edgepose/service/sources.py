@@ -64,6 +64,11 @@ class FrameSource:
     frame_period: float = 0.0
 
     def read(self) -> np.ndarray:
+        """The next frame: RGB ``H x W x 3`` uint8.
+
+        Raises:
+            NotImplementedError: subclasses implement it.
+        """
         raise NotImplementedError
 
     def __iter__(self) -> FrameSource:
@@ -123,6 +128,11 @@ class TestPatternSource(FrameSource):
         self._ramp = (np.arange(width, dtype=np.int32) * 255 // max(width - 1, 1))
 
     def read(self) -> np.ndarray:
+        """The next test-pattern frame (colour bars, a moving ramp and square).
+
+        Raises:
+            StopIteration: after ``frames`` frames (never when ``frames`` is None).
+        """
         if self.frames is not None and self._n >= self.frames:
             raise StopIteration
         self._pacer.wait()
@@ -173,6 +183,13 @@ class DirectorySource(FrameSource):
         self._index = 0
 
     def read(self) -> np.ndarray:
+        """The next image of the folder, decoded to RGB ``H x W x 3`` uint8.
+
+        Raises:
+            StopIteration: after the last file, unless ``loop``.
+            BadFrame: this file cannot be decoded, vanished, or is not a regular file; the next read
+                goes on with the next file.
+        """
         if self._index >= len(self.files):
             if not self.loop:
                 raise StopIteration
@@ -265,6 +282,12 @@ class VideoFileSource(FrameSource):
             return None
 
     def read(self) -> np.ndarray:
+        """The next decoded frame of the video, RGB ``H x W x 3`` uint8.
+
+        Raises:
+            StopIteration: after the last frame, unless ``loop``.
+            SourceFailed: looping, and the reopened file has no decodable frame.
+        """
         frame = self._decode()
         self._index += 1
         if frame is None and self.loop:
@@ -313,6 +336,11 @@ class OpenCVCameraSource(FrameSource):
         self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
 
     def read(self) -> np.ndarray:
+        """The next camera frame, converted from BGR to RGB ``H x W x 3`` uint8.
+
+        Raises:
+            SourceFailed: the camera delivered no frame.
+        """
         ok, bgr = self._cap.read()
         if not ok or bgr is None:
             raise SourceFailed(f"camera {self.device!r} stopped delivering frames")
@@ -403,6 +431,11 @@ class Picamera2Source(FrameSource):
             raise
 
     def read(self) -> np.ndarray:
+        """The next camera frame, RGB ``H x W x 3`` uint8.
+
+        Raises:
+            SourceFailed: no frame within ``timeout`` seconds.
+        """
         job = self.camera.capture_array(self.stream, wait=False)
         try:
             array = self.camera.wait(job, timeout=self.timeout)
@@ -434,7 +467,13 @@ class SourceSpec:
 
 
 def parse_source(spec: str) -> SourceSpec:
-    """Parse and check a ``--source`` value; raises ConfigError or DataError."""
+    """Parse and check a ``--source`` value; raises ConfigError or DataError.
+
+    Raises:
+        ConfigError: an unknown kind, a kind without its path, or a picamera2 target that is not a
+            number.
+        DataError: the folder or video file does not exist.
+    """
     kind, _, target = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in SOURCE_KINDS:

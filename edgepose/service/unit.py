@@ -112,7 +112,11 @@ def _absolute_source(source: str) -> str:
 
 
 def exec_start(options: UnitOptions) -> list[str]:
-    """The full ``edgepose serve`` command line the unit runs (absolute paths)."""
+    """The full ``edgepose serve`` command line the unit runs (absolute paths).
+
+    Raises:
+        DataError: the model or pose model file does not exist.
+    """
     model = Path(options.model).absolute()
     if not model.is_file():
         raise DataError("model file not found", model)
@@ -208,7 +212,11 @@ def _ip_allow(options: UnitOptions) -> list[str] | None:
 
 
 def render_unit(options: UnitOptions) -> str:
-    """The unit file text (checked by ``systemd-analyze verify`` in the tests)."""
+    """The unit file text (checked by ``systemd-analyze verify`` in the tests).
+
+    Raises:
+        ConfigError: ``--watchdog-sec`` under 2 seconds.
+    """
     if options.watchdog_sec < 2:
         raise ConfigError(f"--watchdog-sec must be at least 2, got {options.watchdog_sec}")
     command = exec_start(options)

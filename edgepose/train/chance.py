@@ -85,7 +85,11 @@ def chance_limit(labels: np.ndarray) -> float | None:
 
 
 def check_confusion(split: str, confusion: list[list[int]] | np.ndarray) -> ChanceCheck:
-    """:class:`ChanceCheck` from a confusion matrix (rows: true class, columns: predicted)."""
+    """:class:`ChanceCheck` from a confusion matrix (rows: true class, columns: predicted).
+
+    Raises:
+        ValueError: an empty confusion matrix (an empty split).
+    """
     matrix = np.asarray(confusion, dtype=np.int64)
     samples = int(matrix.sum())
     if samples == 0:
@@ -133,6 +137,10 @@ def print_warnings(report: QualityReport, stream: TextIO | None = None) -> None:
 
 
 def raise_if_failed(report: QualityReport, where: str) -> None:
-    """``--strict``: :class:`TrainingAtChance` naming the first failed check."""
+    """``--strict``: :class:`TrainingAtChance` naming the first failed check.
+
+    Raises:
+        TrainingAtChance: some check failed (exit 3); names the first, and ``where``.
+    """
     if not report.ok:
         raise TrainingAtChance(f"{report.warnings[0]} (--strict)", where)

@@ -48,7 +48,11 @@ class EvaluationResult:
 
 def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str],
                          split: str = "test") -> EvaluationResult:
-    """Metrics for class-probability predictions against integer labels."""
+    """Metrics for class-probability predictions against integer labels.
+
+    Raises:
+        DataError: the split is empty.
+    """
     from sklearn.metrics import (
         accuracy_score,
         confusion_matrix,
@@ -317,7 +321,11 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, classes: list[str],
 
 def evaluate_run(run_dir: str | Path, split: str = "test", batch_size: int = 64
                  ) -> EvaluationResult:
-    """``edgepose eval``: evaluate a run's model.keras on one of its splits."""
+    """``edgepose eval``: evaluate a run's model.keras on one of its splits.
+
+    Raises:
+        ModelError: the run has no model.keras (it is incomplete), or it cannot be loaded.
+    """
     from edgepose.keras_quiet import keras
     from edgepose.rundir import RunDir, load_inputs
 

@@ -33,6 +33,12 @@ class TrainingParams:
     verbose: int = 1  # Keras progress: 0 silent, 1 bar, 2 one line per epoch
 
     def validate(self) -> None:
+        """Check the training knobs before any work.
+
+        Raises:
+            ConfigError: one line naming the option: a count under 1, a non-positive rate, negative
+                fine-tune epochs, both or negative freeze options, or an unknown strategy.
+        """
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
@@ -64,6 +70,11 @@ class DataParams:
         return (1.0 - self.val_split - self.test_split, self.val_split, self.test_split)
 
     def validate(self) -> None:
+        """Check the split fractions and class weighting.
+
+        Raises:
+            ConfigError: split fractions out of range, or an unknown class-weight setting.
+        """
         if not (0 <= self.val_split < 1 and 0 <= self.test_split < 1
                 and self.val_split + self.test_split < 1):
             raise ConfigError("--val-split and --test-split must be >= 0 and sum to less than 1")
@@ -85,6 +96,12 @@ class ImageModelParams:
     augment: str = "light"
 
     def validate(self) -> None:
+        """Check the image model head and augmentation.
+
+        Raises:
+            ConfigError: dropout outside [0, 1), non-positive head units, or an unknown augment
+                preset.
+        """
         if not 0 <= self.dropout < 1:
             raise ConfigError("--dropout must be in [0, 1)")
         if any(units < 1 for units in self.head):
@@ -108,6 +125,11 @@ class ImageTrainOptions:
     overwrite: bool = False
 
     def validate(self) -> None:
+        """Check every part of the image training options.
+
+        Raises:
+            ConfigError: ``--fine-tune-epochs`` without pretrained weights, or any part invalid.
+        """
         self.model.validate()
         self.data.validate()
         self.training.validate()

@@ -198,7 +198,11 @@ def train_image_classifier(data_dir: str | Path, options: ImageTrainOptions | No
     write the run directory. Returns a summary; the run dir holds the details.
 
     ``progress`` (optional) hears the dataset summary before training starts, then
-    every step and epoch."""
+    every step and epoch.
+
+    Raises:
+        DataError: ``data_dir`` is missing, or no training image is left after splitting.
+    """
     from edgepose.data.images import build_image_splits
 
     options = options or ImageTrainOptions()

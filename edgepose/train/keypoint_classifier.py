@@ -50,6 +50,12 @@ class KeypointModelParams:
     unit: float | None = None
 
     def validate(self) -> None:
+        """Check the keypoint MLP and its augmentation.
+
+        Raises:
+            ConfigError: bad ``--hidden`` sizes, dropout outside [0, 1), an unknown normalization,
+                negative augmentation, or a non-positive ``--unit``.
+        """
         if self.layout is not None:
             get_layout(self.layout)
         if not self.hidden or any(units < 1 for units in self.hidden):
@@ -129,6 +135,11 @@ class KeypointTrainOptions:
         return replace(self.training, **{name: chosen[name] for name in self.auto_fit})
 
     def validate(self) -> None:
+        """Check every part of the keypoint training options.
+
+        Raises:
+            ConfigError: ``--fine-tune-epochs`` (image backbones only), or any part invalid.
+        """
         self.model.validate()
         self.data.validate()
         self.training.validate()
@@ -200,7 +211,11 @@ def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOption
     split and write the run directory.
 
     ``progress`` (optional) hears the dataset summary and the files left out before
-    training starts, then every epoch (:mod:`edgepose.train.progress`)."""
+    training starts, then every epoch (:mod:`edgepose.train.progress`).
+
+    Raises:
+        DataError: the dataset cannot be read, or no training sample is left after splitting.
+    """
     from edgepose.data.keypoints import build_keypoint_splits, detect_layout
     from edgepose.rundir import load_inputs
 
@@ -278,6 +293,9 @@ def train_keypoint_categories(data_dir: str | Path, options: KeypointTrainOption
     Each category gets its own run directory: ``options.output/<category>``
     when an output folder is given, else the default
     ``models/<dataset>-keypoints-<layout>-<category>-<time>``.
+
+    Raises:
+        DataError: an unknown category (the message lists the ones found).
     """
     from edgepose.data.keypoints import keypoint_categories
 

@@ -183,6 +183,9 @@ def normalize_keypoints(inputs, num_joints: int, num_channels: int, hips: tuple[
     XNNPACK failed to prepare the int8 graph (0 of 36 nodes delegated).
     Dividing by the unit is folded into the first (picking) products, so it
     costs no op.
+
+    Raises:
+        ValueError: an unknown ``method``, or ``unit`` not a positive number.
     """
     if method not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, not {method!r}")

@@ -48,7 +48,11 @@ class BackboneSpec:
     imagenet_normalization: bool = False  # set Normalization stats when not from imagenet
 
     def check(self, input_size: int, alpha: float | None) -> float | None:
-        """Validate ``input_size`` and ``alpha``; return the alpha to use."""
+        """Validate ``input_size`` and ``alpha``; return the alpha to use.
+
+        Raises:
+            ConfigError: ``input_size`` out of range, or an ``alpha`` the backbone does not have.
+        """
         if not self.min_size <= input_size <= self.max_size:
             raise ConfigError(f"input size {input_size} is outside the range of {self.name} "
                               f"({self.min_size}..{self.max_size})")
@@ -122,7 +126,11 @@ BACKBONES: dict[str, BackboneSpec] = {
 
 
 def get_backbone(name: str) -> BackboneSpec:
-    """The registered backbone called ``name`` (ConfigError listing the choices otherwise)."""
+    """The registered backbone called ``name`` (ConfigError listing the choices otherwise).
+
+    Raises:
+        ConfigError: an unknown ``name`` (the message lists the choices).
+    """
     try:
         return BACKBONES[name]
     except KeyError:

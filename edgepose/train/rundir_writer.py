@@ -114,6 +114,10 @@ def check_run_dir(path: str | Path, *, overwrite: bool = False) -> None:
 
     Trainers call it before the long steps (scanning the data), so a refused
     ``--output`` fails in a second, not after minutes.
+
+    Raises:
+        ConfigError: ``path`` is not empty, or another live process is writing it (unless
+            ``overwrite``).
     """
     path = Path(path)
     if overwrite or not path.exists():
@@ -157,7 +161,11 @@ class RunWriter:
                        f"run failed: {exc.__class__.__name__}: {exc}\n")
 
     def write_config(self, config: dict[str, Any]) -> Path:
-        """config.json: must hold ``task`` (and ``preprocessing`` or ``keypoint_layout``)."""
+        """config.json: must hold ``task`` (and ``preprocessing`` or ``keypoint_layout``).
+
+        Raises:
+            ValueError: ``config['task']`` is neither 'image' nor 'keypoints'.
+        """
         if config.get("task") not in ("image", "keypoints"):
             raise ValueError("config needs task 'image' or 'keypoints'")
         return write_json(self.path / RunDir.CONFIG, config)
@@ -189,7 +197,12 @@ class RunWriter:
         return write_json(self.path / RunDir.METRICS, metrics)
 
     def finish(self) -> Path:
-        """Remove the INCOMPLETE marker once every file is written."""
+        """Remove the INCOMPLETE marker once every file is written.
+
+        Raises:
+            RuntimeError: a required file was not written (a bug in the trainer, not a user
+                mistake).
+        """
         missing = [n for n in RunDir.TRAINED_FILES if not (self.path / n).is_file()]
         if missing:
             raise RuntimeError(f"run directory {self.path} lacks {', '.join(missing)}")

@@ -140,7 +140,11 @@ def reproducibility(deterministic: bool) -> dict[str, object]:
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
     """``default``: one device. ``mirrored``: MirroredStrategy over every visible GPU
-    (falls back to the default strategy with fewer than two GPUs)."""
+    (falls back to the default strategy with fewer than two GPUs).
+
+    Raises:
+        ConfigError: an unknown strategy ``name``.
+    """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -351,6 +355,9 @@ def unfreeze_backbone(backbone: keras.Model, *, top: int | None = None,
     statistics. (The ``training=False`` the backbone is wired with does not do this:
     Keras 3 passes the outer call's ``training`` to nested models.)
     Returns the names of the layers that became trainable.
+
+    Raises:
+        ConfigError: ``from_index`` is beyond the backbone's layers.
     """
     layers = backbone.layers
     if top is not None:

@@ -43,7 +43,12 @@ class WeightsReport:
 
 
 def build_backbone(spec: BackboneSpec, input_size: int, alpha: float | None, weights: str):
-    """Build the headless backbone and fill its weights; return ``(backbone, WeightsReport)``."""
+    """Build the headless backbone and fill its weights; return ``(backbone, WeightsReport)``.
+
+    Raises:
+        ModelError: no ImageNet weights for this ``alpha``, they cannot be downloaded, or a weights
+            file does not fit.
+    """
     choice = weights.lower()
     if choice == "none":
         backbone = spec.build(input_size, alpha, None)
@@ -67,7 +72,12 @@ def build_backbone(spec: BackboneSpec, input_size: int, alpha: float | None, wei
 
 
 def load_backbone_weights(backbone, path: str | Path) -> WeightsReport:
-    """Fill ``backbone`` from a ``.weights.h5``, ``.h5`` or ``.keras`` file."""
+    """Fill ``backbone`` from a ``.weights.h5``, ``.h5`` or ``.keras`` file.
+
+    Raises:
+        ModelError: the file is missing or of another kind, no layer name in common, layers with the
+            right names but other shapes, or weights Keras cannot load.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelError("weights file not found (--weights takes imagenet, none or a file)",
