@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgepose.converters import calibration as calib
+from edgepose.converters import held_out
 from edgepose.converters.conversion_report import ConversionReport, ModeResult
 from edgepose.converters.debugger import layer_errors, plot_layer_errors
 from edgepose.converters.export import (
@@ -240,12 +241,18 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
         raise ModelError(f"model has {num_outputs} outputs but {len(labels)} labels",
                          src.model_path)
 
-    reference = _reference_outputs(src, model, contract, shape)
+    held = (held_out.from_eval_folder(options.eval_data, src.config, labels)
+            if options.eval_data is not None else None)
+    reference = (_reference_outputs(src, model, contract, shape) if held is None else _Reference(
+        held.x, held.y, keras_probabilities(model, contract.normalize(held.x))))
     x_test, y_test, keras_test = reference.x, reference.y, reference.probabilities
 
     calibration = None
     if any(MODES[m].calibrated for m in modes) or debug_layers:
         calibration = _calibration(src, shape, contract, options, progress)
+        calibration.check_classes(labels, options.allow_one_class)
+        if held is not None:
+            held_out.check_disjoint(held, calibration)
 
     hard_swish = count_hard_swish(model)
     rewrite = options.hardswish_rewrite == "on" or (options.hardswish_rewrite == "auto"
@@ -257,12 +264,16 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
     ctx = _Context(src, model, labels, sha256_file(src.model_path), x_test, y_test, keras_test,
                    settings, _float_weight_bytes(model), progress, contract)
     calibration_info = ({"source": calibration.source, "samples": len(calibration),
-                         "seed": seed, "sample": calibration.description} if calibration else {})
+                         "seed": seed, "sample": calibration.description,
+                         **calibration.report_fields()} if calibration else {})
     report = ConversionReport(
         source=str(src.model_path), source_sha256=ctx.sha256, task=src.config["task"],
         test_samples=int(len(x_test)),
         keras_accuracy=float(np.mean(keras_test.argmax(1) == y_test)) if len(x_test) else None,
         calibration=calibration_info, settings=settings, versions=versions())
+    report.drift_data, report.drift_measured = held_out.drift_data(
+        src.model_path, src.splits.root if src.splits else None, held, len(x_test))
+    report.eval_skipped = [{"file": f, "reason": r} for f, r in (held.skipped if held else [])]
 
     with tempfile.TemporaryDirectory(prefix="edgepose-convert-") as tmp:
         exports: dict[bool, Path] = {}
@@ -320,7 +331,7 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
     if report.failed_modes:
         worst = max((report.mode(m) for m in report.failed_modes), key=lambda m: m.drop_pct)
         raise DriftExceeded(f"{', '.join(report.failed_modes)} lost more than {max_drop} "
-                            f"accuracy points on the test split ({worst.mode}: "
+                            f"accuracy points on {report.drift_data} ({worst.mode}: "
                             f"{worst.drop_pct:.2f})", src.folder.conversion_report_path(".md"))
     return report
 
