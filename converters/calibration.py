@@ -85,11 +85,15 @@ class CalibrationSet:
         return generate
 
     def check_shape(self, input_shape: tuple[int, ...], model_path: str | Path) -> None:
-        """Raise ConversionError when the samples do not fit the model's input."""
-        if tuple(self.x.shape[1:]) != tuple(input_shape):
-            raise ConversionError(
-                f"calibration data from {self.source} has sample shape {tuple(self.x.shape[1:])}"
-                f" but the model expects {tuple(input_shape)}", model_path)
+        """Raise ConversionError naming both shapes when the samples (``N x ...``) do not fit
+        the model's input shape (without the batch), before any conversion work."""
+        got, expected = tuple(self.x.shape[1:]), tuple(input_shape)
+        if got != expected:
+            # e.g. N x 3 x H x W for an N x H x W x 3 model: say so, it is the usual mix-up
+            hint = ("; the same sizes in another order: transpose the array to the model's "
+                    "layout" if sorted(got) == sorted(expected) else "")
+            raise ConversionError(f"calibration data from {self.source} has sample shape {got}"
+                                  f" but the model expects {expected}{hint}", model_path)
 
 
     def to_model_values(self, contract: InputContract) -> CalibrationSet:
