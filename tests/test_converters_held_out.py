@@ -71,6 +71,9 @@ def test_eval_data_measures_the_right_accuracy_and_drift_per_mode(tmp_path, imag
         assert row["drift"]["accuracy"] == 1.0 and row["drift"]["top1_agreement"] == 1.0
     assert "drift measured on all 15 samples of" in (
         tmp_path / "m" / "conversion_report.md").read_text()
+    # 18 calibration images: fewer than TFLite's ~100; with --json the warning goes to stderr
+    assert ("warning: calibration uses only 18 samples; TFLite's post-training quantization "
+            "guide suggests about 100-500") in result.stderr.splitlines()
 
 
 def test_eval_data_that_is_the_calibration_folder_is_refused(tmp_path, images):

@@ -82,6 +82,8 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
                                                 channel_order))
     report = run_conversion(source, chosen, options, progress)
     if as_json:
+        for line in report.data_notes():  # stdout stays JSON; the warnings still show
+            status.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
         print_json(report)
         return
     columns, rows = report.table(compact=True)
