@@ -251,8 +251,8 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
     if any(MODES[m].calibrated for m in modes) or debug_layers:
         calibration = _calibration(src, shape, contract, options, progress)
         calibration.check_classes(labels, options.allow_one_class)
-        if held is not None:
-            held_out.check_disjoint(held, calibration)
+    if held is not None:
+        held_out.check_disjoint(held, calibration, src.splits)
 
     hard_swish = count_hard_swish(model)
     rewrite = options.hardswish_rewrite == "on" or (options.hardswish_rewrite == "auto"

@@ -5,9 +5,10 @@ has none, so without ``--eval-data DIR`` no accuracy or drift can be measured,
 and the report and console say so in one line (:data:`NOT_MEASURED`).
 ``--eval-data`` is a folder of class folders named after the model's labels
 (``labels.txt`` beside the model, else ``0``, ``1``, ...), read exactly as the
-device reads inputs. It must share no file with the calibration data (same
-content = same sha256, :func:`check_disjoint`): accuracy on calibration
-samples is not held-out accuracy. Unreadable files are skipped and listed.
+device reads inputs. It must share no file with the calibration data nor with
+a run's train/val split (same content = same sha256, :func:`check_disjoint`):
+accuracy on samples the model was fitted or calibrated on is not held-out
+accuracy. Unreadable files are skipped and listed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgepose.converters.calibration import CalibrationSet, class_of, data_files, load_files
+from edgepose.data.splits import Splits
 from edgepose.errors import DataError
 from edgepose.fileio import sha256_file
 
@@ -80,22 +82,38 @@ def from_eval_folder(folder: str | Path, config: dict[str, Any], labels: list[st
     return HeldOut(loaded.x, y, loaded.files, str(folder), skipped)
 
 
-def check_disjoint(held_out: HeldOut, calibration: CalibrationSet) -> None:
-    """Raise DataError when a held-out sample is also a calibration sample (same sha256 of
-    the file, or of the float32 values for a ``.npy`` calibration array)."""
-    used = calibration.hashes()
-    if calibration.files:
-        mine = {sha256_file(p): p for p in held_out.files}
-    else:
-        rows = np.asarray(held_out.x, dtype=np.float32)
-        mine = {hashlib.sha256(rows[i].tobytes()).hexdigest(): p
-                for i, p in enumerate(held_out.files)}
+def _own_hashes(held_out: HeldOut, by_values: bool) -> dict[str, Path]:
+    """sha256 -> eval file: of the file, or (``by_values``) of its float32 model input."""
+    if not by_values:
+        return {sha256_file(p): p for p in held_out.files}
+    rows = np.asarray(held_out.x, dtype=np.float32)
+    return {hashlib.sha256(rows[i].tobytes()).hexdigest(): p
+            for i, p in enumerate(held_out.files)}
+
+
+def _refuse_shared(held_out: HeldOut, mine: dict[str, Path], used: dict[str, str],
+                   what: str, fix: str) -> None:
     shared = [digest for digest in mine if digest in used]
     if shared:
         first = shared[0]
-        raise DataError(f"{len(shared)} eval file(s) are also calibration data (same content), "
+        raise DataError(f"{len(shared)} eval file(s) are also {what} (same content), "
                         f"e.g. {Path(mine[first]).name} = {used[first]}: accuracy on them is "
-                        "not held out; use disjoint folders", held_out.source)
+                        f"not held out; {fix}", held_out.source)
+
+
+def check_disjoint(held_out: HeldOut, calibration: CalibrationSet | None = None,
+                   splits: Splits | None = None) -> None:
+    """Raise DataError when a held-out sample is also data the model was fitted on: a file of
+    the run's train or val split, or a calibration sample (same sha256 of the file, or of
+    the float32 values for a ``.npy`` calibration array)."""
+    if splits is not None:
+        trained = {sha256_file(splits.absolute(s)): str(splits.absolute(s))
+                   for split in ("train", "val") for s in splits.samples(split)}
+        _refuse_shared(held_out, _own_hashes(held_out, False), trained,
+                       "in the run's train/val split", "give data the model never trained on")
+    if calibration is not None:
+        _refuse_shared(held_out, _own_hashes(held_out, not calibration.files),
+                       calibration.hashes(), "calibration data", "use disjoint folders")
 
 
 def drift_data(model_path: str | Path, splits_root: str | None, held_out: HeldOut | None,

@@ -161,3 +161,42 @@ def test_unreadable_eval_files_are_skipped_and_listed(tmp_path, images):
                                               "recognised)"}]
     assert report.data_notes() == ["1 eval file(s) skipped, unreadable: dark/notes.png (not a "
                                    "readable image (no image format recognised))"]
+
+
+def _hand_made_run(root: Path, images: Path) -> Path:
+    """A run directory around the brightness model: files 0-3 of each class train, 4-5 test."""
+    from edgepose.data.splits import Sample, Splits
+
+    run = root / "run"
+    run.mkdir(parents=True)
+    (run / "labels.txt").write_text("\n".join(cm.BRIGHTNESS) + "\n")
+    (run / "config.json").write_text(json.dumps({"task": "image"}))
+    cm.brightness_model("rescaling").save(run / "model.keras")
+    items = [Sample(f"{name}/{i}.png", label, "train" if i < 4 else "test")
+             for label, name in enumerate(cm.BRIGHTNESS) for i in range(6)]
+    Splits("image", str(images), list(cm.BRIGHTNESS), items).save(run / "splits.json")
+    return run
+
+
+def test_eval_data_holding_a_train_split_file_of_a_run_is_refused_even_without_calibration(
+        tmp_path, images):
+    run = _hand_made_run(tmp_path, images["calib"])
+    held = tmp_path / "eval"
+    shutil.copytree(images["eval"], held)
+    shutil.copy(images["calib"] / "bright" / "1.png", held / "bright" / "seen.png")
+    with pytest.raises(DataError) as info:
+        _convert(run, None, held, modes=("fp32",))
+    assert str(info.value) == (
+        f"{held}: 1 eval file(s) are also in the run's train/val split (same content), e.g. "
+        f"seen.png = {images['calib'] / 'bright' / '1.png'}: accuracy on them is not held "
+        "out; give data the model never trained on")
+
+
+def test_eval_data_replaces_the_test_split_of_a_run_and_the_report_says_so(tmp_path, images):
+    run = _hand_made_run(tmp_path, images["calib"])
+    report = _convert(run, None, images["eval"], modes=("fp32",))
+    assert report.drift_data == f"all 15 samples of {images['eval']} (--eval-data)"
+    assert report.keras_accuracy == 1.0 and report.mode("fp32").drift.accuracy == 1.0
+    without = _convert(run, None, None, modes=("fp32",))  # the run's own test split
+    assert without.drift_data == f"all 6 samples of the test split of {images['calib']}"
+    assert without.test_samples == 6 and without.data_notes() == []
