@@ -69,7 +69,10 @@ class CalibrationSet:
     @property
     def description(self) -> str:
         """How many samples of how many, how drawn, from where (for reports)."""
-        return self.choice.describe() if self.choice else f"{len(self)} samples from {self.source}"
+        text = self.choice.describe() if self.choice else f"{len(self)} samples from {self.source}"
+        if self.skipped:  # the choice counts files; say how many could be read
+            text += f", {len(self.skipped)} unreadable skipped: {len(self)} used"
+        return text
 
     def __len__(self) -> int:
         return int(self.x.shape[0])

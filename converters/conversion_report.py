@@ -235,7 +235,8 @@ class ConversionReport:
                  "- calibration: " + (self.calibration.get("sample") or
                                       f"{self.calibration.get('source')} "
                                       f"({self.calibration.get('samples')} samples, seed "
-                                      f"{self.calibration.get('seed')})"),
+                                      f"{self.calibration.get('seed')})") + _classes(
+                     self.calibration.get("class_counts")),
                  f"- settings: {self.settings}",
                  f"- versions: {self.versions}", "",
                  "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -322,6 +323,14 @@ def mode_result_from_dict(data: dict[str, Any], default_sha256: str | None = Non
 def _drop(row: ModeResult) -> float:
     """Accuracy points lost vs Keras, 0 when not measured (no test split)."""
     return row.drop_pct if row.drop_pct is not None else 0.0
+
+
+def _classes(counts: dict[str, int] | None) -> str:
+    """``"; classes: bright 6, dark 6"`` (files per class folder), or "" when unknown."""
+    if not counts:
+        return ""
+    return "; classes: " + ", ".join(f"{'(no class folder)' if name == '.' else name} {n}"
+                                     for name, n in counts.items())
 
 
 def _pct(value: float | None) -> str | None:

@@ -58,13 +58,13 @@ def resolve_source(path: str | Path) -> Source:
         raise ModelError("no such run directory or model file", path)
     parent = path.parent
     folder = RunDir(parent)
+    check_folder(path)  # e.g. finetuned.keras beside a run's model.keras: refused
     if RunDir.holds_splits(parent):
         run = RunDir.open(parent)
         labels = run.labels if run.labels_path.is_file() else None
         return Source(path, parent, run.config, labels, run.splits)
     labels = read_labels(folder.labels_path) if folder.labels_path.is_file() else None
     config = read_json(folder.config_path) if folder.config_path.is_file() else {}
-    check_folder(path)
     return Source(path, parent, config, labels, None)
 
 

@@ -46,7 +46,10 @@ def test_unreadable_calibration_files_are_listed_in_the_console_and_the_report(t
     report = json.loads((tmp_path / "m" / "conversion_report.json").read_text())
     assert report["calibration"]["samples"] == 12
     assert report["calibration"]["class_counts"] == {"bright": 4, "dark": 5, "mid": 5}
-    assert f"- {skipped}" in (tmp_path / "m" / "conversion_report.md").read_text().splitlines()
+    markdown = (tmp_path / "m" / "conversion_report.md").read_text().splitlines()
+    assert f"- {skipped}" in markdown
+    assert (f"- calibration: all 14 samples from {folder}, 2 unreadable skipped: 12 used; "
+            "classes: bright 4, dark 5, mid 5") in markdown
 
 
 def test_one_class_calibration_is_one_line_and_nothing_is_written(tmp_path, calib):

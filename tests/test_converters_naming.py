@@ -75,3 +75,19 @@ def test_the_same_model_converts_again_into_its_folder(tmp_path):
     convert_run(path, ["fp32"])
     report = convert_run(path, ["dynamic"])
     assert [m.mode for m in report.modes] == ["fp32", "dynamic"]  # earlier row kept
+
+
+def test_another_keras_file_inside_a_run_directory_is_refused(tmp_path):
+    from edgepose.data.splits import Splits
+
+    (tmp_path / "config.json").write_text(json.dumps({"task": "image"}))
+    Splits("image", str(tmp_path), ["dark", "mid", "bright"], []).save(tmp_path / "splits.json")
+    (tmp_path / "labels.txt").write_text("dark\nmid\nbright\n")
+    _save(tmp_path, "model.keras")
+    convert_run(tmp_path, ["fp32"])
+    other = _save(tmp_path, "finetuned.keras")
+    with pytest.raises(ConfigError, match=r"^.*: conversion_report\.json here was converted from "
+                                          r"model\.keras, not finetuned\.keras"):
+        convert_run(other, ["fp32"])
+    assert json.loads((tmp_path / "model_fp32.json").read_text())["source_model"].endswith(
+        "model.keras")
