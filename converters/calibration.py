@@ -140,7 +140,7 @@ class CalibrationSet:
             if ratio > IMBALANCE_RATIO:
                 warnings.append(f"calibration classes are unbalanced: {big!r} has "
                                 f"{folders[big]} files, {small!r} {folders[small]} "
-                                f"({ratio:.0f}x, warned above {IMBALANCE_RATIO:.0f}x)")
+                                f"({ratio:.3g}x, warned above {IMBALANCE_RATIO:.3g}x)")
         named = set(folders) & set(labels)
         if named and len(folders) > 1:
             missing = [label for label in labels if label not in folders]

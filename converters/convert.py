@@ -213,7 +213,7 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
     Steps: validate the options, load the model and its input contract, the Keras
     reference outputs, calibration (when a mode needs it), one conversion per mode,
     then per-layer debugging and the budget/fallback step. Writes
-    ``<stem>_<mode>.tflite`` + ``<stem>_<mode>.json`` next to the model,
+    ``model_<mode>.tflite`` + ``model_<mode>.json`` next to the model (any source name),
     ``reference_outputs.npz`` (Keras test outputs), ``conversion_report.json/.md``
     and, with ``debug_layers``, ``quant_debug.png`` (names from
     :class:`~edgepose.rundir.RunDir`). Raises ConfigError for bad options (before any

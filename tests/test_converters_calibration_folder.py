@@ -173,7 +173,7 @@ def test_class_counts_are_what_the_whole_folder_holds_not_the_sample(tmp_path):
     assert data.class_counts == {"bright": 3, "dark": 40, "mid": 40}
     assert data.check_classes(LABELS) == [
         "calibration classes are unbalanced: 'dark' has 40 files, 'bright' 3 "
-        "(13x, warned above 10x)",
+        "(13.3x, warned above 10x)",
         "calibration uses only 21 samples; TFLite's post-training quantization guide "
         "suggests about 100-500"]
 
