@@ -14,8 +14,9 @@ calibrated on one class clip the activations of the others) unless the user
 says ``--allow-one-class``; heavy imbalance, missing classes, a folder with no
 class folders and fewer than :data:`FEW_SAMPLES` samples are warned about, in
 the console and the report. An unreadable file (truncated, empty, not an image,
-unreadable JSON) is skipped and listed (:attr:`CalibrationSet.skipped`), never
-dropped silently; a folder with nothing readable is an error.
+unreadable JSON) or keypoint file holding no person is skipped and listed
+(:attr:`CalibrationSet.skipped`), never dropped silently; a folder with nothing
+readable is an error.
 """
 
 from __future__ import annotations
@@ -330,14 +331,15 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
     # Class folders (or the flat folder, as one class) keep their proportions.
     choice = stratified_indices(classes, n, seed, str(folder))
     loaded = load_files(take(files, choice), config)
-    skipped = [(str(p.relative_to(folder)), reason) for p, reason in loaded.skipped]
+    skipped = [(str(p.relative_to(folder)), reason)
+               for p, reason in loaded.skipped + loaded.no_person]
     if not loaded.files:
-        if loaded.no_person:
+        if not loaded.skipped:
             path, reason = loaded.no_person[0]
             raise DataError(f"all {len(loaded.no_person)} keypoint files hold no person "
                             f"(e.g. {path.name}: {reason})", folder)
         path, reason = loaded.skipped[0]
-        raise DataError(f"none of the {len(skipped)} calibration files chosen is readable "
+        raise DataError(f"none of the {len(loaded.skipped)} calibration files chosen is readable "
                         f"(e.g. {path.relative_to(folder)}: {reason})", folder)
     return CalibrationSet(loaded.x, str(folder), [str(p.relative_to(folder))
                                                   for p in loaded.files],

@@ -96,14 +96,14 @@ class ConversionReport:
 
     def data_notes(self) -> list[str]:
         """What the data behind this report lacks, one line each: drift not measured,
-        calibration/eval files skipped as unreadable, calibration warnings
+        calibration/eval files skipped (unreadable, no person), calibration warnings
         (:meth:`~edgepose.converters.calibration.CalibrationSet.check_classes`)."""
         notes = [] if self.drift_measured or not self.drift_data else [self.drift_data]
         for what, rows in (("calibration", self.calibration.get("skipped") or []),
                            ("eval", self.eval_skipped)):
             if rows:
                 listed = "; ".join(f"{r['file']} ({r['reason']})" for r in rows)
-                notes.append(f"{len(rows)} {what} file(s) skipped, unreadable: {listed}")
+                notes.append(f"{len(rows)} {what} file(s) skipped: {listed}")
         notes += list(self.calibration.get("warnings") or [])
         return notes
 

@@ -45,8 +45,9 @@ class HeldOut:
         return int(self.x.shape[0])
 
     def describe(self) -> str:
-        """``"24 held-out samples of eval/ (--eval-data)"`` (for the report)."""
-        return f"all {len(self)} samples of {self.source} (--eval-data)"
+        """``"all 24 samples of eval/ (--eval-data)"`` (+ how many files were skipped)."""
+        skipped = f", {len(self.skipped)} file(s) skipped" if self.skipped else ""
+        return f"all {len(self)} samples of {self.source} (--eval-data){skipped}"
 
 
 def from_eval_folder(folder: str | Path, config: dict[str, Any], labels: list[str]

@@ -40,7 +40,7 @@ def test_unreadable_calibration_files_are_listed_in_the_console_and_the_report(t
     result = CliRunner().invoke(main, ["convert", str(path), "--int8", "--calib-data",
                                        str(folder)])
     assert result.exit_code == 0, result.output
-    skipped = ("2 calibration file(s) skipped, unreadable: dark/zero.png (empty file); "
+    skipped = ("2 calibration file(s) skipped: dark/zero.png (empty file); "
                "mid/text.png (not a readable image (no image format recognised))")
     assert skipped in _warnings(result)
     report = json.loads((tmp_path / "m" / "conversion_report.json").read_text())
@@ -83,14 +83,16 @@ def test_one_class_allowed_converts_and_the_report_keeps_the_warnings(tmp_path, 
     assert (tmp_path / "m" / "model_int8.tflite").is_file()
 
 
-def test_a_keypoint_calibration_file_that_is_not_json_is_skipped_and_listed(tmp_path):
+def test_keypoint_files_not_json_or_with_no_person_are_skipped_and_listed(tmp_path):
     from edgepose.converters import calibration as calib_module
     from tests.keypoint_poses import write_pose_dataset
 
     folder = write_pose_dataset(tmp_path, "pixels", per_class=6)
     (folder / "up" / "broken.json").write_text("{not json")
+    (folder / "up" / "zero.json").write_text(json.dumps({"keypoints": [0.0] * 28}))
     data = calib_module.from_folder(folder, {"task": "keypoints", "keypoint_layout": "body14"})
     assert len(data) == 12
     assert data.skipped == [("up/broken.json", "not valid JSON (Expecting property name "
                                                 "enclosed in double quotes: line 1 column 2 "
-                                                "(char 1))")]
+                                                "(char 1))"),
+                            ("up/zero.json", "no person: all 28 keypoint numbers are 0")]

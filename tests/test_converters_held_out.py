@@ -159,8 +159,9 @@ def test_unreadable_eval_files_are_skipped_and_listed(tmp_path, images):
     assert report.eval_skipped == [{"file": "dark/notes.png",
                                     "reason": "not a readable image (no image format "
                                               "recognised)"}]
-    assert report.data_notes() == ["1 eval file(s) skipped, unreadable: dark/notes.png (not a "
-                                   "readable image (no image format recognised))"]
+    assert report.data_notes() == ["1 eval file(s) skipped: dark/notes.png (not a readable "
+                                   "image (no image format recognised))"]
+    assert report.drift_data == f"all 15 samples of {held} (--eval-data), 1 file(s) skipped"
 
 
 def _hand_made_run(root: Path, images: Path) -> Path:
