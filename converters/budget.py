@@ -131,5 +131,5 @@ def check_budget(report: ConversionReport, max_drop: float | None, where: Path) 
         return
     worst = max((report.mode(m) for m in report.failed_modes), key=lambda m: m.drop_pct)
     raise DriftExceeded(f"{', '.join(report.failed_modes)} lost more than {max_drop} "
-                        f"accuracy points on the test split ({worst.mode}: "
+                        f"accuracy points on {report.drift_data} ({worst.mode}: "
                         f"{worst.drop_pct:.2f})", where)

@@ -88,6 +88,24 @@ class ConversionReport:
     files: list[str] = field(default_factory=list)
     stale: list[StaleRow] = field(default_factory=list)  # earlier rows dropped, and why
     notes: list[str] = field(default_factory=list)  # speed flags (see speed_notes)
+    # Where accuracy and drift were measured ("all 30 samples of the test split of runs/x",
+    # "... of eval/ (--eval-data)"), or the one line saying they were not (and how to get them).
+    drift_data: str | None = None
+    drift_measured: bool = True
+    eval_skipped: list[dict[str, str]] = field(default_factory=list)  # {file, reason}
+
+    def data_notes(self) -> list[str]:
+        """What the data behind this report lacks, one line each: drift not measured,
+        calibration/eval files skipped (unreadable, no person), calibration warnings
+        (:meth:`~edgepose.converters.calibration.CalibrationSet.check_classes`)."""
+        notes = [] if self.drift_measured or not self.drift_data else [self.drift_data]
+        for what, rows in (("calibration", self.calibration.get("skipped") or []),
+                           ("eval", self.eval_skipped)):
+            if rows:
+                listed = "; ".join(f"{r['file']} ({r['reason']})" for r in rows)
+                notes.append(f"{len(rows)} {what} file(s) skipped: {listed}")
+        notes += list(self.calibration.get("warnings") or [])
+        return notes
 
     def mode(self, name: str) -> ModeResult:
         return next(m for m in self.modes if m.mode == name)
@@ -209,14 +227,16 @@ class ConversionReport:
 
     def to_markdown(self) -> str:
         columns, rows = self.table()
+        measured = (f"drift measured on {self.drift_data or f'{self.test_samples} samples'}"
+                    if self.drift_measured else self.drift_data)
         lines = [f"# Conversion report: {self.source}", "",
-                 f"- task: {self.task}; drift measured on all {self.test_samples} samples of the "
-                 f"test split; Keras accuracy: "
+                 f"- task: {self.task}; {measured}; Keras accuracy: "
                  f"{_pct(self.keras_accuracy)}",
                  "- calibration: " + (self.calibration.get("sample") or
                                       f"{self.calibration.get('source')} "
                                       f"({self.calibration.get('samples')} samples, seed "
-                                      f"{self.calibration.get('seed')})"),
+                                      f"{self.calibration.get('seed')})") + _classes(
+                     self.calibration.get("class_counts")),
                  f"- settings: {self.settings}",
                  f"- versions: {self.versions}", "",
                  "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -247,6 +267,9 @@ class ConversionReport:
                           f"{s.strategy} {s.float_layers} -> {s.val_drop_pct:.2f}"
                           for s in fb.steps)]
             lines += [f"  - `{name}`" for name in fb.float_layers]
+        data_notes = [note for note in self.data_notes() if note != self.drift_data]
+        if data_notes:
+            lines += ["", "## Data warnings", ""] + [f"- {note}" for note in data_notes]
         if self.failed_modes:
             lines += ["", f"**Over the --max-drop budget: {', '.join(self.failed_modes)}**"]
         notes = self.notes or self.speed_notes()
@@ -300,6 +323,14 @@ def mode_result_from_dict(data: dict[str, Any], default_sha256: str | None = Non
 def _drop(row: ModeResult) -> float:
     """Accuracy points lost vs Keras, 0 when not measured (no test split)."""
     return row.drop_pct if row.drop_pct is not None else 0.0
+
+
+def _classes(counts: dict[str, int] | None) -> str:
+    """``"; classes: bright 6, dark 6"`` (files per class folder), or "" when unknown."""
+    if not counts:
+        return ""
+    return "; classes: " + ", ".join(f"{'(no class folder)' if name == '.' else name} {n}"
+                                     for name, n in counts.items())
 
 
 def _pct(value: float | None) -> str | None:

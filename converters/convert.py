@@ -28,11 +28,13 @@ from edgepose.converters.budget import (
     over_budget,
     run_fallback,
 )
-from edgepose.converters.conversion_inputs import calibration_set, reference_outputs
+from edgepose.converters import held_out
+from edgepose.converters.conversion_inputs import Reference, calibration_set, reference_outputs
 from edgepose.converters.conversion_report import ConversionReport
 from edgepose.converters.export import input_shape, load_keras_model, training_only_layers
 from edgepose.converters.hardswish import count_hard_swish
 from edgepose.converters.manifest_writer import versions
+from edgepose.converters.model_outputs import keras_probabilities
 from edgepose.converters.mode_steps import ConversionContext, SavedModels, table_mode
 from edgepose.converters.modes import DEFAULT_MODES, MODES
 from edgepose.converters.options import ConvertOptions
@@ -115,7 +117,7 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
     Steps: validate the options, load the model and its input contract, the Keras
     reference outputs, calibration (when a mode needs it), one conversion per mode,
     then per-layer debugging and the budget/fallback step. Writes
-    ``<stem>_<mode>.tflite`` + ``<stem>_<mode>.json`` next to the model,
+    ``model_<mode>.tflite`` + ``model_<mode>.json`` next to the model (any source name),
     ``reference_outputs.npz`` (Keras test outputs), ``conversion_report.json/.md``
     and, with ``debug_layers``, ``quant_debug.png`` (names from
     :class:`~edgepose.rundir.RunDir`). ``options.stated`` is the input
@@ -135,10 +137,17 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
     loaded = _load(source, options, progress)
     src, model, contract = loaded.src, loaded.model, loaded.contract
 
-    reference = reference_outputs(src, model, contract, loaded.shape)
+    held = (held_out.from_eval_folder(options.eval_data, src.config, loaded.labels)
+            if options.eval_data is not None else None)
+    reference = (reference_outputs(src, model, contract, loaded.shape) if held is None
+                 else Reference(held.x, held.y,
+                                keras_probabilities(model, contract.normalize(held.x))))
     calibration = None
     if any(MODES[m].calibrated for m in modes) or options.debug_layers:
         calibration = calibration_set(src, loaded.shape, contract, options, progress)
+        calibration.check_classes(loaded.labels, options.allow_one_class)
+    if held is not None:
+        held_out.check_disjoint(held, calibration, src.splits)
 
     hard_swish = count_hard_swish(model)
     rewrite = options.hardswish_rewrite == "on" or (options.hardswish_rewrite == "auto"
@@ -149,13 +158,16 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
                 "input_contract": contract.describe(),
                 "inference_mode_bypassed": training_only_layers(model)}
     calibration_info = ({"source": calibration.source, "samples": len(calibration),
-                         "seed": options.seed, "sample": calibration.description}
-                        if calibration else {})
+                         "seed": options.seed, "sample": calibration.description,
+                         **calibration.report_fields()} if calibration else {})
     sha256 = sha256_file(src.model_path)
     report = ConversionReport(
         source=str(src.model_path), source_sha256=sha256, task=src.config["task"],
         test_samples=int(len(reference.x)), keras_accuracy=reference.accuracy,
         calibration=calibration_info, settings=settings, versions=versions())
+    report.drift_data, report.drift_measured = held_out.drift_data(
+        src.model_path, src.splits.root if src.splits else None, held, len(reference.x))
+    report.eval_skipped = [{"file": f, "reason": r} for f, r in (held.skipped if held else [])]
     # the export is checked against model(x, training=False) on real inputs when there are any
     probe = (contract.normalize(reference.x) if len(reference.x)
              else (calibration.x if calibration else None))  # model values

@@ -31,7 +31,10 @@ class ConvertOptions:
     budget in percentage points on the test split; ``debug_layers``: per-layer
     quantization errors and ``quant_debug.png``; ``auto_fallback``: keep layers
     float until int8 fits ``max_drop``; ``hardswish_rewrite``: auto/on/off;
-    ``stated``: the user's input contract for a bare model.
+    ``stated``: the user's input contract for a bare model; ``eval_data``: a folder of
+    class folders of held-out data to measure accuracy and drift on (instead of the test
+    split; a bare model has none); ``allow_one_class``: accept calibration data with one
+    class folder for a model with several classes.
     """
 
     io: str = "int8"
@@ -44,6 +47,8 @@ class ConvertOptions:
     auto_fallback: bool = False
     hardswish_rewrite: str = "auto"
     stated: StatedContract | None = None
+    eval_data: str | Path | None = None  # held-out class folders to measure drift on
+    allow_one_class: bool = False  # calibrate on one class folder of a multi-class model
 
     def validate(self, modes: Sequence[str]) -> list[str]:
         """The modes to convert: deduplicated, in order, ``int8`` added for auto-fallback.

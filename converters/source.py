@@ -16,7 +16,7 @@ import numpy as np
 
 from edgepose.converters.export import is_training_only
 from edgepose.data.splits import Splits
-from edgepose.errors import ConfigError, ModelError
+from edgepose.errors import ConfigError, DataError, ModelError
 from edgepose.fileio import read_json
 from edgepose.rundir import RunDir
 from edgepose.runtime.classifier import read_labels
@@ -36,7 +36,11 @@ class Source:
 
     @property
     def stem(self) -> str:
-        return self.model_path.stem
+        """The stem of every converted file, whatever the source is called:
+        ``model`` (``model_<mode>.tflite``, :data:`RunDir.MODEL_STEM`). One rule for run
+        directories and bare ``.keras`` files; the folder holds one model's conversions
+        (its report and reference outputs are per folder too), see :func:`check_folder`."""
+        return RunDir.MODEL_STEM
 
     @property
     def folder(self) -> RunDir:
@@ -58,6 +62,7 @@ def resolve_source(path: str | Path) -> Source:
         raise ModelError("no such run directory or model file", path)
     parent = path.parent
     folder = RunDir(parent)
+    check_folder(path)  # e.g. finetuned.keras beside a run's model.keras: refused
     if RunDir.holds_splits(parent):
         run = RunDir.open(parent)
         labels = run.labels if run.labels_path.is_file() else None
@@ -65,6 +70,44 @@ def resolve_source(path: str | Path) -> Source:
     labels = read_labels(folder.labels_path) if folder.labels_path.is_file() else None
     config = read_json(folder.config_path) if folder.config_path.is_file() else {}
     return Source(path, parent, config, labels, None)
+
+
+def converted_from(folder: str | Path) -> dict[Path, str]:
+    """Files of ``folder`` written by an earlier conversion -> the source model file name
+    each records (the report's ``source``, each manifest's ``source_model``)."""
+    run = RunDir(Path(folder))
+    found: dict[Path, str] = {}
+    candidates = [run.conversion_report_path(".json")] + sorted(
+        Path(folder).glob(f"{RunDir.MODEL_STEM}_*.json"))
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            data = read_json(path)
+        except DataError:
+            continue  # an unreadable earlier file says nothing about its source
+        source = data.get("source") or data.get("source_model") if isinstance(data, dict) \
+            else None
+        if isinstance(source, str) and source:
+            found[path] = Path(source).name
+    return found
+
+
+def check_folder(model_path: str | Path) -> None:
+    """Refuse to convert ``model_path`` into a folder holding another model's conversions.
+
+    Converted files are named ``model_<mode>.tflite`` whatever the source is called
+    (:attr:`Source.stem`), so two ``.keras`` files in one folder would overwrite each
+    other's models and report; ConfigError names the file already there and its source.
+    """
+    model_path = Path(model_path)
+    for path, source in converted_from(model_path.parent).items():
+        if source != model_path.name:
+            raise ConfigError(f"{path.name} here was converted from {source}, not "
+                              f"{model_path.name}: converted models are named "
+                              f"{RunDir.MODEL_STEM}_<mode>.tflite, one model per folder; "
+                              f"move {model_path.name} into a folder of its own",
+                              model_path.parent)
 
 
 def infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:

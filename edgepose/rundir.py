@@ -53,7 +53,7 @@ class RunDir:
     METRICS = "metrics.json"
     REFERENCE_OUTPUTS = "reference_outputs.npz"
     CONVERSION_REPORT = "conversion_report"  # + ".json" / ".md"
-    MODEL_STEM = "model"  # converted models are <stem>_<mode>.tflite
+    MODEL_STEM = "model"  # converted models are model_<mode>.tflite, whatever the .keras is called
     # What a finished training run holds (see edgepose.train.rundir_writer).
     TRAINED_FILES = (CONFIG, KERAS_MODEL, LABELS, SPLITS, HISTORY, METRICS)
 

@@ -72,7 +72,7 @@ def _convert_and_compare(model, tmp_path, x: np.ndarray, modes=("fp32",)) -> dic
         np.save(calib, x)
     report = convert_run(path, list(modes), calib_data=calib)
     for mode in modes:
-        probabilities = tflite_probabilities(tmp_path / f"user_model_{mode}.tflite", x)
+        probabilities = tflite_probabilities(tmp_path / f"model_{mode}.tflite", x)
         np.testing.assert_allclose(probabilities, reference, atol=MODE_ATOL[mode])
     return report.settings
 

@@ -68,7 +68,7 @@ def test_calibration_data_of_the_wrong_shape_is_a_conversion_error(tmp_path):
 def test_keypoint_calibration_folder_leaves_out_vectors_with_no_person(tmp_path):
     import json
 
-    from keypoint_poses import write_pose_dataset
+    from tests.keypoint_poses import write_pose_dataset
 
     folder = write_pose_dataset(tmp_path, "pixels", per_class=6)
     poses = sorted(folder.rglob("*.json"))

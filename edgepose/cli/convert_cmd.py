@@ -30,6 +30,11 @@ _MODE_FLAGS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
               help="representative samples (stratified from the train split).")
 @click.option("--calib-data", type=click.Path(), default=None,
               help="calibrate on this folder (images or keypoint JSON) or .npy instead.")
+@click.option("--allow-one-class", is_flag=True,
+              help="accept --calib-data with one class folder for a multi-class model.")
+@click.option("--eval-data", type=click.Path(), default=None,
+              help="measure accuracy and drift on these held-out class folders (named after "
+                   "the labels; no file shared with the calibration data).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-drop", type=float, default=None,
               help="fail (exit 3) when a mode loses more accuracy points than this.")
@@ -43,14 +48,17 @@ _MODE_FLAGS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON.")
 def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int16x8: bool,
             all_modes: bool, io: str, compat: str | None, calib_samples: int,
-            calib_data: str | None, seed: int, max_drop: float | None, debug_layers: bool,
+            calib_data: str | None, allow_one_class: bool, eval_data: str | None, seed: int,
+            max_drop: float | None, debug_layers: bool,
             auto_fallback: bool, hardswish_rewrite: str, input_range: str | None,
             input_mean: str | None, input_std: str | None, channel_order: str | None,
             as_json: bool) -> None:
     """Convert RUN_DIR (or MODEL.keras) to TFLite and report accuracy drift per mode.
 
     A bare MODEL.keras whose first layer is not Rescaling needs its pixel range:
-    --input-range 0,1 (or -1,1, or --input-mean/--input-std).
+    --input-range 0,1 (or -1,1, or --input-mean/--input-std). It has no test split:
+    give --eval-data DIR (class folders of held-out data) to measure drift. Models are
+    written beside the source as model_<mode>.tflite (+ .json manifest).
     """
     from edgepose.converters import DEFAULT_MODES, ConvertOptions, run_conversion
 
@@ -68,17 +76,22 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     options = ConvertOptions(io=io, compat=compat, calib_samples=calib_samples,
                              calib_data=calib_data, seed=seed, max_drop=max_drop,
                              debug_layers=debug_layers, auto_fallback=auto_fallback,
-                             hardswish_rewrite=hardswish_rewrite,
+                             hardswish_rewrite=hardswish_rewrite, eval_data=eval_data,
+                             allow_one_class=allow_one_class,
                              stated=stated_from(input_range, input_mean, input_std,
                                                 channel_order))
     report = run_conversion(source, chosen, options, progress)
     if as_json:
+        for line in report.data_notes():  # stdout stays JSON; the warnings still show
+            status.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
         print_json(report)
         return
     columns, rows = report.table(compact=True)
     keras = "n/a" if report.keras_accuracy is None else f"{100 * report.keras_accuracy:.2f}%"
-    print_table(f"{report.source}: Keras accuracy {keras} on {report.test_samples} test samples",
-                columns, rows)
+    measured = report.drift_data if report.drift_measured else "no held-out data"
+    print_table(f"{report.source}: Keras accuracy {keras} on {measured}", columns, rows)
+    for line in report.data_notes():  # drift not measured, skipped files, calibration
+        console.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
     console.print(f"input contract: {report.settings.get('input_contract')}", highlight=False)
     for mode in report.modes:
         if mode.ops_outside:
