@@ -7,11 +7,13 @@ contract follows TFLite Metadata's ``NormalizationOptions`` (and MediaPipe Model
 Maker's ``mean_rgb``/``stddev_rgb``): the model input is ``(p - mean) / std``
 per channel, with the channels in ``channel_order`` and the tensor in ``layout``.
 
-Where a contract comes from, in order (:func:`resolve_contract`): the user
-(``--input-range``/``--input-mean``/``--input-std``), the manifest, the model's
-TFLite Metadata, the quantization parameters of an integer input (a uint8 input
-with scale 1/255 and zero point 0 stands for 0..1, i.e. raw bytes); a float
-image input that states nothing is refused: edgepose does not guess.
+Where a contract comes from, in order (:func:`resolve_contract`): the manifest,
+the model's TFLite Metadata, the quantization parameters of an integer input (a
+uint8 input with scale 1/255 and zero point 0 stands for 0..1, i.e. raw bytes),
+the user (``--input-range``/``--input-mean``/``--input-std``/``--channel-order``);
+a float image input that states nothing is refused: edgepose does not guess. A
+user flag that disagrees with what the model states is refused in one line naming
+both (:func:`apply_stated`), unless ``--override-contract`` says it is deliberate.
 """
 
 from __future__ import annotations
@@ -153,6 +155,11 @@ class InputContract:
         return (f"pixels {_fmt(lo)}..{_fmt(hi)} ({values}), {self.channel_order}, "
                 f"{self.layout}, {self.dtype}{where}")
 
+    def describe_values(self) -> str:
+        """The normalisation and order alone, e.g. ``pixels 0..1, RGB``."""
+        lo, hi = self.value_range or (0.0, 255.0)
+        return f"pixels {_fmt(lo)}..{_fmt(hi)}, {self.channel_order}"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the manifest's ``input_contract``); ``source`` is not stored."""
         return {"kind": self.kind, "mean": list(self.mean), "std": list(self.std),
@@ -181,10 +188,30 @@ class StatedContract:
     std: tuple[float, ...] | None = None
     channel_order: str | None = None
     notes: list[str] = field(default_factory=list)
+    # --override-contract: the user knows the model states otherwise and means it.
+    override: bool = False
 
     @property
     def normalization_given(self) -> bool:
         return self.input_range is not None or self.mean is not None or self.std is not None
+
+    @property
+    def given(self) -> bool:
+        """Any contract flag at all."""
+        return self.normalization_given or self.channel_order is not None
+
+    def flags(self) -> str:
+        """The flags as typed, e.g. ``--input-range 0,1 --channel-order bgr``."""
+        parts = []
+        if self.input_range is not None:
+            parts.append(f"--input-range {_fmt(self.input_range[0])},{_fmt(self.input_range[1])}")
+        if self.mean is not None:
+            parts.append(f"--input-mean {','.join(_fmt(m) for m in self.mean)}")
+        if self.std is not None:
+            parts.append(f"--input-std {','.join(_fmt(s) for s in self.std)}")
+        if self.channel_order is not None:
+            parts.append(f"--channel-order {self.channel_order.lower()}")
+        return " ".join(parts)
 
     def apply(self, base: InputContract | None = None) -> InputContract | None:
         """The stated contract (on top of ``base`` for what was not stated), or None."""
@@ -192,7 +219,9 @@ class StatedContract:
             return base
         if self.input_range is not None and (self.mean is not None or self.std is not None):
             raise ConfigError("give --input-range or --input-mean/--input-std, not both")
-        order = {"channel_order": self.channel_order.upper()} if self.channel_order else {}
+        # What is not stated comes from ``base``: a range typed for a BGR model stays BGR.
+        order = ({"channel_order": self.channel_order.upper()} if self.channel_order else
+                 {"channel_order": base.channel_order} if base is not None else {})
         if self.input_range is not None:
             return InputContract.from_range(*self.input_range, source="--input-range", **order)
         if self.mean is not None or self.std is not None:
@@ -219,14 +248,71 @@ def parse_floats(text: str | None, option: str, count: Sequence[int] = (1, 3)
 
 
 def stated_contract(input_range: str | None = None, input_mean: str | None = None,
-                    input_std: str | None = None, channel_order: str | None = None
-                    ) -> StatedContract:
-    """The CLI's contract flags parsed into a :class:`StatedContract`."""
+                    input_std: str | None = None, channel_order: str | None = None,
+                    override: bool = False) -> StatedContract:
+    """The CLI's contract flags parsed into a :class:`StatedContract`.
+
+    ``override`` (``--override-contract``) without any contract flag raises ConfigError:
+    there is nothing to override with.
+    """
     rng = parse_floats(input_range, "--input-range", (2,))
-    return StatedContract(input_range=(rng[0], rng[1]) if rng else None,
-                          mean=parse_floats(input_mean, "--input-mean"),
-                          std=parse_floats(input_std, "--input-std"),
-                          channel_order=channel_order)
+    stated = StatedContract(input_range=(rng[0], rng[1]) if rng else None,
+                            mean=parse_floats(input_mean, "--input-mean"),
+                            std=parse_floats(input_std, "--input-std"),
+                            channel_order=channel_order, override=override)
+    if override and not stated.given:
+        raise ConfigError("--override-contract needs the contract to use: --input-range, "
+                          "--input-mean/--input-std or --channel-order")
+    return stated
+
+
+# Two normalisations agree when every channel's mean and std match to 0.1% (a range typed
+# as 0,1 and a quantization calibrated to 0..0.998 are the same contract).
+_AGREE_RTOL = 1e-3
+
+
+def _same_normalization(a: InputContract, b: InputContract) -> bool:
+    mean_a, std_a = a.channel_mean_std()
+    mean_b, std_b = b.channel_mean_std()
+    # Compare the real values of the pixel ends: a mean of 0 has no relative scale.
+    ends_a = np.stack([(0.0 - mean_a) / std_a, (255.0 - mean_a) / std_a])
+    ends_b = np.stack([(0.0 - mean_b) / std_b, (255.0 - mean_b) / std_b])
+    span = max(float(np.ptp(ends_a)), float(np.ptp(ends_b)), 1e-12)
+    return bool(np.all(np.abs(ends_a - ends_b) <= _AGREE_RTOL * span))
+
+
+def apply_stated(stated: StatedContract | None, base: InputContract | None,
+                 states_order: bool, model_path=None) -> InputContract | None:
+    """The contract to use when the user stated ``stated`` and the model states ``base``.
+
+    ``states_order``: ``base`` says its channel order (an edgepose manifest does; TFLite
+    metadata and input quantization do not, so there ``--channel-order`` is taken as
+    the user's word). A flag that agrees with ``base`` is fine (``base`` is used, its
+    source naming the flag); one that disagrees raises :class:`ModelError` naming
+    both, unless ``stated.override`` (``--override-contract``): then the flags win and
+    ``source`` says what they override. Never silently: a wrong range scores every
+    image confidently wrong.
+    """
+    if stated is None or not stated.given:
+        return base
+    wanted = stated.apply(base)
+    if base is None or wanted is None:
+        return wanted
+    clashes = []
+    if stated.normalization_given and not _same_normalization(wanted, base):
+        lo, hi = wanted.value_range or (0.0, 255.0)
+        blo, bhi = base.value_range or (0.0, 255.0)
+        clashes.append(f"pixels {_fmt(lo)}..{_fmt(hi)} vs {_fmt(blo)}..{_fmt(bhi)}")
+    if stated.channel_order is not None and states_order \
+            and wanted.channel_order != base.channel_order:
+        clashes.append(f"{wanted.channel_order} vs {base.channel_order}")
+    if not clashes:
+        return replace(wanted, source=f"{base.source}, agreeing with {stated.flags()}")
+    if stated.override:
+        return replace(wanted, source=f"{stated.flags()} (--override-contract; the model "
+                                      f"states {base.describe_values()} in {base.source})")
+    raise ModelError(f"{stated.flags()} disagrees with {base.source} ({'; '.join(clashes)}); "
+                     "drop the flag, or add --override-contract to use it anyway", model_path)
 
 
 def image_layout(shape: Sequence[int]) -> str | None:

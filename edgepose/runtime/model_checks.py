@@ -19,6 +19,7 @@ from edgepose.runtime.input_contract import (
     FEATURES,
     InputContract,
     StatedContract,
+    apply_stated,
     contract_from_quantization,
     image_layout,
     refuse_unstated,
@@ -150,8 +151,13 @@ def resolve_contract(detail: dict, manifest: Manifest | None, manifest_path: Pat
                      info: ModelFileInfo | None, model_path: Path,
                      stated: StatedContract | None = None, strict: bool = True
                      ) -> InputContract:
-    """The input contract of a model: stated, else manifest, else TFLite metadata, else the
-    quantization of an integer input; a float image input with none of them is refused.
+    """The input contract of a model: the manifest, else TFLite metadata, else the
+    quantization of an integer input, else what the user stated; a float image input with
+    none of them is refused.
+
+    A stated contract (``--input-range`` ...) that disagrees with what the model states
+    raises :class:`ModelError` naming both, unless ``stated.override``
+    (:func:`~edgepose.runtime.input_contract.apply_stated`).
 
     A model is an image model when its manifest says so or its input is 4-D with 3
     channels (NHWC or NCHW); anything else takes features as given. ``strict=False``
@@ -167,6 +173,7 @@ def resolve_contract(detail: dict, manifest: Manifest | None, manifest_path: Pat
                              f"image models; this one takes {shape} {dtype}", model_path)
         return InputContract.features(dtype, "the model's input (not an image)")
     base: InputContract | None = None
+    states_order = manifest is not None  # metadata and quantization say no channel order
     if manifest is not None:
         base = manifest.contract(manifest_path)
     else:
@@ -174,10 +181,12 @@ def resolve_contract(detail: dict, manifest: Manifest | None, manifest_path: Pat
         if meta is not None and meta.mean is not None and meta.std is not None:
             base = InputContract(mean=meta.mean, std=meta.std,
                                  source="TFLite metadata NormalizationOptions")
+            # ImageProperties.color_space RGB states the order (the schema has no BGR).
+            states_order = meta.color_space == "RGB"
         elif detail["quantization"][0] and np.issubdtype(detail["dtype"], np.integer):
             scale, zero_point = detail["quantization"]
             base = contract_from_quantization(float(scale), int(zero_point), dtype)
-    contract = stated.apply(base) if stated is not None else base
+    contract = apply_stated(stated, base, states_order, model_path)
     if contract is None and not strict:
         contract = InputContract.raw("nothing: assumed 0..255, for timing only")
     if contract is None:
