@@ -49,7 +49,7 @@ from edgepose.rundir import RunDir
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.drift_stats import DriftStats, compare_outputs
 from edgepose.runtime.manifest import Manifest
-from edgepose.runtime.model_checks import classifier_problem
+from edgepose.runtime.model_checks import FixedBatch, classifier_problem
 from edgepose.runtime.preprocess import IMAGE_SUFFIXES
 from edgepose.sampling import SampleChoice, stratified_indices, take
 
@@ -326,8 +326,13 @@ def not_a_classifier(model: Path, given: dict[str, str] | None = None, stated=No
         why = classifier_problem(AnyModel(model, 1, use_xnnpack=False).interpreter)
         if why is not None:
             return None, why
-    return Classifier.from_file(model, num_threads=1, use_xnnpack=False, stated=stated,
-                                strict=scores_needed), None
+    try:
+        return Classifier.from_file(model, num_threads=1, use_xnnpack=False, stated=stated,
+                                    strict=scores_needed), None
+    except FixedBatch as exc:  # timing alone still runs it at its own batch
+        if scores_needed:
+            raise
+        return None, exc.message
 
 
 @dataclass

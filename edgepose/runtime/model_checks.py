@@ -84,11 +84,31 @@ def classifier_problem(interpreter) -> str | None:
     another path for such models (``edgepose bench`` times them as generic models).
     """
     try:
-        _, output = check_single_io(interpreter, Path("model"))
-        check_class_scores(output, Path("model"))
+        detail, output = check_single_io(interpreter, Path("model"))
+        check_class_scores(per_sample_output(detail, output), Path("model"))
     except NotAClassifier as exc:
         return exc.message
     return None
+
+
+def per_sample_output(detail: dict, output: dict) -> dict:
+    """``output`` as it is for one sample, when the input's batch axis is the output's.
+
+    A model with a fixed batch of N (any N > 1) or a dynamic batch (signature -1)
+    outputs ``N x C``: one score vector per sample, a classifier that
+    :func:`fit_batch_of_one` resizes to batch 1, not a model of N x C "scores".
+    An output whose first axis is not the input's batch is returned unchanged.
+    """
+    in_shape = [int(d) for d in detail["shape"]]
+    out_shape = [int(d) for d in output["shape"]]
+    signature = [int(d) for d in detail.get("shape_signature", in_shape)]
+    batched = bool(in_shape) and len(out_shape) >= 2 and (
+        signature[0] == -1 or (in_shape[0] > 1 and out_shape[0] == in_shape[0]))
+    return {**output, "shape": [1, *out_shape[1:]]} if batched else output
+
+
+class FixedBatch(ModelError):
+    """The graph's own ops fix the batch: the model cannot run one sample at a time."""
 
 
 def manifest_image_size(manifest: Manifest | None) -> tuple[int, int] | None:
@@ -127,12 +147,12 @@ def fit_batch_of_one(interpreter, detail: dict, output: dict, model_path: Path,
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         reason = " ".join(str(exc).split())[:160]
-        raise ModelError(f"input shape {shape} cannot be resized to {wanted} ({reason})",
+        raise FixedBatch(f"input shape {shape} cannot be resized to {wanted} ({reason})",
                          model_path) from None
     detail = interpreter.get_input_details()[0]
     output = interpreter.get_output_details()[0]
     if int(output["shape"][0]) != 1:
-        raise ModelError(f"input shape {shape} resized to {wanted}, but the output stays "
+        raise FixedBatch(f"input shape {shape} resized to {wanted}, but the output stays "
                          f"{[int(d) for d in output['shape']]}: the graph fixes the batch",
                          model_path)
     return detail, output
