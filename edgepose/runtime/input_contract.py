@@ -49,7 +49,9 @@ class InputContract:
     value applies to all channels), channels ordered ``channel_order``,
     tensor laid out ``layout`` (NHWC or NCHW). ``dtype`` is the input tensor's
     type (an integer tensor is then quantized with its own scale/zero point).
-    ``source`` says where the contract was learned.
+    ``source`` says where the contract was learned. ``channels`` is 3 (colour) or 1
+    (greyscale: images are decoded to one luma channel, ``channel_order`` does not
+    apply and mean/std take one value).
     """
 
     kind: str = PIXELS
@@ -59,6 +61,7 @@ class InputContract:
     layout: str = "NHWC"
     dtype: str = "float32"
     source: str = ""
+    channels: int = 3
 
     def __post_init__(self) -> None:
         if self.kind not in (PIXELS, FEATURES):
@@ -72,6 +75,11 @@ class InputContract:
         if any(not np.isfinite(s) or s == 0 for s in self.std) or \
                 any(not np.isfinite(m) for m in self.mean):
             raise ConfigError(f"input std must be finite and non-zero, got {list(self.std)}")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"an image input has 1 or 3 channels, not {self.channels}")
+        if self.channels == 1 and (len(self.mean) != 1 or len(self.std) != 1):
+            raise ConfigError(f"a greyscale (1-channel) input takes one mean and one std, got "
+                              f"mean {list(self.mean)}, std {list(self.std)}")
 
     # -- construction ----------------------------------------------------------------------
 
@@ -97,9 +105,23 @@ class InputContract:
         std = 255.0 / (hi - lo)
         return cls(PIXELS, (_clean(-lo * std),), (_clean(std),), source=source, **kwargs)
 
-    def with_tensor(self, dtype: str, layout: str | None = None) -> InputContract:
-        """The same normalisation for a tensor of ``dtype`` (and ``layout``)."""
-        return replace(self, dtype=dtype, layout=layout or self.layout)
+    def with_tensor(self, dtype: str, layout: str | None = None,
+                    channels: int | None = None) -> InputContract:
+        """The same normalisation for a tensor of ``dtype`` (and ``layout``, ``channels``).
+
+        Raises ConfigError for a greyscale tensor given three different means/stds or BGR.
+        """
+        channels = channels or self.channels
+        mean, std = self.mean, self.std
+        if channels == 1 and self.kind == PIXELS:
+            if self.channel_order == "BGR":
+                raise ConfigError("a greyscale (1-channel) input has no channel order; drop "
+                                  "--channel-order bgr")
+            # Three equal values (TFLite metadata written per RGB channel) say one thing.
+            if len(set(mean)) == 1 and len(set(std)) == 1:
+                mean, std = mean[:1], std[:1]
+        return replace(self, dtype=dtype, layout=layout or self.layout, channels=channels,
+                       mean=mean, std=std)
 
     def as_stated(self) -> StatedContract:
         """This contract as if the user had stated it (to load a model without manifest)."""
@@ -152,7 +174,8 @@ class InputContract:
         uniform = len(set(self.mean)) == 1 and len(set(self.std)) == 1
         values = (f"mean {_fmt(self.mean[0])}, std {_fmt(self.std[0])}" if uniform else
                   f"mean {[_fmt(m) for m in self.mean]}, std {[_fmt(s) for s in self.std]}")
-        return (f"pixels {_fmt(lo)}..{_fmt(hi)} ({values}), {self.channel_order}, "
+        colour = "grey" if self.channels == 1 else self.channel_order
+        return (f"pixels {_fmt(lo)}..{_fmt(hi)} ({values}), {colour}, "
                 f"{self.layout}, {self.dtype}{where}")
 
     def describe_values(self) -> str:
@@ -161,10 +184,15 @@ class InputContract:
         return f"pixels {_fmt(lo)}..{_fmt(hi)}, {self.channel_order}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (the manifest's ``input_contract``); ``source`` is not stored."""
-        return {"kind": self.kind, "mean": list(self.mean), "std": list(self.std),
+        """JSON form (the manifest's ``input_contract``); ``source`` is not stored.
+
+        ``channels`` is written only for a greyscale input (absent means 3)."""
+        data = {"kind": self.kind, "mean": list(self.mean), "std": list(self.std),
                 "channel_order": self.channel_order, "layout": self.layout,
                 "dtype": self.dtype, "value_range": list(self.value_range or []) or None}
+        if self.channels != 3:
+            data["channels"] = self.channels
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "") -> InputContract:
@@ -174,7 +202,8 @@ class InputContract:
                        tuple(float(m) for m in data.get("mean", (0.0,))),
                        tuple(float(s) for s in data.get("std", (1.0,))),
                        str(data.get("channel_order", "RGB")), str(data.get("layout", "NHWC")),
-                       str(data.get("dtype", "float32")), source)
+                       str(data.get("dtype", "float32")), source,
+                       int(data.get("channels", 3)))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"malformed input_contract ({exc})") from None
 
@@ -316,18 +345,28 @@ def apply_stated(stated: StatedContract | None, base: InputContract | None,
 
 
 def image_layout(shape: Sequence[int]) -> str | None:
-    """``"NHWC"`` or ``"NCHW"`` for a 4-D image input with 3 channels, else None.
+    """``"NHWC"`` or ``"NCHW"`` for a 4-D image input with 3 (RGB) or 1 (grey) channels,
+    else None.
 
-    NCHW when dimension 1 is 3 and dimension 3 is not (a 3-pixel-wide image is
-    not a thing), NHWC when dimension 3 is 3.
+    NHWC when dimension 3 is 3 or 1; NCHW when dimension 1 is 3 or 1 and dimension 3
+    is not (a 1- or 3-pixel-wide image is not a thing).
     """
     if len(shape) != 4:
         return None
-    if shape[3] == 3:
+    if shape[3] in (1, 3):
         return "NHWC"
-    if shape[1] == 3:
+    if shape[1] in (1, 3):
         return "NCHW"
     return None
+
+
+def image_channels(shape: Sequence[int], layout: str | None) -> int:
+    """Channels of a 4-D image input laid out ``layout`` (3 when not an image)."""
+    if layout == "NHWC":
+        return int(shape[3])
+    if layout == "NCHW":
+        return int(shape[1])
+    return 3
 
 
 def contract_from_quantization(scale: float, zero_point: int, dtype: str,
@@ -389,10 +428,11 @@ class PixelWriter:
         self._quantizer = InputQuantizer(detail, sample) if self._direct else None
         if self._direct:
             return
-        channels = 3
+        channels = contract.channels
         mean, std = contract.channel_mean_std(channels)
-        # tensor channel c reads source (RGB) channel _source[c]
-        self._source = [2, 1, 0] if contract.channel_order == "BGR" else [0, 1, 2]
+        # tensor channel c reads source (RGB, or the one grey) channel _source[c]
+        self._source = ([0] if channels == 1 else
+                        [2, 1, 0] if contract.channel_order == "BGR" else [0, 1, 2])
         pixels = np.arange(256, dtype=np.float32)
         self._tables = [quantize((pixels - mean[s]) / std[s], detail) for s in self._source]
         height, width = (sample[1], sample[2]) if contract.layout == "NCHW" else sample[:2]
@@ -402,7 +442,8 @@ class PixelWriter:
         return out.transpose(1, 2, 0) if self.contract.layout == "NCHW" else out
 
     def __call__(self, pixels: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``pixels`` (H x W x 3 RGB, or a feature sample) -> ``out`` (one tensor sample)."""
+        """``pixels`` (H x W x 3 RGB, H x W x 1 grey, or a feature sample) -> ``out`` (one
+        tensor sample)."""
         from edgepose.runtime.quantization import quantize
 
         if self._direct:

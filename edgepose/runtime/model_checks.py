@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import ModelError
+from edgepose.errors import ConfigError, ModelError
 from edgepose.runtime.input_contract import (
     FEATURES,
     InputContract,
     StatedContract,
     apply_stated,
     contract_from_quantization,
+    image_channels,
     image_layout,
     refuse_unstated,
 )
@@ -159,7 +160,7 @@ def fit_batch_of_one(interpreter, detail: dict, output: dict, model_path: Path,
 
 
 def sample_shape(tensor_shape: tuple[int, ...], contract: InputContract) -> tuple[int, ...]:
-    """One prepared sample's shape: ``H x W x 3`` pixels for images whatever the layout."""
+    """One prepared sample's shape: ``H x W x C`` pixels for images whatever the layout."""
     if contract.kind == FEATURES:
         return tuple(tensor_shape[1:])
     if contract.layout == "NCHW":
@@ -218,4 +219,7 @@ def resolve_contract(detail: dict, manifest: Manifest | None, manifest_path: Pat
                              f"stands for {lo:.4g}..{hi:.4g}, not a known pixel range; state "
                              "it with --input-range or --input-mean/--input-std", model_path)
         raise refuse_unstated(shape, dtype, model_path)
-    return contract.with_tensor(dtype, layout or "NHWC")
+    try:
+        return contract.with_tensor(dtype, layout or "NHWC", image_channels(shape, layout))
+    except ConfigError as exc:
+        raise ModelError(f"{exc.message} (input {shape} {dtype})", model_path) from None
