@@ -42,6 +42,7 @@ from edgepose.bench.device import (
     device_info,
     peak_rss_mb,
 )
+from edgepose.bench.heldout import held_out
 from edgepose.bench.options import BenchOptions
 from edgepose.bench.stats import Clock, LatencyStats, latency_stats, time_phases
 from edgepose.errors import ConfigError, DataError, EdgeposeError
@@ -335,6 +336,16 @@ def not_a_classifier(model: Path, given: dict[str, str] | None = None, stated=No
         return None, exc.message
 
 
+def held_out_data(data: LabelledData, model: Path) -> tuple[LabelledData, str | None]:
+    """``data`` without the images ``model`` was trained or selected on, and the warning
+    saying how many were left out (:mod:`edgepose.bench.heldout`)."""
+    split = held_out(data.files, model, data.source)
+    keep = split.keep
+    kept = LabelledData([data.files[i] for i in keep], [data.class_names[i] for i in keep],
+                        [data.keys[i] for i in keep], data.source, data.run_dir)
+    return kept, split.note(model, data.source)
+
+
 @dataclass
 class Screened:
     """The labelled samples a classifier could read, prepared once, and the ones it could not."""
@@ -419,6 +430,8 @@ def measure(models: Sequence[str | Path], options: BenchOptions, *, k: int = 1,
         labelled = None
         if data is not None:
             labelled = datasets.setdefault(Path(data), folder_data(data))
+            labelled, seen_note = held_out_data(labelled, model)
+            notes += [seen_note] if seen_note else []
         elif split is not None:
             labelled = datasets.setdefault(model.parent, split_data(model, split))
         if labelled is not None:
