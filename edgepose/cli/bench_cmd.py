@@ -49,10 +49,13 @@ def print_bench(report, stated=None) -> None:
         console.print(f"wrote {path}", highlight=False)
     if report.baseline is not None:
         base = report.baseline
-        print_table(f"baseline {base.baseline} (tolerance {base.tolerance:.0%})",
-                    ["row", "metric", "baseline", "current", "ratio", "regressed"],
+        print_table(f"baseline {base.baseline} (tolerance {base.tolerance:.0%}; a latency "
+                    "change must also exceed the noise of the two medians)",
+                    ["row", "metric", "baseline", "current", "ratio", "noise ms", "verdict"],
                     [[d.row, d.metric, f"{d.baseline:.4g}", f"{d.current:.4g}",
-                      f"{d.ratio:.3f}", "YES" if d.regressed else ""] for d in base.deltas])
+                      f"{d.ratio:.3f}", f"±{d.noise:.3g}" if d.metric != "accuracy" else "",
+                      d.verdict.upper() if d.regressed else d.verdict]
+                     for d in base.deltas])
 
 
 @click.command()
