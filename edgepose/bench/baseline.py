@@ -104,18 +104,19 @@ def median_interval_ms(stats: dict, runs: Sequence[float] | None = None
     (the binomial interval of a median, e.g. Conover, *Practical Nonparametric
     Statistics*, 3.2); latencies on a shared CPU are skewed and bimodal (preemption),
     so no normal law is assumed. For 2 or 3 runs it is the whole min..max spread.
-    Without them (an older baseline), from the summary: ``p50 +- 1.96 x`` the
+    Without them (an older baseline), or when they do not hold the summary's median
+    (an edited file), from the summary: ``p50 +- 1.96 x`` the
     asymptotic standard error of a median, ``sqrt(pi / 2) * sigma / sqrt(n)``, with
     ``sigma = (p90 - p50) / 1.2816``. ``stats`` is a
     :class:`~edgepose.bench.stats.LatencyStats` as a dict.
     """
-    if runs is not None and len(runs) > 0:
+    median = float(stats["p50_ms"])
+    if runs is not None and len(runs) > 0 and min(runs) <= median <= max(runs):
         ordered = np.sort(np.asarray(runs, dtype=np.float64))
         n = ordered.size
         low = max(math.floor((n - _Z95 * math.sqrt(n)) / 2), 1)
         high = min(math.ceil(1 + (n + _Z95 * math.sqrt(n)) / 2), n)
         return float(ordered[low - 1]), float(ordered[high - 1])
-    median = float(stats["p50_ms"])
     count = max(int(stats.get("count", 1)), 1)
     spread = max(float(stats.get("p90_ms", median)) - median, 0.0)
     half = _Z95 * math.sqrt(math.pi / 2) * (spread / _Z90) / math.sqrt(count)
