@@ -90,3 +90,12 @@ def test_a_graph_fixing_its_batch_is_one_line_with_data(batches):
     assert info.value.path == batches.fixed
     assert info.value.message.startswith("input shape [2, 32, 32, 3] ")
     assert "[1, 32, 32, 3]" in info.value.message
+
+
+def test_contract_flags_on_a_generic_model_are_said_not_applied(batches):
+    from edgepose.runtime.input_contract import stated_contract
+
+    result = run_bench([batches.fixed], runs=2, warmup=0, stated=stated_contract("0,1"))
+    [note] = [w for w in result.warnings if "generic model" in w]
+    assert note.endswith("; --input-range 0,1 not applied: its inputs are random or given "
+                         "arrays")

@@ -441,7 +441,9 @@ def measure(models: Sequence[str | Path], options: BenchOptions, *, k: int = 1,
         screened = None
         if why is not None:
             notes.append(f"{model.name} is timed as a generic model, not a classifier "
-                         f"({why})" + ("; no accuracy on the data given" if labelled else ""))
+                         f"({why})" + ("; no accuracy on the data given" if labelled else "")
+                         + (f"; {stated.flags()} not applied: its inputs are random or "
+                            "given arrays" if stated is not None and stated.given else ""))
         elif labelled is not None:
             screened = screen(screening, labelled)
             for item in screened.skipped:
