@@ -100,7 +100,9 @@ def test_a_slower_run_than_the_baseline_is_a_regression(split_result, tmp_path):
     write_json(baseline, split_result)
     data = json.loads(baseline.read_text())
     for row in data["rows"]:
-        row["invoke"]["p50_ms"] = split_result.rows[0].invoke.p50_ms / 3  # 3x faster before
+        fast = row["invoke"]["p50_ms"] / 3  # 3x faster before, every run alike (no noise)
+        row["invoke"].update(p50_ms=fast, p90_ms=fast, min_ms=fast)
+        row["invoke_ms"] = [fast] * len(row["invoke_ms"])
     baseline.write_text(json.dumps(data))
     comparison = compare_with_baseline(split_result, baseline, tolerance=0.10)
     assert comparison.regressions
@@ -154,8 +156,9 @@ def test_bench_cli_prints_one_table_and_writes_json_csv_md(tiny_run, tmp_path):
 def test_bench_cli_exits_3_on_a_regression(tiny_run, split_result, tmp_path):
     baseline = write_json(tmp_path / "baseline.json", split_result)
     data = json.loads(baseline.read_text())
-    for row in data["rows"]:
-        row["end_to_end"]["p50_ms"] = 1e-6
+    for row in data["rows"]:  # a baseline whose every run took 1 ns (no spread: no noise)
+        row["end_to_end"].update(p50_ms=1e-6, p90_ms=1e-6, min_ms=1e-6)
+        row["end_to_end_ms"] = [1e-6] * len(row["end_to_end_ms"])
     baseline.write_text(json.dumps(data))
     result = CliRunner().invoke(main, ["bench", str(tiny_run.int8), "--threads", "1",
                                        "--runs", "3", "--warmup", "0",

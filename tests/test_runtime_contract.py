@@ -55,7 +55,8 @@ def test_the_source_of_a_quantization_contract_names_the_parameters():
 
 @pytest.mark.parametrize("shape, layout", [
     ((1, 32, 32, 3), "NHWC"), ((1, 3, 32, 32), "NCHW"), ((1, 3, 3, 3), "NHWC"),
-    ((1, 32, 32, 1), None), ((1, 34), None), ((1, 3, 32), None)])
+    ((1, 32, 32, 1), "NHWC"), ((1, 1, 32, 32), "NCHW"), ((1, 34), None), ((1, 3, 32), None),
+    ((1, 5, 32, 7), None)])
 def test_image_layout_from_the_input_shape(shape, layout):
     assert image_layout(shape) == layout
 

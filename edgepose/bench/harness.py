@@ -35,6 +35,7 @@ import numpy as np
 from edgepose.bench.any_model import AnyModel
 from edgepose.bench.checks import busy_warnings, slower_than_fp32
 from edgepose.bench.device import conditions, device_info
+from edgepose.bench.heldout import held_out
 from edgepose.bench.labelled_data import (
     LabelledData,
     folder_data,
@@ -50,7 +51,7 @@ from edgepose.errors import ConfigError
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.drift_stats import DriftStats
 from edgepose.runtime.manifest import Manifest
-from edgepose.runtime.model_checks import classifier_problem
+from edgepose.runtime.model_checks import FixedBatch, classifier_problem
 
 __all__ = ["BenchResult", "BenchRow", "measure", "not_a_classifier", "run_bench"]
 
@@ -71,8 +72,23 @@ def not_a_classifier(model: Path, given: dict[str, str] | None = None, stated=No
         why = classifier_problem(AnyModel(model, 1, use_xnnpack=False).interpreter)
         if why is not None:
             return None, why
-    return Classifier.from_file(model, num_threads=1, use_xnnpack=False, stated=stated,
-                                strict=scores_needed), None
+    try:
+        return Classifier.from_file(model, num_threads=1, use_xnnpack=False, stated=stated,
+                                    strict=scores_needed), None
+    except FixedBatch as exc:  # timing alone still runs it at its own batch
+        if scores_needed:
+            raise
+        return None, exc.message
+
+
+def held_out_data(data: LabelledData, model: Path) -> tuple[LabelledData, str | None]:
+    """``data`` without the images ``model`` was trained or selected on, and the warning
+    saying how many were left out (:mod:`edgepose.bench.heldout`)."""
+    split = held_out(data.files, model, data.source)
+    keep = split.keep
+    kept = LabelledData([data.files[i] for i in keep], [data.class_names[i] for i in keep],
+                        [data.keys[i] for i in keep], data.source, data.run_dir)
+    return kept, split.note(model, data.source)
 
 
 def run_bench(models: Sequence[str | Path], *, data: str | Path | None = None,
@@ -122,6 +138,8 @@ def measure(models: Sequence[str | Path], options: BenchOptions, *, k: int = 1,
         labelled = None
         if data is not None:
             labelled = datasets.setdefault(Path(data), folder_data(data))
+            labelled, seen_note = held_out_data(labelled, model)
+            notes += [seen_note] if seen_note else []
         elif split is not None:
             labelled = datasets.setdefault(model.parent, split_data(model, split))
         if labelled is not None:
@@ -131,7 +149,9 @@ def measure(models: Sequence[str | Path], options: BenchOptions, *, k: int = 1,
         screened = None
         if why is not None:
             notes.append(f"{model.name} is timed as a generic model, not a classifier "
-                         f"({why})" + ("; no accuracy on the data given" if labelled else ""))
+                         f"({why})" + ("; no accuracy on the data given" if labelled else "")
+                         + (f"; {stated.flags()} not applied: its inputs are random or "
+                            "given arrays" if stated is not None and stated.given else ""))
         elif labelled is not None:
             screened = screen(screening, labelled)
             for item in screened.skipped:

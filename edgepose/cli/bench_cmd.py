@@ -9,7 +9,7 @@ import click
 from edgepose.cli.arm_view import xnnpack_settings
 from edgepose.cli.common import console, parse_int_list, print_table
 from edgepose.cli.common import print_json as show_json
-from edgepose.cli.contract_options import contract_options, stated_from
+from edgepose.cli.contract_options import contract_options, override_option, stated_from
 from edgepose.errors import ConfigError, DataError
 
 
@@ -49,10 +49,13 @@ def print_bench(report, stated=None) -> None:
         console.print(f"wrote {path}", highlight=False)
     if report.baseline is not None:
         base = report.baseline
-        print_table(f"baseline {base.baseline} (tolerance {base.tolerance:.0%})",
-                    ["row", "metric", "baseline", "current", "ratio", "regressed"],
+        print_table(f"baseline {base.baseline} (tolerance {base.tolerance:.0%}; a latency "
+                    "change must also exceed the noise of the two medians)",
+                    ["row", "metric", "baseline", "current", "ratio", "noise ms", "verdict"],
                     [[d.row, d.metric, f"{d.baseline:.4g}", f"{d.current:.4g}",
-                      f"{d.ratio:.3f}", "YES" if d.regressed else ""] for d in base.deltas])
+                      f"{d.ratio:.3f}", f"±{d.noise:.3g}" if d.metric != "accuracy" else "",
+                      d.verdict.upper() if d.regressed else d.verdict]
+                     for d in base.deltas])
 
 
 @click.command()
@@ -97,10 +100,11 @@ def print_bench(report, stated=None) -> None:
               help="Run on the emulated Pi CPU instead (needs `edgepose arm setup`): ARM vs "
                    "x86 agreement, accuracy on ARM, XNNPACK use, instructions per invoke.")
 @contract_options
+@override_option
 def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, reference,
           max_samples, json_path, csv_path, md_path, plot_path, baseline, tolerance,
           allow_missing_baseline, input_files, seed, strict, print_json, emulate,
-          input_range, input_mean, input_std, channel_order) -> None:
+          input_range, input_mean, input_std, channel_order, override_contract) -> None:
     """Measure latency (invoke only and end to end), accuracy and drift of MODELs.
 
     With --emulate the same models and samples run on an emulated Raspberry Pi CPU;
@@ -135,7 +139,7 @@ def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, 
     from edgepose.bench.options import BenchOptions
     from edgepose.bench.session import bench as run
 
-    stated = stated_from(input_range, input_mean, input_std, channel_order)
+    stated = stated_from(input_range, input_mean, input_std, channel_order, override_contract)
     xnnpack = xnnpack_settings(xnnpack_mode, no_xnnpack)
     options = BenchOptions(data=data, split=split, threads=parse_int_list(threads),
                            xnnpack=xnnpack, warmup=warmup, runs=runs, reference=reference,

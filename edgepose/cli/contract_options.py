@@ -32,9 +32,18 @@ def contract_options(command: Callable) -> Callable:
     return command
 
 
+def override_option(command: Callable) -> Callable:
+    """Add ``--override-contract``: use the contract flags even where the model disagrees."""
+    return click.option(
+        "--override-contract", is_flag=True,
+        help="Use --input-range/--input-mean/--input-std/--channel-order even where they "
+             "disagree with the model's manifest, TFLite metadata or input quantization "
+             "(default: refuse).")(command)
+
+
 def stated_from(input_range: str | None, input_mean: str | None, input_std: str | None,
-                channel_order: str | None) -> StatedContract | None:
+                channel_order: str | None, override: bool = False) -> StatedContract | None:
     """The flags as a :class:`StatedContract` (None when none was given)."""
-    if not any((input_range, input_mean, input_std, channel_order)):
+    if not any((input_range, input_mean, input_std, channel_order, override)):
         return None
-    return stated_contract(input_range, input_mean, input_std, channel_order)
+    return stated_contract(input_range, input_mean, input_std, channel_order, override)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgepose.cli.common import console, print_json, print_table
-from edgepose.cli.contract_options import contract_options, stated_from
+from edgepose.cli.contract_options import contract_options, override_option, stated_from
 
 
 def print_predictions(result) -> None:
@@ -38,13 +38,15 @@ def print_predictions(result) -> None:
                                                         "tensorflow"]),
               help="Force an interpreter package (default: first one installed).")
 @contract_options
+@override_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--strict", is_flag=True,
               help="Exit 2 when any input could not be processed (default: list it, go on).")
 def predict(model: str, inputs: tuple[str, ...], k: int, manifest: str | None,
             labels: str | None, threads: int | None, no_xnnpack: bool, prefer: str | None,
             input_range: str | None, input_mean: str | None, input_std: str | None,
-            channel_order: str | None, as_json: bool, strict: bool) -> None:
+            channel_order: str | None, override_contract: bool, as_json: bool, strict: bool
+            ) -> None:
     """Print the top-k labels of MODEL for each INPUT (image or keypoint JSON file).
 
     Inputs that cannot be read are listed with the reason and the others are
@@ -56,7 +58,7 @@ def predict(model: str, inputs: tuple[str, ...], k: int, manifest: str | None,
     result = predict_files(model, inputs, k=k, manifest=manifest, labels=labels,
                            num_threads=threads, use_xnnpack=not no_xnnpack, prefer=prefer,
                            stated=stated_from(input_range, input_mean, input_std,
-                                              channel_order))
+                                              channel_order, override_contract))
     if as_json:
         print_json(result)
     else:

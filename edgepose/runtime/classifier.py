@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -188,16 +188,20 @@ class Classifier:
         self._scores = np.zeros(self.num_classes, dtype=np.float32)
         self.preprocessing: ImagePreprocessing | None = None
         if manifest is not None and manifest.preprocessing:
-            self.preprocessing = ImagePreprocessing.from_dict(manifest.preprocessing)
+            # the channels are the model's: a greyscale model decodes to one channel
+            self.preprocessing = replace(ImagePreprocessing.from_dict(manifest.preprocessing),
+                                         channels=self.contract.channels)
         elif self.task == "image":
-            self.preprocessing = ImagePreprocessing(self.input_shape[1], self.input_shape[2])
+            self.preprocessing = ImagePreprocessing(self.input_shape[1], self.input_shape[2],
+                                                    channels=self.contract.channels)
         if self.preprocessing is not None and (
                 (self.preprocessing.height, self.preprocessing.width) != self.input_shape[1:3]):
             raise ModelError(f"manifest preprocessing is {self.preprocessing.height}x"
                              f"{self.preprocessing.width} but the model input is "
                              f"{self.tensor_shape}", model_path)
-        self._image_buffer = (np.zeros((self.preprocessing.height, self.preprocessing.width, 3),
-                                       dtype=np.uint8) if self.preprocessing else None)
+        self._image_buffer = (np.zeros((self.preprocessing.height, self.preprocessing.width,
+                                        self.preprocessing.channels), dtype=np.uint8)
+                              if self.preprocessing else None)
         self._delegation: DelegationReport | None = None
 
     @classmethod
@@ -258,8 +262,8 @@ class Classifier:
         """Write one sample (without the batch axis) into the input tensor.
 
         An image model takes RGB pixels 0..255, ``H x W x 3`` whatever its tensor's
-        layout; the input contract turns them into the values the model wants. Other
-        models take their input values as they are.
+        layout (``H x W x 1`` grey for a greyscale model); the input contract turns them
+        into the values the model wants. Other models take their input values as they are.
 
         Raises:
             DataError: ``sample``'s shape is not the model's sample shape.

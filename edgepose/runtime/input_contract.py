@@ -7,11 +7,13 @@ contract follows TFLite Metadata's ``NormalizationOptions`` (and MediaPipe Model
 Maker's ``mean_rgb``/``stddev_rgb``): the model input is ``(p - mean) / std``
 per channel, with the channels in ``channel_order`` and the tensor in ``layout``.
 
-Where a contract comes from, in order (:func:`resolve_contract`): the user
-(``--input-range``/``--input-mean``/``--input-std``), the manifest, the model's
-TFLite Metadata, the quantization parameters of an integer input (a uint8 input
-with scale 1/255 and zero point 0 stands for 0..1, i.e. raw bytes); a float
-image input that states nothing is refused: edgepose does not guess.
+Where a contract comes from, in order (:func:`resolve_contract`): the manifest,
+the model's TFLite Metadata, the quantization parameters of an integer input (a
+uint8 input with scale 1/255 and zero point 0 stands for 0..1, i.e. raw bytes),
+the user (``--input-range``/``--input-mean``/``--input-std``/``--channel-order``);
+a float image input that states nothing is refused: edgepose does not guess. A
+user flag that disagrees with what the model states is refused in one line naming
+both (:func:`apply_stated`), unless ``--override-contract`` says it is deliberate.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ class InputContract:
     value applies to all channels), channels ordered ``channel_order``,
     tensor laid out ``layout`` (NHWC or NCHW). ``dtype`` is the input tensor's
     type (an integer tensor is then quantized with its own scale/zero point).
-    ``source`` says where the contract was learned.
+    ``source`` says where the contract was learned. ``channels`` is 3 (colour) or 1
+    (greyscale: images are decoded to one luma channel, ``channel_order`` does not
+    apply and mean/std take one value).
     """
 
     kind: str = PIXELS
@@ -57,6 +61,7 @@ class InputContract:
     layout: str = "NHWC"
     dtype: str = "float32"
     source: str = ""
+    channels: int = 3
 
     def __post_init__(self) -> None:
         if self.kind not in (PIXELS, FEATURES):
@@ -70,6 +75,11 @@ class InputContract:
         if any(not np.isfinite(s) or s == 0 for s in self.std) or \
                 any(not np.isfinite(m) for m in self.mean):
             raise ConfigError(f"input std must be finite and non-zero, got {list(self.std)}")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"an image input has 1 or 3 channels, not {self.channels}")
+        if self.channels == 1 and (len(self.mean) != 1 or len(self.std) != 1):
+            raise ConfigError(f"a greyscale (1-channel) input takes one mean and one std, got "
+                              f"mean {list(self.mean)}, std {list(self.std)}")
 
     # -- construction ----------------------------------------------------------------------
 
@@ -98,9 +108,23 @@ class InputContract:
         std = 255.0 / (hi - lo)
         return cls(PIXELS, (_clean(-lo * std),), (_clean(std),), source=source, **kwargs)
 
-    def with_tensor(self, dtype: str, layout: str | None = None) -> InputContract:
-        """The same normalisation for a tensor of ``dtype`` (and ``layout``)."""
-        return replace(self, dtype=dtype, layout=layout or self.layout)
+    def with_tensor(self, dtype: str, layout: str | None = None,
+                    channels: int | None = None) -> InputContract:
+        """The same normalisation for a tensor of ``dtype`` (and ``layout``, ``channels``).
+
+        Raises ConfigError for a greyscale tensor given three different means/stds or BGR.
+        """
+        channels = channels or self.channels
+        mean, std = self.mean, self.std
+        if channels == 1 and self.kind == PIXELS:
+            if self.channel_order == "BGR":
+                raise ConfigError("a greyscale (1-channel) input has no channel order; drop "
+                                  "--channel-order bgr")
+            # Three equal values (TFLite metadata written per RGB channel) say one thing.
+            if len(set(mean)) == 1 and len(set(std)) == 1:
+                mean, std = mean[:1], std[:1]
+        return replace(self, dtype=dtype, layout=layout or self.layout, channels=channels,
+                       mean=mean, std=std)
 
     def as_stated(self) -> StatedContract:
         """This contract as if the user had stated it (to load a model without manifest)."""
@@ -153,14 +177,25 @@ class InputContract:
         uniform = len(set(self.mean)) == 1 and len(set(self.std)) == 1
         values = (f"mean {_fmt(self.mean[0])}, std {_fmt(self.std[0])}" if uniform else
                   f"mean {[_fmt(m) for m in self.mean]}, std {[_fmt(s) for s in self.std]}")
-        return (f"pixels {_fmt(lo)}..{_fmt(hi)} ({values}), {self.channel_order}, "
+        colour = "grey" if self.channels == 1 else self.channel_order
+        return (f"pixels {_fmt(lo)}..{_fmt(hi)} ({values}), {colour}, "
                 f"{self.layout}, {self.dtype}{where}")
 
+    def describe_values(self) -> str:
+        """The normalisation and order alone, e.g. ``pixels 0..1, RGB``."""
+        lo, hi = self.value_range or (0.0, 255.0)
+        return f"pixels {_fmt(lo)}..{_fmt(hi)}, {self.channel_order}"
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (the manifest's ``input_contract``); ``source`` is not stored."""
-        return {"kind": self.kind, "mean": list(self.mean), "std": list(self.std),
+        """JSON form (the manifest's ``input_contract``); ``source`` is not stored.
+
+        ``channels`` is written only for a greyscale input (absent means 3)."""
+        data = {"kind": self.kind, "mean": list(self.mean), "std": list(self.std),
                 "channel_order": self.channel_order, "layout": self.layout,
                 "dtype": self.dtype, "value_range": list(self.value_range or []) or None}
+        if self.channels != 3:
+            data["channels"] = self.channels
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "") -> InputContract:
@@ -174,7 +209,8 @@ class InputContract:
                        tuple(float(m) for m in data.get("mean", (0.0,))),
                        tuple(float(s) for s in data.get("std", (1.0,))),
                        str(data.get("channel_order", "RGB")), str(data.get("layout", "NHWC")),
-                       str(data.get("dtype", "float32")), source)
+                       str(data.get("dtype", "float32")), source,
+                       int(data.get("channels", 3)))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"malformed input_contract ({exc})") from None
 
@@ -188,10 +224,30 @@ class StatedContract:
     std: tuple[float, ...] | None = None
     channel_order: str | None = None
     notes: list[str] = field(default_factory=list)
+    # --override-contract: the user knows the model states otherwise and means it.
+    override: bool = False
 
     @property
     def normalization_given(self) -> bool:
         return self.input_range is not None or self.mean is not None or self.std is not None
+
+    @property
+    def given(self) -> bool:
+        """Any contract flag at all."""
+        return self.normalization_given or self.channel_order is not None
+
+    def flags(self) -> str:
+        """The flags as typed, e.g. ``--input-range 0,1 --channel-order bgr``."""
+        parts = []
+        if self.input_range is not None:
+            parts.append(f"--input-range {_fmt(self.input_range[0])},{_fmt(self.input_range[1])}")
+        if self.mean is not None:
+            parts.append(f"--input-mean {','.join(_fmt(m) for m in self.mean)}")
+        if self.std is not None:
+            parts.append(f"--input-std {','.join(_fmt(s) for s in self.std)}")
+        if self.channel_order is not None:
+            parts.append(f"--channel-order {self.channel_order.lower()}")
+        return " ".join(parts)
 
     def apply(self, base: InputContract | None = None) -> InputContract | None:
         """The stated contract (on top of ``base`` for what was not stated), or None.
@@ -204,7 +260,9 @@ class StatedContract:
             return base
         if self.input_range is not None and (self.mean is not None or self.std is not None):
             raise ConfigError("give --input-range or --input-mean/--input-std, not both")
-        order = {"channel_order": self.channel_order.upper()} if self.channel_order else {}
+        # What is not stated comes from ``base``: a range typed for a BGR model stays BGR.
+        order = ({"channel_order": self.channel_order.upper()} if self.channel_order else
+                 {"channel_order": base.channel_order} if base is not None else {})
         if self.input_range is not None:
             return InputContract.from_range(*self.input_range, source="--input-range", **order)
         if self.mean is not None or self.std is not None:
@@ -235,29 +293,96 @@ def parse_floats(text: str | None, option: str, count: Sequence[int] = (1, 3)
 
 
 def stated_contract(input_range: str | None = None, input_mean: str | None = None,
-                    input_std: str | None = None, channel_order: str | None = None
-                    ) -> StatedContract:
-    """The CLI's contract flags parsed into a :class:`StatedContract`."""
+                    input_std: str | None = None, channel_order: str | None = None,
+                    override: bool = False) -> StatedContract:
+    """The CLI's contract flags parsed into a :class:`StatedContract`.
+
+    ``override`` (``--override-contract``) without any contract flag raises ConfigError:
+    there is nothing to override with.
+    """
     rng = parse_floats(input_range, "--input-range", (2,))
-    return StatedContract(input_range=(rng[0], rng[1]) if rng else None,
-                          mean=parse_floats(input_mean, "--input-mean"),
-                          std=parse_floats(input_std, "--input-std"),
-                          channel_order=channel_order)
+    stated = StatedContract(input_range=(rng[0], rng[1]) if rng else None,
+                            mean=parse_floats(input_mean, "--input-mean"),
+                            std=parse_floats(input_std, "--input-std"),
+                            channel_order=channel_order, override=override)
+    if override and not stated.given:
+        raise ConfigError("--override-contract needs the contract to use: --input-range, "
+                          "--input-mean/--input-std or --channel-order")
+    return stated
+
+
+# Two normalisations agree when every channel's mean and std match to 0.1% (a range typed
+# as 0,1 and a quantization calibrated to 0..0.998 are the same contract).
+_AGREE_RTOL = 1e-3
+
+
+def _same_normalization(a: InputContract, b: InputContract) -> bool:
+    mean_a, std_a = a.channel_mean_std()
+    mean_b, std_b = b.channel_mean_std()
+    # Compare the real values of the pixel ends: a mean of 0 has no relative scale.
+    ends_a = np.stack([(0.0 - mean_a) / std_a, (255.0 - mean_a) / std_a])
+    ends_b = np.stack([(0.0 - mean_b) / std_b, (255.0 - mean_b) / std_b])
+    span = max(float(np.ptp(ends_a)), float(np.ptp(ends_b)), 1e-12)
+    return bool(np.all(np.abs(ends_a - ends_b) <= _AGREE_RTOL * span))
+
+
+def apply_stated(stated: StatedContract | None, base: InputContract | None,
+                 states_order: bool, model_path=None) -> InputContract | None:
+    """The contract to use when the user stated ``stated`` and the model states ``base``.
+
+    ``states_order``: ``base`` says its channel order (an edgepose manifest does; TFLite
+    metadata and input quantization do not, so there ``--channel-order`` is taken as
+    the user's word). A flag that agrees with ``base`` is fine (``base`` is used, its
+    source naming the flag); one that disagrees raises :class:`ModelError` naming
+    both, unless ``stated.override`` (``--override-contract``): then the flags win and
+    ``source`` says what they override. Never silently: a wrong range scores every
+    image confidently wrong.
+    """
+    if stated is None or not stated.given:
+        return base
+    wanted = stated.apply(base)
+    if base is None or wanted is None:
+        return wanted
+    clashes = []
+    if stated.normalization_given and not _same_normalization(wanted, base):
+        lo, hi = wanted.value_range or (0.0, 255.0)
+        blo, bhi = base.value_range or (0.0, 255.0)
+        clashes.append(f"pixels {_fmt(lo)}..{_fmt(hi)} vs {_fmt(blo)}..{_fmt(bhi)}")
+    if stated.channel_order is not None and states_order \
+            and wanted.channel_order != base.channel_order:
+        clashes.append(f"{wanted.channel_order} vs {base.channel_order}")
+    if not clashes:
+        return replace(wanted, source=f"{base.source}, agreeing with {stated.flags()}")
+    if stated.override:
+        return replace(wanted, source=f"{stated.flags()} (--override-contract; the model "
+                                      f"states {base.describe_values()} in {base.source})")
+    raise ModelError(f"{stated.flags()} disagrees with {base.source} ({'; '.join(clashes)}); "
+                     "drop the flag, or add --override-contract to use it anyway", model_path)
 
 
 def image_layout(shape: Sequence[int]) -> str | None:
-    """``"NHWC"`` or ``"NCHW"`` for a 4-D image input with 3 channels, else None.
+    """``"NHWC"`` or ``"NCHW"`` for a 4-D image input with 3 (RGB) or 1 (grey) channels,
+    else None.
 
-    NCHW when dimension 1 is 3 and dimension 3 is not (a 3-pixel-wide image is
-    not a thing), NHWC when dimension 3 is 3.
+    NHWC when dimension 3 is 3 or 1; NCHW when dimension 1 is 3 or 1 and dimension 3
+    is not (a 1- or 3-pixel-wide image is not a thing).
     """
     if len(shape) != 4:
         return None
-    if shape[3] == 3:
+    if shape[3] in (1, 3):
         return "NHWC"
-    if shape[1] == 3:
+    if shape[1] in (1, 3):
         return "NCHW"
     return None
+
+
+def image_channels(shape: Sequence[int], layout: str | None) -> int:
+    """Channels of a 4-D image input laid out ``layout`` (3 when not an image)."""
+    if layout == "NHWC":
+        return int(shape[3])
+    if layout == "NCHW":
+        return int(shape[1])
+    return 3
 
 
 def contract_from_quantization(scale: float, zero_point: int, dtype: str,
@@ -319,10 +444,11 @@ class PixelWriter:
         self._quantizer = InputQuantizer(detail, sample) if self._direct else None
         if self._direct:
             return
-        channels = 3
+        channels = contract.channels
         mean, std = contract.channel_mean_std(channels)
-        # tensor channel c reads source (RGB) channel _source[c]
-        self._source = [2, 1, 0] if contract.channel_order == "BGR" else [0, 1, 2]
+        # tensor channel c reads source (RGB, or the one grey) channel _source[c]
+        self._source = ([0] if channels == 1 else
+                        [2, 1, 0] if contract.channel_order == "BGR" else [0, 1, 2])
         pixels = np.arange(256, dtype=np.float32)
         self._tables = [quantize((pixels - mean[s]) / std[s], detail) for s in self._source]
         height, width = (sample[1], sample[2]) if contract.layout == "NCHW" else sample[:2]
@@ -332,7 +458,8 @@ class PixelWriter:
         return out.transpose(1, 2, 0) if self.contract.layout == "NCHW" else out
 
     def __call__(self, pixels: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``pixels`` (H x W x 3 RGB, or a feature sample) -> ``out`` (one tensor sample)."""
+        """``pixels`` (H x W x 3 RGB, H x W x 1 grey, or a feature sample) -> ``out`` (one
+        tensor sample)."""
         from edgepose.runtime.quantization import quantize
 
         if self._direct:

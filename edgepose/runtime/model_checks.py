@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import ModelError
+from edgepose.errors import ConfigError, ModelError
 from edgepose.runtime.input_contract import (
     FEATURES,
     InputContract,
     StatedContract,
+    apply_stated,
     contract_from_quantization,
+    image_channels,
     image_layout,
     refuse_unstated,
 )
@@ -90,11 +92,31 @@ def classifier_problem(interpreter) -> str | None:
     another path for such models (``edgepose bench`` times them as generic models).
     """
     try:
-        _, output = check_single_io(interpreter, Path("model"))
-        check_class_scores(output, Path("model"))
+        detail, output = check_single_io(interpreter, Path("model"))
+        check_class_scores(per_sample_output(detail, output), Path("model"))
     except NotAClassifier as exc:
         return exc.message
     return None
+
+
+def per_sample_output(detail: dict, output: dict) -> dict:
+    """``output`` as it is for one sample, when the input's batch axis is the output's.
+
+    A model with a fixed batch of N (any N > 1) or a dynamic batch (signature -1)
+    outputs ``N x C``: one score vector per sample, a classifier that
+    :func:`fit_batch_of_one` resizes to batch 1, not a model of N x C "scores".
+    An output whose first axis is not the input's batch is returned unchanged.
+    """
+    in_shape = [int(d) for d in detail["shape"]]
+    out_shape = [int(d) for d in output["shape"]]
+    signature = [int(d) for d in detail.get("shape_signature", in_shape)]
+    batched = bool(in_shape) and len(out_shape) >= 2 and (
+        signature[0] == -1 or (in_shape[0] > 1 and out_shape[0] == in_shape[0]))
+    return {**output, "shape": [1, *out_shape[1:]]} if batched else output
+
+
+class FixedBatch(ModelError):
+    """The graph's own ops fix the batch: the model cannot run one sample at a time."""
 
 
 def manifest_image_size(manifest: Manifest | None) -> tuple[int, int] | None:
@@ -137,19 +159,19 @@ def fit_batch_of_one(interpreter, detail: dict, output: dict, model_path: Path,
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         reason = " ".join(str(exc).split())[:160]
-        raise ModelError(f"input shape {shape} cannot be resized to {wanted} ({reason})",
+        raise FixedBatch(f"input shape {shape} cannot be resized to {wanted} ({reason})",
                          model_path) from None
     detail = interpreter.get_input_details()[0]
     output = interpreter.get_output_details()[0]
     if int(output["shape"][0]) != 1:
-        raise ModelError(f"input shape {shape} resized to {wanted}, but the output stays "
+        raise FixedBatch(f"input shape {shape} resized to {wanted}, but the output stays "
                          f"{[int(d) for d in output['shape']]}: the graph fixes the batch",
                          model_path)
     return detail, output
 
 
 def sample_shape(tensor_shape: tuple[int, ...], contract: InputContract) -> tuple[int, ...]:
-    """One prepared sample's shape: ``H x W x 3`` pixels for images whatever the layout."""
+    """One prepared sample's shape: ``H x W x C`` pixels for images whatever the layout."""
     if contract.kind == FEATURES:
         return tuple(tensor_shape[1:])
     if contract.layout == "NCHW":
@@ -161,8 +183,13 @@ def resolve_contract(detail: dict, manifest: Manifest | None, manifest_path: Pat
                      info: ModelFileInfo | None, model_path: Path,
                      stated: StatedContract | None = None, strict: bool = True
                      ) -> InputContract:
-    """The input contract of a model: stated, else manifest, else TFLite metadata, else the
-    quantization of an integer input; a float image input with none of them is refused.
+    """The input contract of a model: the manifest, else TFLite metadata, else the
+    quantization of an integer input, else what the user stated; a float image input with
+    none of them is refused.
+
+    A stated contract (``--input-range`` ...) that disagrees with what the model states
+    raises :class:`ModelError` naming both, unless ``stated.override``
+    (:func:`~edgepose.runtime.input_contract.apply_stated`).
 
     A model is an image model when its manifest says so or its input is 4-D with 3
     channels (NHWC or NCHW); anything else takes features as given. ``strict=False``
@@ -183,6 +210,7 @@ def resolve_contract(detail: dict, manifest: Manifest | None, manifest_path: Pat
                              f"image models; this one takes {shape} {dtype}", model_path)
         return InputContract.features(dtype, "the model's input (not an image)")
     base: InputContract | None = None
+    states_order = manifest is not None  # metadata and quantization say no channel order
     if manifest is not None:
         base = manifest.contract(manifest_path)
     else:
@@ -190,10 +218,12 @@ def resolve_contract(detail: dict, manifest: Manifest | None, manifest_path: Pat
         if meta is not None and meta.mean is not None and meta.std is not None:
             base = InputContract(mean=meta.mean, std=meta.std,
                                  source="TFLite metadata NormalizationOptions")
+            # ImageProperties.color_space RGB states the order (the schema has no BGR).
+            states_order = meta.color_space == "RGB"
         elif detail["quantization"][0] and np.issubdtype(detail["dtype"], np.integer):
             scale, zero_point = detail["quantization"]
             base = contract_from_quantization(float(scale), int(zero_point), dtype)
-    contract = stated.apply(base) if stated is not None else base
+    contract = apply_stated(stated, base, states_order, model_path)
     if contract is None and not strict:
         contract = InputContract.raw("nothing: assumed 0..255, for timing only")
     if contract is None:
@@ -205,4 +235,7 @@ def resolve_contract(detail: dict, manifest: Manifest | None, manifest_path: Pat
                              f"stands for {lo:.4g}..{hi:.4g}, not a known pixel range; state "
                              "it with --input-range or --input-mean/--input-std", model_path)
         raise refuse_unstated(shape, dtype, model_path)
-    return contract.with_tensor(dtype, layout or "NHWC")
+    try:
+        return contract.with_tensor(dtype, layout or "NHWC", image_channels(shape, layout))
+    except ConfigError as exc:
+        raise ModelError(f"{exc.message} (input {shape} {dtype})", model_path) from None

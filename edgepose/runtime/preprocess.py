@@ -31,31 +31,41 @@ _RESAMPLE = {
 
 @dataclass(frozen=True)
 class ImagePreprocessing:
-    """How an RGB image becomes a model input of ``height x width x 3``.
+    """How an image becomes a model input of ``height x width x channels``.
 
     ``crop`` is ``"none"`` (stretch the whole image) or ``"center"`` (crop the
     largest centred region with the model's aspect ratio, then resize).
+    ``channels`` is 3 (RGB) or 1 (greyscale: Pillow's ``convert("L")`` luma,
+    ITU-R 601-2 ``L = 0.299 R + 0.587 G + 0.114 B``, which keeps a grey picture's
+    values exactly).
     """
 
     height: int
     width: int
     resize: str = "bilinear"
     crop: str = "none"
+    channels: int = 3
 
     def __post_init__(self) -> None:
         if self.resize not in _RESAMPLE:
             raise ValueError(f"resize must be one of {sorted(_RESAMPLE)}, not {self.resize!r}")
         if self.crop not in ("none", "center"):
             raise ValueError(f"crop must be 'none' or 'center', not {self.crop!r}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, not {self.channels!r}")
 
     def to_dict(self) -> dict:
-        return {"height": self.height, "width": self.width, "resize": self.resize,
+        """JSON form; ``channels`` is written only for greyscale (absent means 3)."""
+        data = {"height": self.height, "width": self.width, "resize": self.resize,
                 "crop": self.crop}
+        if self.channels != 3:
+            data["channels"] = self.channels
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> ImagePreprocessing:
         return cls(int(data["height"]), int(data["width"]), data.get("resize", "bilinear"),
-                   data.get("crop", "none"))
+                   data.get("crop", "none"), int(data.get("channels", 3)))
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -206,6 +216,8 @@ def as_rgb_image(image: str | Path | Image.Image | np.ndarray,
         _check_pixels(image.size, getattr(image, "filename", None) or None)
         return _to_rgb(ImageOps.exif_transpose(image) or image)
     arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] == 1:  # H x W x 1 grey
+        arr = arr[..., 0]
     if arr.ndim == 2:
         arr = np.stack([arr] * 3, axis=-1)
     if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
@@ -228,7 +240,7 @@ def _center_crop_box(size: tuple[int, int], height: int, width: int) -> tuple[in
 
 def image_to_array(image: str | Path | Image.Image | np.ndarray, spec: ImagePreprocessing,
                    out: np.ndarray | None = None) -> np.ndarray:
-    """Return the model input for one image: ``uint8`` array ``height x width x 3``.
+    """Return the model input for one image: ``uint8`` array ``height x width x channels``.
 
     Pass ``out`` (a preallocated uint8 array of that shape) to avoid allocating
     in a hot loop. A JPEG file is decoded reduced to about the model's size
@@ -239,7 +251,11 @@ def image_to_array(image: str | Path | Image.Image | np.ndarray, spec: ImagePrep
     box = _center_crop_box(img.size, spec.height, spec.width) if spec.crop == "center" else None
     if img.size != (spec.width, spec.height) or box is not None:
         img = img.resize((spec.width, spec.height), _RESAMPLE[spec.resize], box=box)
+    if spec.channels == 1:
+        # After the RGB decode, so transparency is composited over white as for colour.
+        img = img.convert("L")
+    pixels = np.asarray(img, dtype=np.uint8).reshape(spec.height, spec.width, spec.channels)
     if out is None:
-        return np.asarray(img, dtype=np.uint8).copy()
-    out[...] = np.asarray(img, dtype=np.uint8)
+        return pixels.copy()
+    out[...] = pixels
     return out
