@@ -128,6 +128,14 @@ def _single_rounding(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np
     return (acc * mult + (np.int64(1) << (total - 1))) >> total
 
 
+def _double_rounding_half_up(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """A rounding doubling high multiply, then a rounding right shift, both rounding halves up
+    (the semantics of SQRDMULH followed by SRSHL; two roundings)."""
+    right = np.maximum(-shift, 0)
+    high = (acc * (np.int64(1) << np.maximum(shift, 0)) * mult + (np.int64(1) << 30)) >> 31
+    return (high + ((np.int64(1) << right) >> 1)) >> right
+
+
 def _double_rounding(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT: two roundings,
     ties away from zero (TFLite's MultiplyByQuantizedMultiplier without TFLITE_SINGLE_ROUNDING)."""
@@ -195,7 +203,8 @@ def rounding_check(model: Path, op_index: int, inputs: dict, arm: dict, x86: dic
     fixed = [_quantize_multiplier(v) for v in effective]
     mult = np.array([f[0] for f in fixed], dtype=np.int64)
     shift = np.array([f[1] for f in fixed], dtype=np.int64)
-    counts = {k: {"arm": 0, "x86": 0} for k in ("single_rounding", "double_rounding", "fp32")}
+    names = ("single_rounding", "double_rounding_half_up", "double_rounding_away", "fp32")
+    counts = {k: {"arm": 0, "x86": 0} for k in names}
     total = 0
     for s in range(samples):
         x = inputs[s][None] if op.inputs[0] == graph.inputs[0] else x86[f"s{s}_t{op.inputs[0]}"]
@@ -204,7 +213,8 @@ def rounding_check(model: Path, op_index: int, inputs: dict, arm: dict, x86: dic
         hi = 127 if out["activation"] != "RELU6" else min(
             127, out["zero"] + round(6 / out["scale"]))
         candidates = {"single_rounding": _single_rounding(acc, mult, shift),
-                      "double_rounding": _double_rounding(acc, mult, shift),
+                      "double_rounding_half_up": _double_rounding_half_up(acc, mult, shift),
+                      "double_rounding_away": _double_rounding(acc, mult, shift),
                       "fp32": _fp32_requant(acc, np.asarray(effective, dtype=np.float32))}
         key = f"s{s}_t{op.outputs[0]}"
         for k, v in candidates.items():
@@ -213,6 +223,32 @@ def rounding_check(model: Path, op_index: int, inputs: dict, arm: dict, x86: dic
             counts[k]["x86"] += int(np.count_nonzero(q == x86[key]))
         total += acc.size
     return {"values": total, "reproduced": counts}
+
+
+def mean_check(model: Path, op_index: int, arm: dict, x86: dict, samples: int) -> dict | None:
+    """For an int8 MEAN over the spatial axes: each differing value's exact mean in output
+    steps, and how far it lies from the nearest rounding boundary (k + 0.5)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    m = flatbuffer_utils.read_model(str(model))
+    graph = m.subgraphs[0]
+    op = graph.operators[op_index]
+    t_in, t_out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    s_in, z_in = float(t_in.quantization.scale[0]), int(t_in.quantization.zeroPoint[0])
+    s_out, z_out = float(t_out.quantization.scale[0]), int(t_out.quantization.zeroPoint[0])
+    found = []
+    for s in range(samples):
+        x = x86[f"s{s}_t{op.inputs[0]}"].astype(np.int64)
+        a = arm[f"s{s}_t{op.outputs[0]}"].reshape(-1)
+        b = x86[f"s{s}_t{op.outputs[0]}"].reshape(-1)
+        exact = ((x - z_in).mean(axis=(1, 2)).reshape(-1) * s_in / s_out) + z_out
+        for i in np.nonzero(a != b)[0]:
+            boundary = np.floor(exact[i]) + 0.5
+            found.append({"sample": s, "channel": int(i), "exact": float(exact[i]),
+                          "distance_to_boundary": float(abs(exact[i] - boundary)),
+                          "arm": int(a[i]), "x86": int(b[i]),
+                          "correctly_rounded": int(np.floor(exact[i] + 0.5))})
+    return {"values": found} if found else None
 
 
 def quantized_inputs(model: Path, size: int) -> np.ndarray:
@@ -283,6 +319,9 @@ def localise(model: Path, pi: int, kernels: list[str], work: Path, size: int,
         if differing:
             first_op = next(o for o in ops if o["tensor"] == differing[0]["tensor"])
             differing[0]["channels"] = channel_breakdown(first_op, arm, x86, len(inputs))
+            if first_op["op"] == "MEAN":
+                differing[0]["mean"] = mean_check(model, first_op["op_index"], arm, x86,
+                                                  len(inputs))
             if first_op["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D") and \
                     first_op.get("effective_scales"):
                 differing[0]["rounding"] = rounding_check(
@@ -294,7 +333,7 @@ def localise(model: Path, pi: int, kernels: list[str], work: Path, size: int,
             "differing_ops": len(differing),
             "differing_by_type": _by_type(differing),
             "final_output_max_steps": final["max_steps"],
-            "rows": rows,
+            "rows": differing[:40],  # the first differing op outputs, in execution order
             "seconds": round(time.monotonic() - started, 1),
         }
         if kernels_name == "xnnpack":
@@ -351,6 +390,12 @@ def markdown(results: dict) -> str:
                         f"{ch['differing_with_scale_ge_half']} of the differing ones among them; "
                         f"smallest differing scales: "
                         f"{', '.join(f'{v:.3g}' for v in ch['differing_scales'])}.")
+                for v in (first.get("mean") or {}).get("values", []):
+                    lines.append("")
+                    lines.append(f"Exact mean of channel {v['channel']} (sample {v['sample']}): "
+                                 f"{v['exact']:.6f} steps, {v['distance_to_boundary']:.6f} from "
+                                 f"the rounding boundary; ARM {v['arm']}, x86 {v['x86']}, "
+                                 f"correctly rounded {v['correctly_rounded']}.")
                 rounding = first.get("rounding")
                 if rounding:
                     n = rounding["values"]
@@ -370,7 +415,7 @@ def markdown(results: dict) -> str:
                              f"{s['delegated_nodes_unmodified']}).")
             lines += ["", "| # | op | tensor | max steps | differing values |",
                       "|---:|---|---|---:|---:|"]
-            for r in [r for r in entry["rows"] if r["max_steps"] > 0][:15]:
+            for r in entry["rows"][:15]:
                 lines.append(f"| {r['op_index']} | {r['op']} | `{r['name'][:60]}` | "
                              f"{r['max_steps']:.0f} | {r['differing']} / {r['elements']} |")
             lines.append("")
