@@ -167,3 +167,44 @@ def test_bench_emulate_runs_the_test_split_on_arm_with_accuracy(tiny_run):
     assert run["identical"] is True
     assert run["accuracy_arm"] == run["accuracy_x86"]
     assert run["instructions_per_invoke"] > 0
+
+
+@needs_rig
+def test_profile_names_xnnpack_kernels_and_adds_up_to_the_count(digits_models):
+    """Every counted instruction lands in a named function; the int8 kernels are XNNPACK's,
+    with SDOT on the Cortex-A76 (ARMv8.2 dot product) and none on the A72 (ARMv8.0)."""
+    from edgepose.arm.profile import CLASSES, profile_emulated
+
+    built, x, _ = digits_models
+    pi, python = CHOSEN
+    profile = profile_emulated(built.int8, pi, x[0], python=python)
+    assert sum(profile.by_function.values()) == profile.instructions
+    assert sum(profile.by_class.values()) == profile.instructions
+    top = next(iter(profile.by_function))
+    assert top.startswith("libpywrap_litert_common.so:xnn_qs8"), top
+    dot = profile.by_class[CLASSES[0]]
+    assert (dot > 0) if pi == 5 else (dot == 0)
+    assert profile.int_macs > 0
+
+
+@needs_rig
+def test_tensor_dumps_match_x86_for_int8_under_xnnpack(digits_models, tmp_path):
+    """edgepose.arm.tensors on the emulated CPU gives the x86 dump, tensor for tensor."""
+    from edgepose.arm.emulated import run_guest
+    from edgepose.arm.tensors import dump_outputs
+    from edgepose.runtime.interpreter import load_interpreter
+
+    built, x, _ = digits_models
+    pi, python = CHOSEN
+    interpreter, _ = load_interpreter(built.int8, num_threads=1)
+    entry = interpreter.get_input_details()[0]
+    scale, zero = entry["quantization"]
+    samples = np.clip(np.round(x[:2] / scale + zero), -128, 127).astype(np.int8)
+    np.save(tmp_path / "samples.npy", samples)
+    run_guest(pi, ["-m", "edgepose.arm.tensors", str(built.int8), str(tmp_path / "samples.npy"),
+                   "xnnpack", str(tmp_path / "arm.npz")], python=python)
+    arm = np.load(tmp_path / "arm.npz")
+    x86 = dump_outputs(built.int8, samples, "xnnpack")
+    assert sorted(arm.files) == sorted(x86) and len(x86) == 2
+    for key, value in x86.items():
+        assert np.array_equal(arm[key], value), key

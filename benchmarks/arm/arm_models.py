@@ -82,14 +82,18 @@ def convert(model, out_dir: Path, name: str, calibration: np.ndarray) -> BuiltMo
     from edgepose.converters.modes import get_mode
     from edgepose.converters.tflite import convert_mode
 
-    saved = export_saved_model(model, out_dir / f"{name}_savedmodel")
+    # Probe the export with real photographs: on a random-weight backbone the default
+    # probe's noise images drive activations far out of range, where float rounding
+    # differences between the graph and Keras exceed the export check's tolerance.
+    probes = calibration[:4].astype(np.float32)
+    saved = export_saved_model(model, out_dir / f"{name}_savedmodel", probes)
     fp32 = out_dir / f"{name}_fp32.tflite"
     fp32.write_bytes(convert_mode(saved, get_mode("fp32"), source=saved))
     # Integer modes convert the hard-swish-rewritten graph, as convert_run does by default.
     integer_saved = saved
     if count_hard_swish(model):
         integer_saved = export_saved_model(rewrite_hard_swish(model),
-                                           out_dir / f"{name}_savedmodel_int")
+                                           out_dir / f"{name}_savedmodel_int", probes)
     samples = CalibrationSet(calibration.astype(np.float32), f"{len(calibration)} images")
     int8 = out_dir / f"{name}_int8.tflite"
     int8.write_bytes(convert_mode(integer_saved, get_mode("int8"), samples, io="int8",
@@ -152,3 +156,25 @@ def build_backbone(name: str, size: int, out_dir: Path, classes: int = 10) -> Bu
     model(photos, training=True)  # moving mean/variance := statistics of real photographs
     out_dir.mkdir(parents=True, exist_ok=True)
     return convert(model, out_dir, f"{name}_{size}", photo_crops(size, 64, seed=2))
+
+
+def convert_variant(saved: Path, out: Path, calibration: np.ndarray, *, io: str = "int8",
+                    per_channel: bool = True) -> Path:
+    """Full-int8 conversion of ``saved`` with one knob changed, written to ``out``.
+
+    ``io``: the input/output dtype (``int8`` or ``uint8``; the body stays int8 either
+    way, as the TF2 converter has no uint8 body). ``per_channel=False`` sets the
+    converter's ``_experimental_disable_per_channel`` (one scale per weight tensor,
+    the TF1-era scheme) to see whether XNNPACK picks cheaper kernels for it.
+    """
+    from edgepose.converters.calibration import CalibrationSet
+    from edgepose.converters.modes import get_mode
+    from edgepose.converters.tflite import make_converter, run_converter
+
+    samples = CalibrationSet(calibration.astype(np.float32), f"{len(calibration)} images")
+    converter = make_converter(saved, get_mode("int8"), samples, io)
+    if not per_channel:
+        converter._experimental_disable_per_channel = True
+    out.write_bytes(run_converter(converter, saved, f"int8 ({io} io, per_channel="
+                                  f"{per_channel})"))
+    return out

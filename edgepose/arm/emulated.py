@@ -54,6 +54,7 @@ class ModelRun:
     instruction_counts: list[int] = field(default_factory=list)
     emulated_ms_per_invoke: float = 0.0  # emulator wall time: NOT a Pi latency
     pi_estimate_ms: list[float] | None = None  # [fastest, slowest] from instructions
+    agreement: str = ""  # "identical", "2 steps apart", "max |d| 4.2e-07 (float)"
 
 
 @dataclass
@@ -77,6 +78,38 @@ class EmulatedResult:
     def integer_runs_identical(self) -> bool:
         """True when every integer-output run matched x86 bit for bit."""
         return all(r.identical for r in self.runs if r.integer_output)
+
+
+# Why int8 outputs can differ between the emulated Pi and x86, per kernel set; the
+# evidence (TFLite/XNNPACK source and the op-by-op localisation) is in docs/arm.md.
+DIFFERENCE_CAUSES = {
+    "reference": (
+        "TFLite's builtin int8 convolutions run ruy's matrix kernels, whose requantization "
+        "rounds differently per CPU: aarch64 (SQDMULH then SRSHL) rounds once, the x86 "
+        "kernels round twice (a rounding high multiply, then a rounding shift), so about "
+        "0.1% of a convolution's values land 1 step apart; steep ops downstream (LOGISTIC, "
+        "where one input step is many output steps) magnify that. Expected, not a fault: "
+        "validate int8 drift with the kernels you deploy (docs/arm.md)"),
+    "xnnpack": (
+        "XNNPACK's int8 MEAN ends in a float32 requantization whose last bit differs between "
+        "the CPUs' code paths; a value within about 0.00002 steps of a rounding boundary "
+        "lands on different sides (docs/arm.md localises it op by op)"),
+}
+
+
+def agreement(identical: bool, integer: bool, max_abs_diff: float) -> str:
+    """One calm phrase for how ARM and x86 outputs compare.
+
+    "identical" (bit for bit), "N step(s) apart" for integer outputs (N = the
+    largest difference in quantization steps) or "max |d| X (float)" for float
+    outputs, whose last bits differ with summation order on any two CPUs.
+    """
+    if identical:
+        return "identical"
+    if integer:
+        steps = int(round(max_abs_diff))
+        return f"{steps} step{'s' if steps != 1 else ''} apart"
+    return f"max |d| {max_abs_diff:.2g} (float)"
 
 
 def default_inputs(model: Path, count: int = 6) -> np.ndarray:
@@ -214,6 +247,27 @@ def run_emulated(models: list[Path], pi: int = 5, inputs: np.ndarray | None = No
         clock_ghz=list(cpu.clock_ghz))
 
 
+def run_guest(pi: int, args: list[str], *, python: str | None = None,
+              cache_dir: str | Path | None = None, plugin_out: Path | None = None,
+              timeout: float = 1800.0) -> None:
+    """Run the guest Python with ``args`` on emulated Pi ``pi`` (device code re-synced first).
+
+    ``plugin_out``: load the instruction-count plugin, writing to that file.
+    Raises RuntimeNotAvailable (no rig, a failed or timed-out run, with the last
+    lines of the guest's stderr).
+    """
+    cpu = pi_cpu(pi)
+    rig = require_rig(cpu.pi, python, cache_dir)
+    sync_device_code(rig)
+    write_views(rig)
+    plugin = None
+    if plugin_out is not None:
+        from edgepose.arm.plugin import build_plugin
+
+        plugin = build_plugin(rig.cache_dir)
+    _emulate(*emulator_command(rig, cpu.pi, args, plugin, plugin_out), timeout)
+
+
 def _emulate(cmd: list[str], env: dict[str, str], timeout: float) -> None:
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -253,6 +307,8 @@ def _compare(models, kernels, x86: dict, arm: dict, folder: Path, counts: list[i
                 max_abs_diff=diff, top1_agreement=float(np.mean(top_a == top_b)),
                 accuracy_arm=float(np.mean(top_a == labels)) if labels is not None else None,
                 accuracy_x86=float(np.mean(top_b == labels)) if labels is not None else None,
+                agreement=agreement(bool(a.dtype == b.dtype and np.array_equal(a, b)),
+                                    bool(integer), diff),
                 instructions_per_invoke=per_invoke, instruction_counts=mine,
                 emulated_ms_per_invoke=round(facts["seconds_per_invoke"] * 1e3, 2),
                 pi_estimate_ms=([round(v, 2) for v in cpu.estimate_ms(per_invoke)]

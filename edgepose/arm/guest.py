@@ -37,14 +37,21 @@ def _raw_invoke(classifier: Classifier):
 
 
 def count_invokes(path: str, kernels: str, sample: np.ndarray, warmup: int,
-                  repeats: int) -> None:
-    """Invoke ``warmup`` times, then ``repeats`` times between the plugin's markers."""
+                  repeats: int, maps: Path | None = None) -> None:
+    """Invoke ``warmup`` times, then ``repeats`` times between the plugin's markers.
+
+    ``maps``: copy this process's memory map there before counting (under QEMU user
+    mode /proc/self/maps lists the *guest* addresses), so the host can name the
+    library and function of every profiled pc.
+    """
     classifier = Classifier.from_file(path, num_threads=1, use_xnnpack=KERNELS[kernels],
                                       strict=False)  # counting only: no answer is reported
     classifier.set_input(sample)
     invoke = _raw_invoke(classifier)
     for _ in range(warmup):
         invoke()
+    if maps is not None:
+        maps.write_text(Path("/proc/self/maps").read_text())
     null = os.open(os.devnull, os.O_WRONLY)
     try:
         for _ in range(repeats):
@@ -111,8 +118,9 @@ def count_job(job_dir: str | Path, index: int, kernels: str) -> None:
     job = json.loads((job_dir / "job.json").read_text())
     model = job["models"][index]
     sample = np.load(job_dir / model["count_input"])
+    maps = job_dir / f"maps_{index}_{kernels}.txt" if job["count"].get("profile") else None
     count_invokes(model["path"], kernels, sample, job["count"]["warmup"],
-                  job["count"]["repeats"])
+                  job["count"]["repeats"], maps)
 
 
 if __name__ == "__main__":

@@ -309,14 +309,20 @@ def write_views(rig: Rig) -> list[Path]:
 
 
 def emulator_command(rig: Rig, pi: int, args: list[str], plugin: Path | None = None,
-                     counts: Path | None = None) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment that run guest Python with ``args`` on Pi ``pi``."""
+                     counts: Path | None = None,
+                     profile: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run guest Python with ``args`` on Pi ``pi``.
+
+    ``plugin`` loads the instruction-count plugin writing to ``counts``, and with
+    ``profile`` also its per-block profile (benchmarks/arm/insn_count.c).
+    """
     cpu = pi_cpu(pi)
     # argv[0] is the launcher, so the guest's sys.executable can start child processes.
     cmd = ["qemu-aarch64", "-cpu", cpu.qemu_cpu, "-L", str(rig.view(pi)),
            "-0", str(rig.launcher(pi))]
     if plugin is not None:
-        cmd += ["-plugin", f"{plugin},out={counts}"]
+        cmd += ["-plugin", f"{plugin},out={counts}"
+                + (f",profile={profile}" if profile is not None else "")]
     cmd += [str(rig.interpreter(pi)), *args]
     if shutil.which("setarch"):
         # No address randomisation: the same run takes the same code path every time.
