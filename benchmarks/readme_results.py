@@ -30,7 +30,8 @@ SECTIONS = [
     ("arm_instructions", "Emulated Pi 4 / Pi 5: ARM vs x86 agreement, instructions per invoke"),
     ("train_throughput", "Training throughput"),
     ("field_cases", "Field cases of issue 11: each example, rerun against the fixed code"),
-    ("scratch_baselines", "Backbones trained from scratch vs scikit-learn baselines"),
+    ("scratch_baselines", "Backbones trained from scratch vs scikit-learn baselines "
+     "(5-fold cross-validation, paired test)", 2),
     ("keypoints_onnx", "Keypoint MLP: edgepose int8 TFLite vs the ONNX Runtime route"),
     ("service_faults", "Service under injected faults"),
     ("train_vs_fit", "Training: edgepose's loop vs a plain Keras fit on the same arrays"),

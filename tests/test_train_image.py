@@ -45,6 +45,7 @@ def trained_run(digits_subset, tmp_path_factory) -> Path:
         "--input-size", "32", "--alpha", "1.0",
         "--weights", str(asset_path("dog_breed_mobilenetv2.h5")), "--head", "16",
         "--augment", "medium", "--epochs", "1", "--batch-size", "16", "--lr", "0.002",
+        "--lr-schedule", "cosine",
         "--fine-tune-epochs", "1", "--unfreeze-top", "10", "--seed", "3",
         # op determinism stays on for the whole process: keep it off the shared test session
         "--no-deterministic", "--output", str(run_dir), "--quiet"])
@@ -74,6 +75,7 @@ def test_config_json_records_the_settings_needed_to_reproduce(trained_run):
         "batchnorm": False, "augment": "medium"}
     training = config["training"]
     assert (training["epochs"], training["batch_size"], training["lr"]) == (1, 16, 0.002)
+    assert training["lr_schedule"] == "cosine"
     assert (training["fine_tune_epochs"], training["unfreeze_top"]) == (1, 10)
     assert config["data"]["class_weight"] == "auto"
     assert training["deterministic"] is False

@@ -23,12 +23,15 @@ BACKBONE_HELP = "mobilenet_v2 | mobilenet_v3_small | mobilenet_v3_large | effici
 @click.option("--dropout", default=0.2, show_default=True, type=float)
 @click.option("--batchnorm", is_flag=True, help="BatchNormalization after each head layer.")
 @click.option("--augment", default="light", show_default=True,
-              type=click.Choice(["none", "light", "medium", "strong"]),
+              type=click.Choice(["none", "light", "medium", "strong", "shift"]),
               help="In-graph augmentation preset (training only, not exported).")
 @click.option("--epochs", default=10, show_default=True, type=int,
               help="Epochs of stage 1 (frozen backbone).")
 @click.option("--batch-size", default=32, show_default=True, type=int)
 @click.option("--lr", default=1e-3, show_default=True, type=float)
+@click.option("--lr-schedule", default="constant", show_default=True,
+              type=click.Choice(["constant", "cosine"]),
+              help="cosine: decay --lr to 0 over each stage's epochs.")
 @click.option("--fine-tune-epochs", default=0, show_default=True, type=int,
               help="Epochs of stage 2 (part of the backbone unfrozen).")
 @click.option("--fine-tune-lr", default=1e-5, show_default=True, type=float)
@@ -60,7 +63,7 @@ BACKBONE_HELP = "mobilenet_v2 | mobilenet_v3_small | mobilenet_v3_large | effici
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def image(data: str, backbone: str, input_size: int | None, alpha: float | None, weights: str,
           head: str, dropout: float, batchnorm: bool, augment: str, epochs: int,
-          batch_size: int, lr: float, fine_tune_epochs: int, fine_tune_lr: float,
+          batch_size: int, lr: float, lr_schedule: str, fine_tune_epochs: int, fine_tune_lr: float,
           unfreeze_top: int | None, freeze_until: int | None, patience: int, seed: int,
           strategy: str, deterministic: bool, val_split: float, test_split: float,
           strict: bool, dedupe: bool, class_weight: str, output: str | None, overwrite: bool,
@@ -85,7 +88,8 @@ def image(data: str, backbone: str, input_size: int | None, alpha: float | None,
                                batchnorm=batchnorm, augment=augment),
         data=DataParams(val_split=val_split, test_split=test_split, strict=strict,
                         dedupe=dedupe, class_weight=class_weight),
-        training=TrainingParams(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+        training=TrainingParams(epochs=epochs, batch_size=batch_size, lr=lr,
+                                lr_schedule=lr_schedule, seed=seed,
                                 patience=patience, fine_tune_epochs=fine_tune_epochs,
                                 fine_tune_lr=fine_tune_lr, unfreeze_top=unfreeze_top,
                                 freeze_until=freeze_until, strategy=strategy,

@@ -11,8 +11,18 @@ from dataclasses import dataclass, field
 
 from edgepose.errors import ConfigError
 
-AUGMENT_PRESETS = ("none", "light", "medium", "strong")
+# "shift" is "medium" without the mirror and the contrast change: small rotations,
+# zooms and translations only, the standard distortions for handwritten symbols
+# (Simard, Steinkraus & Platt 2003, "Best practices for convolutional neural networks
+# applied to visual document analysis"), where a mirrored image is another symbol.
+AUGMENT_PRESETS = ("none", "light", "medium", "strong", "shift")
 STRATEGIES = ("default", "mirrored")
+# "constant": every step at ``lr``. "cosine": ``lr`` decayed along half a cosine to 0 over
+# each stage's epochs (Loshchilov & Hutter 2017, "SGDR", without restarts; Keras
+# ``optimizers.schedules.CosineDecay``). A network trained from scratch needs large steps
+# early and small ones late; the constant rate is kept as the default so existing runs
+# reproduce, and because a schedule that ends at 0 makes EarlyStopping's patience moot.
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -22,6 +32,7 @@ class TrainingParams:
     epochs: int = 10
     batch_size: int = 32
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # constant | cosine (see LR_SCHEDULES)
     seed: int = 0
     patience: int = 5  # EarlyStopping on val_loss; 0 disables it
     fine_tune_epochs: int = 0  # stage 2 (needs pretrained weights); 0: no stage 2
@@ -51,6 +62,8 @@ class TrainingParams:
             raise ConfigError("give either --unfreeze-top or --freeze-until, not both")
         if (self.unfreeze_top or 0) < 0 or (self.freeze_until or 0) < 0:
             raise ConfigError("--unfreeze-top and --freeze-until must be >= 0")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}")
 

@@ -264,7 +264,8 @@ def train_keypoint_classifier(data_dir: str | Path, options: KeypointTrainOption
         class_weight=data.class_weight,
         build_model=lambda: build_keypoint_model(len(splits.classes), params, seed=fit.seed),
         load_split=lambda split: load_inputs(splits, splits.samples(split), config),
-        stages=lambda model: [Stage("train", fit.epochs, fit.lr)], images=False,
+        stages=lambda model: [Stage("train", fit.epochs, fit.lr,
+                                      schedule=fit.lr_schedule)], images=False,
         progress=progress, data_summary=report.summary())
     model, history, metrics = outcome.model, outcome.history, outcome.metrics
 

@@ -163,6 +163,7 @@ class Stage:
     epochs: int
     lr: float
     prepare: Callable[[], None] | None = None  # e.g. unfreeze part of the backbone
+    schedule: str = "constant"  # constant | cosine (hyperparameters.LR_SCHEDULES)
 
 
 @dataclass
@@ -280,9 +281,35 @@ def make_callbacks(run_dir: Path, stage: str, patience: int, has_val: bool,
     return callbacks
 
 
-def compile_model(model: keras.Model, lr: float) -> None:
-    """Adam + sparse categorical cross-entropy on softmax outputs, accuracy metric."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
+def learning_rate(lr: float, schedule: str = "constant", steps: int = 0
+                  ) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The optimizer's learning rate: ``lr`` itself, or ``lr`` decayed to 0 along half a
+    cosine over ``steps`` optimizer steps (``"cosine"``; Keras ``CosineDecay``, after
+    Loshchilov & Hutter 2017). Raises ConfigError for an unknown schedule or a cosine
+    schedule without steps."""
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        if steps < 1:
+            raise ConfigError("a cosine learning-rate schedule needs at least one step")
+        return keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps, alpha=0.0)
+    raise ConfigError(f"unknown learning-rate schedule {schedule!r}; expected constant or cosine")
+
+
+def steps_per_epoch(batches: Batches) -> int:
+    """Optimizer steps in one pass over ``batches`` (batches per epoch)."""
+    if isinstance(batches.data, BatchSequence):
+        return len(batches.data)
+    return int(batches.data.cardinality())
+
+
+def compile_model(model: keras.Model, lr: float, schedule: str = "constant",
+                  steps: int = 0) -> None:
+    """Adam + sparse categorical cross-entropy on softmax outputs, accuracy metric.
+
+    ``schedule``/``steps``: see :func:`learning_rate` (``steps``: the whole stage's)."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate(lr, schedule,
+                                                                              steps)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
@@ -293,7 +320,8 @@ def fit_stages(model: keras.Model, train: Batches | BatchSequence,
                extra_callbacks: Sequence[keras.callbacks.Callback] = (),
                progress: Callable[[Stage, int, int], keras.callbacks.Callback] | None = None,
                chance_limit: float | None = None) -> TrainingHistory:
-    """Fit ``model`` through ``stages`` in order, recompiling at each stage's learning rate.
+    """Fit ``model`` through ``stages`` in order, recompiling at each stage's learning rate
+    (and schedule: a cosine decays over that stage's epochs).
 
     Epoch numbers continue across stages. ``extra_callbacks`` run before the standard
     ones (e.g. BatchNorm re-estimation before each validation). ``progress(stage,
@@ -315,7 +343,8 @@ def fit_stages(model: keras.Model, train: Batches | BatchSequence,
         if stage.prepare is not None:
             stage.prepare()
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            compile_model(model, stage.lr)
+            compile_model(model, stage.lr, stage.schedule,
+                          stage.epochs * steps_per_epoch(train))
         callbacks = [*extra_callbacks,
                      *make_callbacks(run_dir, stage.name, patience, val is not None,
                                      chance_limit)]
