@@ -12,6 +12,7 @@ imports it from :mod:`edgepose.keras_quiet`, which sets ``TF_CPP_MIN_LOG_LEVEL``
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,24 @@ def write_results(folder: str | Path, stem: str, record: Any, markdown: str) -> 
     folder = Path(folder)
     return [write_json(folder / f"{stem}.json", record),
             write_text(folder / f"{stem}.md", markdown)]
+
+
+def sample_rss(samples: list[float]) -> None:
+    """Append this process's resident set size now (MiB, 2 decimals) to ``samples``.
+
+    Nothing is appended where it cannot be read (``/proc/self/statm``: Linux only).
+    """
+    from edgepose.bench.device import current_rss_mb
+
+    rss = current_rss_mb()
+    if rss is not None:
+        samples.append(round(rss, 2))
+
+
+def rss_sampler(stop: threading.Event, samples: list[float], every_s: float = 1.0) -> None:
+    """Sample the RSS into ``samples`` every ``every_s`` seconds until ``stop`` is set.
+
+    A thread target: ``threading.Thread(target=rss_sampler, args=(stop, samples))``.
+    """
+    while not stop.wait(every_s):
+        sample_rss(samples)

@@ -3,10 +3,11 @@
 Each case builds a tiny real model at run time, seeded, with the builders of the
 tests that cover its section (hand-set weights from tests/contract_models.py for
 sections 1 and 5; the real keypoint trainer on tests/keypoint_poses.py for 2 and 3;
-test_converters_augmentation, test_bench_measurements, run_fixtures and
-test_train_batchnorm for 4, 6 and 7), runs edgepose on it the way a user would
-(``convert_run``, ``predict_files``, ``run_bench``, ``train_run``), and records what
-was expected and what came out. A regression shows as ``ok: false``.
+tests/augmentation_models.py, tests/tflite_models.py, run_fixtures and
+tests/batchnorm_models.py for 4, 6 and 7: helper modules, never test modules), runs
+edgepose on it the way a user would (``convert_run``, ``predict_files``, ``run_bench``,
+``train_run``), and records what was expected and what came out. A regression shows as
+``ok: false``.
 
     .venv/bin/python benchmarks/field_cases.py [--out DIR] [--only NAME|SECTION,...]
 
@@ -303,24 +304,9 @@ def _unit_run(work: Path, unit: str) -> Path:
     """A keypoint run trained by the real trainer on the seeded poses of ``unit``, converted
     to fp32 and full int8 (tests/keypoint_poses.py; the settings of test_runtime_keypoint_units)."""
     if unit not in _UNIT_RUNS:
-        from edgepose.converters import convert_run
-        from edgepose.train.hyperparameters import TrainingParams
-        from edgepose.train.keypoint_classifier import (
-            KeypointModelParams,
-            KeypointTrainOptions,
-            train_keypoint_classifier,
-        )
-        from tests.keypoint_poses import LAYOUT_OF_UNIT, write_pose_dataset
+        from tests.keypoint_poses import train_unit_run
 
-        root = work / f"poses_{unit}"
-        write_pose_dataset(root / "data", unit)
-        options = KeypointTrainOptions(
-            model=KeypointModelParams(layout=LAYOUT_OF_UNIT[unit], hidden=[32, 16]),
-            training=TrainingParams(epochs=25, batch_size=32, lr=3e-3, patience=0, verbose=0),
-            output=str(root / "run"))
-        run = Path(train_keypoint_classifier(root / "data", options).run_dir)
-        convert_run(run, ["fp32", "int8"])
-        _UNIT_RUNS[unit] = run
+        _UNIT_RUNS[unit] = train_unit_run(work / f"poses_{unit}", unit, ("fp32", "int8"))
     return _UNIT_RUNS[unit]
 
 
@@ -493,7 +479,7 @@ def tutorial_augmentation(work: Path) -> tuple[str, str, bool]:
     from edgepose.converters import convert_run
     from edgepose.converters.export import inference_outputs
     from edgepose.converters.model_outputs import tflite_probabilities
-    from tests.test_converters_augmentation import MODE_ATOL, digit_images, tutorial_model
+    from tests.augmentation_models import MODE_ATOL, digit_images, tutorial_model
 
     model = tutorial_model()
     folder = work / "tutorial"
@@ -526,23 +512,12 @@ def _collapsed(work: Path) -> tuple[Path, Path]:
     """A real fp32 classifier answering "one" for every image, and 3 x 40 digit images in
     class folders ("one" sorts first), as the ``collapsed`` fixture of
     test_bench_measurements."""
-    import keras
-
     from tests import tflite_models as tm
 
     folder = work / "collapsed"
-    data = folder / "data"
-    tm._write_digits(data)
-    inputs = keras.Input((tm.SIZE, tm.SIZE, 3), batch_size=1)
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
-    dense = keras.layers.Dense(3, activation="softmax")
-    model = keras.Model(inputs, dense(x))
-    dense.set_weights([np.zeros((3, 3), np.float32), np.array([0.0, 5.0, 0.0], np.float32)])
-    path = tm._convert(model, folder / "model_fp32.tflite", folder, "fp32")
-    tm._manifest(path, "image", tm.CLASSES, "fp32",
-                 preprocessing={"height": 32, "width": 32, "resize": "bilinear",
-                                "crop": "center"})
-    return path, data
+    folder.mkdir(parents=True, exist_ok=True)
+    tm.write_digits(folder / "data")
+    return tm.collapsed_classifier(folder), folder / "data"
 
 
 @case("6", "collapsed model (one class for everything) benched with --max-samples 30 on "
@@ -585,23 +560,13 @@ def report_keeps_rows(work: Path) -> tuple[str, str]:
 @case("7", "BatchNorm CNN from scratch, 3 epochs on 240 real digits (10 classes, momentum "
            "0.999): recorded val accuracy vs what the weights learned, plain Keras as control")
 def batchnorm_short_run(work: Path) -> tuple[str, str, bool]:
-    import keras
+    from tests.batchnorm_models import learned_accuracy, plain_keras_accuracies, train_bn_run
 
-    from edgepose.train.batchnorm import recalibrate_batchnorm
-    from tests import test_train_batchnorm as tb
-
-    outcome, data = tb._train(work, name="bn")
+    outcome, data = train_bn_run(work, name="bn")
     (x_train, y_train), (x_val, y_val) = data["train"], data["val"]
-    learned = tb._learned_accuracy(outcome.model.inference, x_train, x_val, y_val)
+    learned = learned_accuracy(outcome.model.inference, x_train, x_val, y_val)
     recorded = outcome.history.rows[-1]["val_accuracy"]
-    keras.utils.set_random_seed(0)
-    plain = tb._bn_cnn(10)
-    plain.compile(optimizer=keras.optimizers.Adam(3e-3),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    plain.fit(x_train, y_train, batch_size=32, epochs=3, verbose=0)
-    before = float(np.mean(plain.predict(x_val, verbose=0).argmax(1) == y_val))
-    recalibrate_batchnorm(plain, [x_train[i:i + 32] for i in range(0, len(x_train), 32)])
-    after = float(np.mean(plain.predict(x_val, verbose=0).argmax(1) == y_val))
+    before, after = plain_keras_accuracies(x_train, y_train, x_val, y_val)
     expected = ("recorded val accuracy within 0.05 of learned (> 0.6; chance 0.1); plain Keras "
                 "<= 0.2 until its statistics are re-estimated")
     got = (f"recorded {recorded:.3f}, learned {learned:.3f}; plain Keras {before:.3f}, "
@@ -617,11 +582,11 @@ def chance_run_flagged(work: Path) -> tuple[str, str]:
     import io
     import json
 
-    from tests import test_train_batchnorm as tb
+    from tests.batchnorm_models import train_bn_run
 
     shuffled = lambda y: np.random.default_rng(5).permutation(y)  # noqa: E731
     with contextlib.redirect_stderr(io.StringIO()):  # the loud WARNING (asserted in tests)
-        outcome, _ = tb._train(work, labels_override=shuffled, epochs=1, name="shuffled")
+        outcome, _ = train_bn_run(work, labels_override=shuffled, epochs=1, name="shuffled")
     quality = json.loads((outcome.path / "metrics.json").read_text())["quality"]
     flagged = sorted({w.split(" (")[0] for w in quality["warnings"] if "at chance" in w})
     return ("quality.ok false; at chance: test split, val split",

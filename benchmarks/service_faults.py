@@ -49,11 +49,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np  # noqa: E402
-from benchmark_utils import results_dir, write_results  # noqa: E402  (the one path set-up)
+from benchmark_utils import (  # noqa: E402  (the one path set-up)
+    results_dir,
+    rss_sampler,
+    write_results,
+)
 from PIL import Image  # noqa: E402
 
 from benchmarks.service_soak import tiny_model  # noqa: E402
-from edgepose.bench.device import current_rss_mb, machine_slug  # noqa: E402
+from edgepose.bench.device import current_rss_mb, machine_slug, peak_rss_mb  # noqa: E402
 from edgepose.runtime.classifier import Classifier  # noqa: E402
 from edgepose.runtime.preprocess import load_rgb  # noqa: E402
 from edgepose.service.engine import Engine  # noqa: E402
@@ -68,7 +72,13 @@ from edgepose.service.sources import (  # noqa: E402
     FrameSource,
     VideoFileSource,
 )
-from tests.service_fixtures import photos, write_huge_png, write_video  # noqa: E402
+from tests.service_fixtures import (  # noqa: E402
+    multipart_upload,
+    photos,
+    trickle,
+    write_huge_png,
+    write_video,
+)
 
 WATCHDOG_USEC = 2_000_000
 TOKEN = "soak-token"
@@ -259,10 +269,7 @@ def hostile_uploads(url: str, folder: Path, stop: threading.Event, answers: Coun
     """Cycle through uploads whose right answer is known; record every answer."""
     auth = {"Authorization": f"Bearer {TOKEN}"}
     photo = (folder / "00_photo.jpg").read_bytes()
-    boundary = "soakboundary"
-    multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
-                 f"filename=\"p.jpg\"\r\n\r\n").encode() + photo
-    multipart += f"\r\n--{boundary}--\r\n".encode()
+    multipart, multipart_type = multipart_upload("image", "p.jpg", photo)
     cases = [
         ("bomb 20000^2", (folder / "01_bomb_20000.png").read_bytes(), auth, "POST", 413),
         ("bomb 12000^2", (folder / "02_bomb_12000.png").read_bytes(), auth, "POST", 413),
@@ -271,8 +278,7 @@ def hostile_uploads(url: str, folder: Path, stop: threading.Event, answers: Coun
         ("no token", photo, {}, "POST", 401),
         ("wrong token", photo, {"Authorization": "Bearer nope"}, "POST", 401),
         ("too many bytes", b"x" * (2 * 1024 * 1024 + 1), auth, "POST", 413),
-        ("multipart photo", multipart,
-         {**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}, "POST", 200),
+        ("multipart photo", multipart, {**auth, "Content-Type": multipart_type}, "POST", 200),
         ("photo", photo, auth, "POST", 200),
         ("GET /classify", b"", {}, "GET", 405),
     ]
@@ -305,23 +311,7 @@ def slow_clients(port: int, stop: threading.Event, answers: Counter,
             if kind == 0:  # trickle: 10 bytes every 0.5 s of a 1000-byte body
                 sock.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
                              + TOKEN.encode() + b"\r\nContent-Length: 1000\r\n\r\n")
-                answer = b""
-                for _ in range(12):
-                    try:
-                        sock.sendall(b"x" * 10)
-                    except OSError:
-                        break
-                    time.sleep(0.5)
-                    sock.settimeout(0.01)
-                    try:
-                        answer += sock.recv(200)
-                    except (TimeoutError, BlockingIOError):
-                        pass
-                    except OSError:
-                        break
-                    sock.settimeout(10)
-                    if answer:
-                        break
+                answer = trickle(sock, chunks=12, pause_s=0.5)
                 status = answer.split(b" ")[1].decode() if answer.count(b" ") else "none"
                 answers[f"trickled body: {status}"] += 1
                 if status != "408" and len(unexpected) < 50:
@@ -342,22 +332,6 @@ def slow_clients(port: int, stop: threading.Event, answers: Counter,
             answers[f"client error ({exc.__class__.__name__})"] += 1
         finally:
             sock.close()
-
-
-def rss_sampler(stop: threading.Event, samples: list[float]) -> None:
-    while not stop.wait(1.0):
-        rss = current_rss_mb()
-        if rss is not None:
-            samples.append(round(rss, 2))
-
-
-def peak_rss_mb() -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            line = next(x for x in f if x.startswith("VmHWM:"))
-        return round(int(line.split()[1]) / 1024, 2)
-    except (OSError, StopIteration):
-        return None
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -431,7 +405,7 @@ def run(model: Path, minutes: float, work: Path, fps: float, hang_s: float,
         http_answers=dict(sorted(answers.items())), http_unexpected=unexpected,
         rss_mb_start=round(rss_start, 2) if rss_start else None,
         rss_mb_end=samples[-1] if samples else None,
-        rss_mb_peak=max([peak_rss_mb() or 0.0, *samples]) or None,
+        rss_mb_peak=max([round(peak_rss_mb(), 2), *samples]) or None,
         rss_samples_mb=samples[::30],
         stderr_lines=len(text.splitlines()), tracebacks=tracebacks, passed=False,
         settings={"watchdog_usec": WATCHDOG_USEC, "video_fps": fps, "hang_s": hang_s,

@@ -29,9 +29,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np  # noqa: E402
-from benchmark_utils import ROOT, results_dir, write_results  # noqa: E402  (the one path set-up)
+from benchmark_utils import (  # noqa: E402  (the one path set-up)
+    ROOT,
+    results_dir,
+    sample_rss,
+    write_results,
+)
 
-from edgepose.bench.device import current_rss_mb, machine_slug  # noqa: E402
+from edgepose.bench.device import machine_slug  # noqa: E402
 from edgepose.runtime.classifier import Classifier  # noqa: E402
 from edgepose.service.engine import Engine  # noqa: E402
 from edgepose.service.http_server import HttpService  # noqa: E402
@@ -88,9 +93,7 @@ class LatencyRecorder(Sink):
             self.latency[self.n] = result.latency_ms
         self.n += 1
         if self.n >= self.warmup and (self.n - self.warmup) % self.sample_every == 0:
-            rss = current_rss_mb()
-            if rss is not None:
-                self.rss.append(round(rss, 2))
+            sample_rss(self.rss)
 
 
 def tiny_model(work: Path) -> Path:

@@ -120,6 +120,30 @@ def write_pose_dataset(root: Path, unit: str, per_class: int = 60, seed: int = 0
     return folder
 
 
+def train_unit_run(root: Path, unit: str, modes: tuple[str, ...] = ("int8",)) -> Path:
+    """Train the real keypoint classifier on the seeded poses of ``unit`` and convert it.
+
+    Writes the dataset to ``root/data`` and the run to ``root/run`` (hidden 32, 16;
+    25 epochs), converted in ``modes``; returns the run directory.
+    """
+    from edgepose.converters import convert_run
+    from edgepose.train.hyperparameters import TrainingParams
+    from edgepose.train.keypoint_classifier import (
+        KeypointModelParams,
+        KeypointTrainOptions,
+        train_keypoint_classifier,
+    )
+
+    write_pose_dataset(root / "data", unit)
+    options = KeypointTrainOptions(
+        model=KeypointModelParams(layout=LAYOUT_OF_UNIT[unit], hidden=[32, 16]),
+        training=TrainingParams(epochs=25, batch_size=32, lr=3e-3, patience=0, verbose=0),
+        output=str(root / "run"))
+    run = Path(train_keypoint_classifier(root / "data", options).run_dir)
+    convert_run(run, list(modes))
+    return run
+
+
 NO_KEYPOINT_LAYOUTS = ("images", "empty", "flat json")
 
 

@@ -19,40 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from edgepose.data.splits import Sample, Splits, stratified_split
 from edgepose.fileio import write_json, write_text
 from edgepose.runtime.preprocess import ImagePreprocessing
+from tests.digit_images import write_digit_images
 
 IMAGE_SIZE = 32
-
-
-def write_digit_images(root: Path, per_class: int = 30, size: int = IMAGE_SIZE,
-                       seed: int = 0) -> tuple[list[str], list[int], list[str]]:
-    """Write ``per_class`` real sklearn digits per class as RGB PNGs.
-
-    Returns (relative paths, labels, class names).
-    """
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    rng = np.random.default_rng(seed)
-    classes = [str(c) for c in range(10)]
-    paths: list[str] = []
-    labels: list[int] = []
-    for label in range(10):
-        indices = np.flatnonzero(digits.target == label)
-        chosen = rng.choice(indices, size=min(per_class, len(indices)), replace=False)
-        (root / classes[label]).mkdir(parents=True, exist_ok=True)
-        for index in sorted(chosen):
-            grey = (digits.images[index] / 16.0 * 255.0).astype(np.uint8)
-            img = Image.fromarray(grey, mode="L").resize((size, size), Image.Resampling.BILINEAR)
-            rel = f"{classes[label]}/{index:04d}.png"
-            img.convert("RGB").save(root / rel)
-            paths.append(rel)
-            labels.append(label)
-    return paths, labels, classes
 
 
 def _small_cnn(num_classes: int, size: int):

@@ -12,6 +12,7 @@ import socket
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,47 @@ def python_env(**extra: str) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+def multipart_upload(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body: a text field ``note``, then ``data`` as file ``field``.
+
+    Returns ``(body, Content-Type header value)``; the boundary is fixed (seeded runs).
+    """
+    boundary = uuid.UUID(int=7).hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
+            f"filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def trickle(sock: socket.socket, chunks: int, pause_s: float) -> bytes:
+    """Send a request body 10 bytes every ``pause_s`` seconds until the server answers.
+
+    The request head is sent by the caller. Stops after ``chunks`` chunks, or when the
+    server closes the connection; returns what the server answered so far (b"" if
+    nothing).
+    """
+    answer = b""
+    for _ in range(chunks):
+        try:
+            sock.sendall(b"x" * 10)
+        except OSError:
+            break
+        time.sleep(pause_s)
+        sock.setblocking(False)
+        try:
+            answer += sock.recv(4096)
+        except BlockingIOError:
+            pass
+        except OSError:
+            break
+        finally:
+            sock.setblocking(True)
+        if answer:
+            break
+    return answer
 
 
 def write_huge_png(path: Path, width: int, height: int) -> Path:

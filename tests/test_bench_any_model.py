@@ -27,7 +27,7 @@ def two_by_two(tmp_path_factory):
     b = keras.Input((4,), batch_size=1, name="b")
     model = keras.Model([a, b], [keras.layers.Add()([a, b]),
                                  keras.layers.Rescaling(2.0)(a)])
-    return tflite_models._convert(model, folder / "two_by_two.tflite", folder, "fp32")
+    return tflite_models.convert_keras(model, folder / "two_by_two.tflite", folder, "fp32")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def dynamic_batch(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dynamic")
     inputs = keras.Input((6,))
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
-    return tflite_models._convert(model, folder / "dynamic.tflite", folder, "fp32")
+    return tflite_models.convert_keras(model, folder / "dynamic.tflite", folder, "fp32")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def dense_map(tmp_path_factory):
     folder = tmp_path_factory.mktemp("densemap")
     inputs = keras.Input((16, 16, 3), batch_size=1)
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3, strides=2, padding="same")(inputs))
-    return tflite_models._convert(model, folder / "dense_map.tflite", folder, "fp32")
+    return tflite_models.convert_keras(model, folder / "dense_map.tflite", folder, "fp32")
 
 
 def _names(model):

@@ -24,19 +24,7 @@ from tests import tflite_models
 @pytest.fixture(scope="module")
 def collapsed(tiny_run, tmp_path_factory):
     """A real classifier that answers "one" for every image (the first class folder)."""
-    import keras
-
-    folder = tmp_path_factory.mktemp("collapsed")
-    inputs = keras.Input((tflite_models.SIZE, tflite_models.SIZE, 3), batch_size=1)
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
-    dense = keras.layers.Dense(3, activation="softmax")
-    model = keras.Model(inputs, dense(x))
-    dense.set_weights([np.zeros((3, 3), np.float32), np.array([0.0, 5.0, 0.0], np.float32)])
-    path = tflite_models._convert(model, folder / "model_fp32.tflite", folder, "fp32")
-    tflite_models._manifest(path, "image", tflite_models.CLASSES, "fp32",
-                            preprocessing={"height": 32, "width": 32, "resize": "bilinear",
-                                           "crop": "center"})
-    return path
+    return tflite_models.collapsed_classifier(tmp_path_factory.mktemp("collapsed"))
 
 
 def test_max_samples_is_stratified_so_a_collapsed_model_scores_chance(tiny_run, collapsed):

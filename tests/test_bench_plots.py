@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import shutil
 
-import matplotlib.pyplot as plt
 import pytest
 from matplotlib.colors import to_hex
-from matplotlib.text import Text
 
 from edgepose.bench import bench_report as report
 from edgepose.bench.bench_report import plot_latency, row_colours
 from edgepose.bench.harness import run_bench
+from tests.plot_checks import boxes, keep_closed_figures, no_two_overlap
 from tests.reference_model import MODEL, write_digit_samples
 
 NAMES = ["model_fp32", "model_fp16", "model_dynamic", "model_int8", "model_int8_fallback"]
@@ -40,21 +39,8 @@ def twenty_rows(tmp_path_factory):
 
 @pytest.fixture
 def drawn(monkeypatch):
-    """Figures as plot_latency leaves them, measured before they are closed."""
-    figures = []
-    close = plt.close
-
-    def keep(fig=None):
-        fig.canvas.draw()
-        renderer = fig.canvas.get_renderer()
-        fig.boxes = {id(t): t.get_window_extent(renderer) for t in fig.findobj(Text)
-                     if t.get_visible() and t.get_text()}
-        fig.tight = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)
-        figures.append(fig)
-        close(fig)
-
-    monkeypatch.setattr(plt, "close", keep)
-    return figures
+    """Figures as the plot function leaves them, measured before they are closed."""
+    return keep_closed_figures(monkeypatch)
 
 
 def test_twenty_rows_get_twenty_colours_and_a_legend_entry_each(twenty_rows, drawn, tmp_path):
@@ -93,19 +79,18 @@ def test_no_label_of_the_bench_plot_is_cut_or_overlaps(twenty_rows, drawn, tmp_p
     box_ax, cdf_ax = fig.axes
     tight = fig.tight.padded(1)  # saved with bbox_inches="tight"
     legend_texts = fig.legends[0].get_texts()
-    boxes = [fig.boxes[id(t)] for t in [*legend_texts, *box_ax.get_yticklabels(),
-                                         box_ax.title, cdf_ax.title, fig._suptitle]]
-    for box in boxes:
+    texts = boxes(fig, [*legend_texts, *box_ax.get_yticklabels(), box_ax.title, cdf_ax.title,
+                        fig._suptitle])
+    for box in texts:
         assert tight.x0 <= box.x0 and box.x1 <= tight.x1
         assert tight.y0 <= box.y0 and box.y1 <= tight.y1
     for ax in (box_ax, cdf_ax):
         lo, hi = sorted(ax.get_xlim())
-        ticks = [fig.boxes[id(t)] for t in ax.get_xticklabels(minor=True) + ax.get_xticklabels()
-                 if t.get_text() and lo <= t.get_position()[0] <= hi]
+        ticks = boxes(fig, [t for t in ax.get_xticklabels(minor=True) + ax.get_xticklabels()
+                            if lo <= t.get_position()[0] <= hi])
         assert ticks
-        assert not any(a.overlaps(b) for i, a in enumerate(ticks) for b in ticks[i + 1:])
-    y_labels = [fig.boxes[id(t)] for t in box_ax.get_yticklabels()]
-    assert not any(a.overlaps(b) for i, a in enumerate(y_labels) for b in y_labels[i + 1:])
+        assert no_two_overlap(ticks)
+    assert no_two_overlap(boxes(fig, box_ax.get_yticklabels()))
 
 
 @pytest.mark.parametrize("count", [1, 10, 11, 20, 21, 40])

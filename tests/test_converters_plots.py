@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
-from matplotlib.text import Text
 
 from edgepose.converters.calibration import CalibrationSet
 from edgepose.converters.debugger import (
@@ -24,6 +22,7 @@ from edgepose.converters.debugger import (
     layer_label,
     plot_layer_errors,
 )
+from tests.plot_checks import boxes, keep_closed_figures, no_two_overlap
 
 BLOCKS = 12
 
@@ -56,21 +55,8 @@ def errors(tmp_path_factory):
 
 @pytest.fixture
 def drawn(monkeypatch):
-    figures = []
-    close = plt.close
-
-    def keep(fig=None):
-        fig.canvas.draw()
-        renderer = fig.canvas.get_renderer()
-        fig.boxes = {id(t): t.get_window_extent(renderer) for t in fig.findobj(Text)
-                     if t.get_visible() and t.get_text()}
-        fig.tight = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)
-        fig.axes_box = fig.axes[0].get_window_extent(renderer)
-        figures.append(fig)
-        close(fig)
-
-    monkeypatch.setattr(plt, "close", keep)
-    return figures
+    """Figures as the plot function leaves them, measured before they are closed."""
+    return keep_closed_figures(monkeypatch)
 
 
 def test_the_worst_layers_cosine_label_is_inside_the_axes(errors, drawn, tmp_path):
@@ -94,9 +80,9 @@ def test_no_text_of_quant_debug_is_cut_or_overlapping(errors, drawn, tmp_path):
     for box in fig.boxes.values():
         if box.width > 1:  # drawn texts (tick labels outside the limits are not drawn)
             assert tight.x0 <= box.x0 and box.x1 <= tight.x1
-    names = [fig.boxes[id(t)] for t in fig.axes[0].get_yticklabels()]
+    names = boxes(fig, fig.axes[0].get_yticklabels())
     assert len(names) == len(errors)
-    assert not any(a.overlaps(b) for i, a in enumerate(names) for b in names[i + 1:])
+    assert no_two_overlap(names)
 
 
 def test_layers_are_named_by_op_and_their_own_tensor(errors):

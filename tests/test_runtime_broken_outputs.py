@@ -29,8 +29,8 @@ def models(tmp_path_factory):
     nan = keras.layers.Lambda(lambda x: keras.ops.log(x - 1000.0))(
         keras.layers.Dense(3)(pooled))
     nan_model = keras.Model(inputs, keras.layers.Softmax()(nan))
-    return (tflite_models._convert(sigmoid, folder / "sigmoid.tflite", folder, "fp32"),
-            tflite_models._convert(nan_model, folder / "nan.tflite", folder, "fp32"))
+    return (tflite_models.convert_keras(sigmoid, folder / "sigmoid.tflite", folder, "fp32"),
+            tflite_models.convert_keras(nan_model, folder / "nan.tflite", folder, "fp32"))
 
 
 def test_a_single_sigmoid_score_is_not_ranked_as_a_class_vector(models):

@@ -17,33 +17,20 @@ import pytest
 from edgepose.runtime.classifier import Classifier
 from edgepose.runtime.delegation import inspect_model
 from edgepose.runtime.layouts import get_layout
-from tests.keypoint_poses import IMAGE_SIZE, LAYOUT_OF_UNIT, UNITS, make_landmarks, vectors
+from tests.keypoint_poses import (
+    IMAGE_SIZE,
+    UNITS,
+    make_landmarks,
+    train_unit_run,
+    vectors,
+)
 
 
 @pytest.fixture(scope="module")
 def unit_runs(tmp_path_factory) -> dict[str, Path]:
     """unit -> run directory holding model_int8.tflite, trained on the same poses."""
-    from edgepose.converters import convert_run
-    from edgepose.train.hyperparameters import TrainingParams
-    from edgepose.train.keypoint_classifier import (
-        KeypointModelParams,
-        KeypointTrainOptions,
-        train_keypoint_classifier,
-    )
-    from tests.keypoint_poses import write_pose_dataset
-
-    runs = {}
-    for unit in UNITS:
-        root = tmp_path_factory.mktemp(f"unit_{unit}")
-        write_pose_dataset(root / "data", unit)
-        options = KeypointTrainOptions(
-            model=KeypointModelParams(layout=LAYOUT_OF_UNIT[unit], hidden=[32, 16]),
-            training=TrainingParams(epochs=25, batch_size=32, lr=3e-3, patience=0, verbose=0),
-            output=str(root / "run"))
-        run = Path(train_keypoint_classifier(root / "data", options).run_dir)
-        convert_run(run, ["int8"])
-        runs[unit] = run
-    return runs
+    return {unit: train_unit_run(tmp_path_factory.mktemp(f"unit_{unit}"), unit)
+            for unit in UNITS}
 
 
 def _test_split(run: Path):

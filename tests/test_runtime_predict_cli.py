@@ -129,9 +129,9 @@ def not_classifiers(tmp_path_factory):
     features = keras.layers.Conv2D(2, 3, strides=2, padding="same")(inputs)
     pooled = keras.layers.GlobalAveragePooling2D()(features)
     two = keras.Model(inputs, [keras.layers.Dense(3)(pooled), keras.layers.Dense(1)(pooled)])
-    return (tflite_models._convert(two, folder / "two_outputs.tflite", folder, "fp32"),
-            tflite_models._convert(keras.Model(inputs, features), folder / "feature_map.tflite",
-                                   folder, "fp32"))
+    return (tflite_models.convert_keras(two, folder / "two_outputs.tflite", folder, "fp32"),
+            tflite_models.convert_keras(keras.Model(inputs, features),
+                                        folder / "feature_map.tflite", folder, "fp32"))
 
 
 @pytest.mark.parametrize("which, why", [

@@ -11,7 +11,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 
 import pytest
 from PIL import Image
@@ -43,15 +42,6 @@ def png(rgb) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
-    boundary = uuid.UUID(int=7).hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
-            f"filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +138,7 @@ def test_a_body_over_the_byte_limit_gets_413_before_it_is_read(serve):
 def test_a_multipart_upload_is_classified_like_a_raw_one(serve, engine):
     http = serve()
     photo = png(fx.photos()[1])
-    body, content_type = multipart("image", "coffee.png", photo)
+    body, content_type = fx.multipart_upload("image", "coffee.png", photo)
     status, _, answer = request(http.url + "/classify", body,
                                 headers={"Content-Type": content_type})
     assert status == 200
@@ -158,7 +148,7 @@ def test_a_multipart_upload_is_classified_like_a_raw_one(serve, engine):
 
 def test_a_multipart_upload_of_a_non_image_is_a_clean_400(serve):
     http = serve()
-    body, content_type = multipart("image", "notes.txt", b"just some text")
+    body, content_type = fx.multipart_upload("image", "notes.txt", b"just some text")
     status, _, answer = request(http.url + "/classify", body,
                                 headers={"Content-Type": content_type})
     assert status == 400
@@ -205,21 +195,7 @@ def test_a_trickled_upload_gets_408_at_the_request_deadline(serve):
     sock = connect(http)
     sock.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
     started = time.monotonic()
-    answer = b""
-    for _ in range(40):
-        try:
-            sock.sendall(b"x" * 10)
-        except OSError:
-            break
-        time.sleep(0.1)
-        sock.setblocking(False)
-        try:
-            answer += sock.recv(4096)
-        except BlockingIOError:
-            pass
-        sock.setblocking(True)
-        if answer:
-            break
+    answer = fx.trickle(sock, chunks=40, pause_s=0.1)
     sock.close()
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert time.monotonic() - started < 2.0

@@ -15,7 +15,6 @@ import re
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
-from matplotlib.text import Text
 
 from edgepose.train import evaluation
 from edgepose.train.evaluation import (
@@ -25,6 +24,7 @@ from edgepose.train.evaluation import (
     plot_roc_pr,
     prediction_grid_order,
 )
+from tests.plot_checks import boxes, measure_drawn, no_two_overlap
 
 LONG_NAMES = ["stance_correct", "stance_incorrect", "execution_correct", "execution_incorrect"]
 
@@ -52,25 +52,12 @@ def saved(monkeypatch):
     original = evaluation._save_figure
 
     def keep(fig, path):
-        # Measure every text as drawn now: saving closes the figure and drops its renderer.
-        fig.canvas.draw()
-        renderer = fig.canvas.get_renderer()
-        fig.boxes = {id(t): t.get_window_extent(renderer) for t in fig.findobj(Text)
-                     if t.get_visible() and t.get_text()}
-        fig.tight = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)  # pixels
+        measure_drawn(fig)  # now: saving closes the figure and drops its renderer
         figures.append(fig)
         return original(fig, path)
 
     monkeypatch.setattr(evaluation, "_save_figure", keep)
     return figures
-
-
-def _boxes(fig, texts):
-    return [fig.boxes[id(t)] for t in texts if t.get_text()]
-
-
-def _no_two_overlap(boxes) -> bool:
-    return not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 @pytest.mark.parametrize("names", [LONG_NAMES, ["a", "b", "c", "d"],
@@ -80,12 +67,12 @@ def test_confusion_matrix_tick_labels_never_overlap(digits4, saved, tmp_path, na
     plot_confusion_matrix(evaluate_predictions(y, probabilities, names), tmp_path / "cm.png")
     (fig,) = saved
     ax = fig.axes[0]
-    x_labels = _boxes(fig, ax.get_xticklabels())
+    x_labels = boxes(fig, ax.get_xticklabels())
     assert len(x_labels) == 4
-    assert _no_two_overlap(x_labels)
-    assert _no_two_overlap(_boxes(fig, ax.get_yticklabels()))
+    assert no_two_overlap(x_labels)
+    assert no_two_overlap(boxes(fig, ax.get_yticklabels()))
     # The axis title "predicted" sits below the rotated labels, not on them.
-    (below,) = _boxes(fig, [ax.xaxis.label])
+    (below,) = boxes(fig, [ax.xaxis.label])
     assert all(not below.overlaps(box) for box in x_labels)
 
 
@@ -188,9 +175,9 @@ def test_every_plot_is_a_png_inside_its_figure(digits4, saved, tmp_path):
                 texts += [ax.xaxis.label, ax.yaxis.label]
                 texts += [t for t in ax.get_xticklabels() if x0 <= t.get_position()[0] <= x1]
                 texts += [t for t in ax.get_yticklabels() if y0 <= t.get_position()[1] <= y1]
-        boxes = _boxes(fig, texts)
-        assert boxes
-        for box in boxes:
+        drawn = boxes(fig, texts)
+        assert drawn
+        for box in drawn:
             assert tight.x0 <= box.x0 and box.x1 <= tight.x1
             assert tight.y0 <= box.y0 and box.y1 <= tight.y1
 

@@ -55,7 +55,8 @@ class TinyRun:
     labels: list[str]
 
 
-def _write_digits(root: Path) -> list[tuple[str, int]]:
+def write_digits(root: Path) -> list[tuple[str, int]]:
+    """Write 3 x 40 tinted digit PNGs (40 x 36 px) in class folders; ``(path, label)`` each."""
     from PIL import Image
     from sklearn.datasets import load_digits
 
@@ -89,7 +90,13 @@ def _image_model(num_classes: int, logits: bool = False, batch_size: int | None 
     return keras.Model(inputs, outputs)
 
 
-def _convert(model, out: Path, work: Path, mode: str, representative=None) -> Path:
+def convert_keras(model, out: Path, work: Path, mode: str, representative=None) -> Path:
+    """Convert a fixed-batch Keras ``model`` to ``out`` with the plain TFLite converter.
+
+    ``mode``: ``fp32``, or ``int8``/``uint8`` (full integer with that I/O type,
+    calibrated on ``representative``); the SavedModel goes to ``work``. Independent
+    of edgepose's converters, so tests of those compare against it.
+    """
     import tensorflow as tf
 
     saved = work / f"saved_{out.stem}"
@@ -106,8 +113,9 @@ def _convert(model, out: Path, work: Path, mode: str, representative=None) -> Pa
     return out
 
 
-def _manifest(model_path: Path, task: str, labels: list[str], mode: str,
-              output_kind: str = "probabilities", **extra) -> None:
+def write_manifest(model_path: Path, task: str, labels: list[str], mode: str,
+                   output_kind: str = "probabilities", **extra) -> None:
+    """Write the edgepose manifest of ``model_path`` from its tensors (``**extra``: fields)."""
     from edgepose.runtime.interpreter import load_interpreter
     from edgepose.runtime.manifest import Manifest, TensorSpec
 
@@ -126,6 +134,26 @@ def _manifest(model_path: Path, task: str, labels: list[str], mode: str,
              output_kind=output_kind, **extra).save(Manifest.path_for(model_path))
 
 
+def collapsed_classifier(folder: Path) -> Path:
+    """A real fp32 classifier that answers "one" for every image (the first class folder).
+
+    Global average pooling into a Dense whose weights are zero and whose bias favours
+    class 1: ``model_fp32.tflite`` (+ manifest, 32 x 32 centre-crop input) in ``folder``.
+    """
+    import keras
+
+    inputs = keras.Input((SIZE, SIZE, 3), batch_size=1)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
+    dense = keras.layers.Dense(3, activation="softmax")
+    model = keras.Model(inputs, dense(x))
+    dense.set_weights([np.zeros((3, 3), np.float32), np.array([0.0, 5.0, 0.0], np.float32)])
+    path = convert_keras(model, folder / "model_fp32.tflite", folder, "fp32")
+    write_manifest(path, "image", CLASSES, "fp32",
+                   preprocessing={"height": SIZE, "width": SIZE, "resize": "bilinear",
+                                  "crop": "center"})
+    return path
+
+
 def build_tiny_run(root: Path) -> TinyRun:
     """Build the dataset, run directory and models described in the module docstring."""
     import keras
@@ -136,7 +164,7 @@ def build_tiny_run(root: Path) -> TinyRun:
     from edgepose.runtime.preprocess import ImagePreprocessing
 
     data = root / "data"
-    items = _write_digits(data)
+    items = write_digits(data)
     assignment = stratified_split([label for _, label in items], seed=0)
     splits = Splits("image", str(data), list(CLASSES),
                     [Sample(p, label, s) for (p, label), s in zip(items, assignment, strict=True)])
@@ -172,25 +200,27 @@ def build_tiny_run(root: Path) -> TinyRun:
     pre = spec.to_dict()
     paths = {}
     for mode in ("fp32", "int8"):
-        paths[mode] = _convert(model, run / f"model_{mode}.tflite", work, mode, representative)
-        _manifest(paths[mode], "image", CLASSES, mode, preprocessing=pre)
+        paths[mode] = convert_keras(model, run / f"model_{mode}.tflite", work, mode, representative)
+        write_manifest(paths[mode], "image", CLASSES, mode, preprocessing=pre)
     extra = root / "extra"
     extra.mkdir()
-    paths["uint8"] = _convert(model, extra / "model_uint8io.tflite", work, "uint8", representative)
-    _manifest(paths["uint8"], "image", CLASSES, "int8", preprocessing=pre)
+    paths["uint8"] = convert_keras(model, extra / "model_uint8io.tflite", work, "uint8",
+                                   representative)
+    write_manifest(paths["uint8"], "image", CLASSES, "int8", preprocessing=pre)
 
     logits_model = _image_model(len(CLASSES), logits=True)
     logits_model.set_weights(model.get_weights())
-    paths["logits"] = _convert(logits_model, extra / "model_logits.tflite", work, "fp32")
-    _manifest(paths["logits"], "image", CLASSES, "fp32", output_kind="logits", preprocessing=pre)
+    paths["logits"] = convert_keras(logits_model, extra / "model_logits.tflite", work, "fp32")
+    write_manifest(paths["logits"], "image", CLASSES, "fp32", output_kind="logits",
+                   preprocessing=pre)
 
     keras.utils.set_random_seed(0)
     kp_in = keras.Input((KEYPOINT_DIM,), batch_size=1)
     kp_out = keras.layers.Dense(len(CLASSES), activation="softmax")(
         keras.layers.Dense(16, activation="relu")(kp_in))
-    paths["keypoints"] = _convert(keras.Model(kp_in, kp_out), extra / "model_keypoints.tflite",
-                                  work, "fp32")
-    _manifest(paths["keypoints"], "keypoints", CLASSES, "fp32", keypoint_layout="coco17")
+    paths["keypoints"] = convert_keras(keras.Model(kp_in, kp_out),
+                                       extra / "model_keypoints.tflite", work, "fp32")
+    write_manifest(paths["keypoints"], "keypoints", CLASSES, "fp32", keypoint_layout="coco17")
     return TinyRun(run=run, data=data, labels=list(CLASSES), **paths)
 
 

@@ -126,14 +126,20 @@ def weighted_nms(scores: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray,
     return results
 
 
+def image_input(interpreter) -> tuple[dict, int, int]:
+    """The input detail of a BlazePose model (NHWC) and its height and width in pixels."""
+    detail = interpreter.get_input_details()[0]
+    _, height, width, _ = (int(d) for d in detail["shape"])
+    return detail, height, width
+
+
 class PoseDetector:
     """Find people in an RGB image with ``pose_detection.tflite``."""
 
     def __init__(self, interpreter, model_path: Path):
         self.interpreter = interpreter
         self.model_path = model_path
-        self._input = interpreter.get_input_details()[0]
-        _, self.height, self.width, _ = (int(d) for d in self._input["shape"])
+        self._input, self.height, self.width = image_input(interpreter)
         outputs = interpreter.get_output_details()
         by_last_dim = {int(d["shape"][-1]): d["index"] for d in outputs}
         if len(outputs) != 2 or 12 not in by_last_dim or 1 not in by_last_dim:

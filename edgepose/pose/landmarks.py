@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from edgepose.errors import ModelError
-from edgepose.pose.detector import Roi, crop_roi
+from edgepose.pose.detector import Roi, crop_roi, image_input
 from edgepose.runtime.interpreter import load_interpreter
 
 NUM_BODY_LANDMARKS = 33
@@ -40,8 +40,7 @@ class LandmarkModel:
     def __init__(self, interpreter, model_path: Path):
         self.interpreter = interpreter
         self.model_path = model_path
-        self._input = interpreter.get_input_details()[0]
-        _, self.height, self.width, _ = (int(d) for d in self._input["shape"])
+        self._input, self.height, self.width = image_input(interpreter)
         outputs = interpreter.get_output_details()
         landmark_outputs = [d for d in outputs if len(d["shape"]) == 2 and d["shape"][1] == 195]
         flag_outputs = [d for d in outputs if tuple(d["shape"]) == (1, 1)]

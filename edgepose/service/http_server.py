@@ -31,81 +31,34 @@ import email.parser
 import email.policy
 import hmac
 import io
-import ipaddress
 import json
 import logging
-import os
-import socket
-import sys
 import threading
 import time
-from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 from PIL import Image
 
 from edgepose.errors import ConfigError, DataError, EdgeposeError, ImageTooLarge
 from edgepose.runtime.preprocess import load_rgb
-from edgepose.service.pipeline import ServiceState, _RateLimitedLog
+from edgepose.service.bounded_server import BoundedServer, BoundedServer6
+from edgepose.service.http_options import (
+    MAX_UPLOAD_BYTES,
+    TOKEN_ENV,
+    HttpOptions,
+    is_loopback,
+    parse_bind,
+    read_token,
+)
+from edgepose.service.shared_state import ServiceState
+
+# The options and their parsers are importable from here too (``edgepose serve`` does).
+__all__ = ["MAX_UPLOAD_BYTES", "TOKEN_ENV", "HttpOptions", "HttpService", "is_loopback",
+           "parse_bind", "read_token"]
 
 log = logging.getLogger(__name__)
-
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-#: The environment variable ``edgepose serve`` reads the upload token from (see read_token).
-TOKEN_ENV = "EDGEPOSE_HTTP_TOKEN"
-
-
-@dataclass(frozen=True)
-class HttpOptions:
-    """Limits and access control of the HTTP interface.
-
-    ``token``: when set, ``POST /classify`` needs ``Authorization: Bearer TOKEN``
-    (401 otherwise). ``max_connections``: connections served at once; more get
-    503 and are closed (each costs a thread). ``request_timeout_s``: the whole
-    request (headers and body) must arrive within it (408 otherwise), so a
-    client trickling bytes cannot hold a thread. ``idle_timeout_s``: a
-    keep-alive connection with no new request is closed after it.
-    ``max_upload_bytes``: the largest body accepted (413).
-    """
-
-    token: str | None = None
-    max_connections: int = 16
-    request_timeout_s: float = 10.0
-    idle_timeout_s: float = 5.0
-    max_upload_bytes: int = MAX_UPLOAD_BYTES
-
-
-def read_token(token_file: str | Path | None = None,
-               environ: dict[str, str] | None = None) -> str | None:
-    """The upload token from ``token_file`` (first line) or ``$EDGEPOSE_HTTP_TOKEN``; or None.
-
-    Raises :class:`ConfigError` when the file is missing or empty: a service
-    meant to be protected must not start unprotected.
-    """
-    env = os.environ if environ is None else environ
-    if token_file is not None:
-        try:
-            text = Path(token_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"{token_file}: cannot read the token file "
-                              f"({exc.strerror or exc})") from None
-        if not text:
-            raise ConfigError(f"{token_file}: the token file is empty")
-        return text.splitlines()[0].strip()
-    return env.get(TOKEN_ENV) or None
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``; False for 0.0.0.0, :: and real addresses."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>edgepose</title>
@@ -146,19 +99,6 @@ tick();
 </script>
 </body></html>
 """
-
-
-def parse_bind(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:8080`` for IPv6; port 0 = any free port) -> ``(host, port)``.
-
-    Raises:
-        ConfigError: ``value`` is not ``HOST:PORT``.
-    """
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"--http wants HOST:PORT (e.g. 127.0.0.1:8080), got {value!r}")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
 
 
 class _RequestTimeout(Exception):
@@ -359,61 +299,6 @@ def _make_handler(state: ServiceState, options: HttpOptions) -> type[BaseHTTPReq
     return Handler
 
 
-_BUSY_BODY = b'{"error": "too many connections, try again"}\n'
-_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-         b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
-         + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
-
-
-class _BoundedServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer with a connection cap and one-line, rate-limited error logs."""
-
-    daemon_threads = True
-    max_connections = 16
-
-    def server_activate(self) -> None:
-        super().server_activate()
-        self._slots = threading.BoundedSemaphore(self.max_connections)
-        self._log = _RateLimitedLog(60.0, log)
-        self.refused = 0
-
-    def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.refused += 1
-            self._log.warning("busy", "HTTP: %d connections open, refusing more with 503 "
-                              "(%d so far)", self.max_connections, self.refused)
-            try:
-                request.settimeout(1.0)
-                request.sendall(_BUSY)
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def handle_error(self, request, client_address) -> None:
-        # The stdlib prints a traceback per failed connection; a client that hangs up
-        # or times out is routine for a service on a network, so one line per kind.
-        exc = sys.exc_info()[1]
-        kind = exc.__class__.__name__ if exc is not None else "error"
-        self._log.warning(kind, "HTTP client %s: %s: %s (logged once a minute per kind)",
-                          client_address[0], kind, exc)
-
-
-class _BoundedServer6(_BoundedServer):
-    address_family = socket.AF_INET6
-
-
 class HttpService:
     """The HTTP server in a background thread. ``port`` is the real one (after port 0).
 
@@ -423,7 +308,7 @@ class HttpService:
     def __init__(self, state: ServiceState, host: str = "127.0.0.1", port: int = 8080,
                  options: HttpOptions | None = None):
         options = options or HttpOptions()
-        base = _BoundedServer6 if ":" in host else _BoundedServer
+        base = BoundedServer6 if ":" in host else BoundedServer
         server_class = type("EdgeposeHTTPServer", (base,),
                             {"max_connections": options.max_connections})
         try:

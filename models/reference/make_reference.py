@@ -16,8 +16,8 @@ What it does (seeded; about 30 s on 2 cores; needs the ``train`` extra)::
 3. converts it with :func:`edgepose.converters.convert_run` to full-integer int8 with
    int8 input/output (calibrated on the train split, drift measured on test);
 4. writes ``digits3_int8.tflite`` and ``digits3_int8.json`` (the manifest) next
-   to this script. No images are committed: the tests write real digits the same
-   way (``tests/reference_model.py``).
+   to this script. No images are committed: the tests write real digits with the
+   same writer (``tests/digit_images.py``, via ``tests/reference_model.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # run from a checkout without installing
@@ -36,6 +35,7 @@ sys.path.insert(0, str(HERE.parents[1]))  # run from a checkout without installi
 from edgepose.data.splits import Sample, Splits, stratified_split  # noqa: E402
 from edgepose.fileio import read_json, write_json, write_text  # noqa: E402
 from edgepose.runtime.preprocess import ImagePreprocessing  # noqa: E402
+from tests.digit_images import write_digit_images  # noqa: E402
 
 SIZE = 16
 CLASSES = ["zero", "one", "two"]
@@ -47,22 +47,7 @@ STEM = "digits3"
 
 def write_images(root: Path) -> tuple[list[str], list[int]]:
     """``PER_CLASS`` real digits per class as 16x16 RGB PNGs under ``root/<class>/``."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    rng = np.random.default_rng(SEED)
-    paths: list[str] = []
-    labels: list[int] = []
-    for label, name in enumerate(CLASSES):
-        chosen = rng.choice(np.flatnonzero(digits.target == label), PER_CLASS, replace=False)
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for index in sorted(chosen):
-            grey = (digits.images[index] / 16.0 * 255.0).astype(np.uint8)
-            image = Image.fromarray(grey, mode="L").resize((SIZE, SIZE), Image.Resampling.BILINEAR)
-            rel = f"{name}/{index:04d}.png"
-            image.convert("RGB").save(root / rel)
-            paths.append(rel)
-            labels.append(label)
+    paths, labels, _ = write_digit_images(root, PER_CLASS, SIZE, SEED, CLASSES)
     return paths, labels
 
 
