@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepose.converters import held_out
 from edgepose.converters.budget import (
     check_budget,
     debug_layers_step,
@@ -28,14 +29,13 @@ from edgepose.converters.budget import (
     over_budget,
     run_fallback,
 )
-from edgepose.converters import held_out
 from edgepose.converters.conversion_inputs import Reference, calibration_set, reference_outputs
 from edgepose.converters.conversion_report import ConversionReport
 from edgepose.converters.export import input_shape, load_keras_model, training_only_layers
 from edgepose.converters.hardswish import count_hard_swish
 from edgepose.converters.manifest_writer import versions
-from edgepose.converters.model_outputs import keras_probabilities
 from edgepose.converters.mode_steps import ConversionContext, SavedModels, table_mode
+from edgepose.converters.model_outputs import keras_probabilities
 from edgepose.converters.modes import DEFAULT_MODES, MODES
 from edgepose.converters.options import ConvertOptions
 from edgepose.converters.source import Source, infer_config, resolve_source, source_contract
