@@ -60,6 +60,7 @@ class ModeResult:
     float_layers: list[str] = field(default_factory=list)  # int8-fallback only
     made_at: str | None = None  # UTC, ISO 8601, when this row's model was converted
     source_sha256: str | None = None  # of the source model this row was made from
+    drift_data: str | None = None  # where its drift was measured (the report's, when made)
 
     @property
     def drop_pct(self) -> float | None:
@@ -118,14 +119,18 @@ class ConversionReport:
                 row.made_at = made_at
             if row.source_sha256 is None:
                 row.source_sha256 = self.source_sha256
+            if row.drift_data is None:
+                row.drift_data = self.drift_data
 
     def merge_previous(self, directory: str | Path,
                        stem: str = RunDir.CONVERSION_REPORT) -> None:
         """Keep the rows of the report already in ``directory`` for modes not converted now.
 
-        Kept: rows made from the same source sha256 whose model file still exists.
-        Dropped into :attr:`stale` (with the reason): rows from another source, rows
-        whose file is gone, and a previous report that cannot be read.
+        Kept: rows made from the same source sha256 whose model file still exists and
+        whose drift was measured on the same data. Dropped into :attr:`stale` (with the
+        reason): rows from another source, rows whose file is gone, rows measured on
+        other data (the test split vs ``--eval-data``, or not at all), and a previous
+        report that cannot be read.
         """
         path = Path(directory) / f"{stem}.json"
         if not path.is_file():
@@ -155,6 +160,11 @@ class ConversionReport:
                           f"is now {self.source_sha256[:12]}")
             elif not Path(row.path).is_file():
                 reason = "its model file is gone"
+            elif row.drift_data is not None and _short(row.drift_data) != _short(
+                    self.drift_data):
+                # accuracy and drift on other data do not belong in one table
+                reason = (f"its drift was measured on other data ({_short(row.drift_data)}), "
+                          f"this report's on {_short(self.drift_data)}")
             if reason is not None:
                 self.stale.append(StaleRow(row.mode, row.path, row.made_at, row.source_sha256,
                                            reason))
@@ -331,6 +341,13 @@ def _classes(counts: dict[str, int] | None) -> str:
         return ""
     return "; classes: " + ", ".join(f"{'(no class folder)' if name == '.' else name} {n}"
                                      for name, n in counts.items())
+
+
+def _short(drift_data: str | None) -> str:
+    """The "where drift was measured" text, "none" for the not-measured line."""
+    if drift_data is None or drift_data.startswith("drift not measured"):
+        return "none"
+    return drift_data
 
 
 def _pct(value: float | None) -> str | None:

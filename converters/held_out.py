@@ -80,7 +80,8 @@ def from_eval_folder(folder: str | Path, config: dict[str, Any], labels: list[st
         raise DataError(f"none of the {len(files)} eval files is readable "
                         f"(e.g. {skipped[0][0]}: {skipped[0][1]})", folder)
     y = np.array([labels.index(class_of(p, folder)) for p in loaded.files], dtype=np.int64)
-    return HeldOut(loaded.x, y, loaded.files, str(folder), skipped)
+    # absolute: the report compares where drift was measured across runs of convert
+    return HeldOut(loaded.x, y, loaded.files, str(folder.absolute()), skipped)
 
 
 def _own_hashes(held_out: HeldOut, by_values: bool) -> dict[str, Path]:

@@ -201,3 +201,25 @@ def test_eval_data_replaces_the_test_split_of_a_run_and_the_report_says_so(tmp_p
     without = _convert(run, None, None, modes=("fp32",))  # the run's own test split
     assert without.drift_data == f"all 6 samples of the test split of {images['calib']}"
     assert without.test_samples == 6 and without.data_notes() == []
+
+
+def test_earlier_rows_measured_on_other_data_are_dropped_from_the_table_and_said(tmp_path,
+                                                                               images):
+    path = _bare(tmp_path / "m")
+    _convert(path, None, None, modes=("fp32",))  # no eval data: fp32 drift not measured
+    report = _convert(path, None, images["eval"], modes=("dynamic",))
+    assert [m.mode for m in report.modes] == ["dynamic"]
+    assert [(row.mode, row.reason) for row in report.stale] == [
+        ("fp32", f"its drift was measured on other data (none), this report's on all 15 "
+                 f"samples of {images['eval']} (--eval-data)")]
+    again = _convert(path, None, images["eval"], modes=("fp32",))  # same data: both kept
+    assert [m.mode for m in again.modes] == ["fp32", "dynamic"] and again.stale == []
+
+
+def test_the_same_bare_model_converted_twice_without_eval_data_keeps_its_rows(tmp_path,
+                                                                             monkeypatch):
+    path = _bare(tmp_path / "m")
+    _convert(path, None, None, modes=("fp32",))
+    monkeypatch.chdir(tmp_path)  # the same model named by a relative path this time
+    report = _convert(Path("m") / "bright.keras", None, None, modes=("dynamic",))
+    assert [m.mode for m in report.modes] == ["fp32", "dynamic"] and report.stale == []

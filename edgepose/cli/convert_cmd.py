@@ -31,10 +31,11 @@ _MODE_FLAGS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 @click.option("--calib-data", type=click.Path(), default=None,
               help="calibrate on this folder (images or keypoint JSON) or .npy instead.")
 @click.option("--allow-one-class", is_flag=True,
-              help="accept --calib-data with one class folder for a multi-class model.")
+              help="accept calibration data with one class (folder) for a multi-class model.")
 @click.option("--eval-data", type=click.Path(), default=None,
               help="measure accuracy and drift on these held-out class folders (named after "
-                   "the labels; no file shared with the calibration data).")
+                   "the labels; sharing no file with the calibration data or the train/val "
+                   "split).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-drop", type=float, default=None,
               help="fail (exit 3) when a mode loses more accuracy points than this.")
