@@ -177,3 +177,10 @@ def test_override_contract_alone_is_a_one_line_config_error():
         stated_contract(override=True)
     assert info.value.message == ("--override-contract needs the contract to use: "
                                   "--input-range, --input-mean/--input-std or --channel-order")
+
+
+def test_bench_emulate_refuses_contract_flags_it_would_ignore(stated):
+    assert _error_lines(["bench", str(stated.manifest), "--emulate", "pi5",
+                         "--input-range", "0,1"]) == [
+        "error: --emulate does not take --input-range 0,1: the emulated run reads the input "
+        "contract from the model (its manifest or TFLite metadata)"]
