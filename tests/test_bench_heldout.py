@@ -28,7 +28,7 @@ SPLIT_OF = {0: "train", 1: "train", 2: "val", 3: "test"}
 
 class Run:
     def __init__(self, root: Path):
-        from converters.metadata import add_metadata
+        from edgepose.converters.metadata import add_metadata
 
         self.dataset = cm.write_brightness_images(root / "dataset", per_class=4)
         # a dark picture filed as "bright", in train: wrong if it were scored

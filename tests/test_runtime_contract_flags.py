@@ -26,7 +26,7 @@ class Stated:
     """The models, each stating its contract one way."""
 
     def __init__(self, root: Path):
-        from converters.metadata import add_metadata
+        from edgepose.converters.metadata import add_metadata
 
         self.images = cm.write_brightness_images(root / "images", per_class=2)
         self.colours = cm.write_colour_images(root / "colours", per_class=2)

@@ -52,7 +52,7 @@ def grey_representative():
 
 class Grey:
     def __init__(self, root: Path):
-        from converters.metadata import add_metadata
+        from edgepose.converters.metadata import add_metadata
 
         self.rgb_images = cm.write_brightness_images(root / "rgb", per_class=2)
         self.l_images = root / "l"
