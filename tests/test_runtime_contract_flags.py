@@ -184,3 +184,18 @@ def test_bench_emulate_refuses_contract_flags_it_would_ignore(stated):
                          "--input-range", "0,1"]) == [
         "error: --emulate does not take --input-range 0,1: the emulated run reads the input "
         "contract from the model (its manifest or TFLite metadata)"]
+
+
+@pytest.mark.parametrize("flags, agrees", [
+    (("-1,1",), True), ((None, "128", "128"), True), ((None, "127.5", "127.5"), True),
+    (("0,1",), False), ((None, "0", "1"), False), ((None, "120", "128"), False)])
+def test_agreement_allows_rounding_habits_only(flags, agrees):
+    from edgepose.runtime.input_contract import apply_stated
+
+    model = InputContract(mean=(127.5,), std=(127.5,), source="TFLite metadata")
+    if agrees:
+        used = apply_stated(stated_contract(*flags), model, True)
+        assert (used.mean, used.std) == ((127.5,), (127.5,))  # the model's own values
+    else:
+        with pytest.raises(ModelError, match=r"disagrees with TFLite metadata \(pixels "):
+            apply_stated(stated_contract(*flags), model, True)
