@@ -21,7 +21,7 @@ from tests import contract_models as cm
 
 
 def _with_metadata(path: Path) -> Path:
-    from converters.metadata import add_metadata
+    from edgepose.converters.metadata import add_metadata
 
     path.write_bytes(add_metadata(path.read_bytes(), path.stem, cm.BRIGHTNESS,
                                   InputContract.from_range(0.0, 1.0), (cm.SIZE, cm.SIZE)))

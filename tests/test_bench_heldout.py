@@ -28,7 +28,7 @@ SPLIT_OF = {0: "train", 1: "train", 2: "val", 3: "test"}
 
 class Run:
     def __init__(self, root: Path):
-        from converters.metadata import add_metadata
+        from edgepose.converters.metadata import add_metadata
 
         self.dataset = cm.write_brightness_images(root / "dataset", per_class=4)
         # a dark picture filed as "bright", in train: wrong if it were scored
@@ -116,3 +116,27 @@ def test_bench_cli_reports_the_left_out_images(run):
     assert report["rows"][0]["accuracy"] == 1.0 and report["settings"]["samples"] == 3
     assert any(w.startswith("model_fp32.tflite: 10 of 13 samples in ")
                for w in report["warnings"])
+
+
+def test_keypoint_files_are_matched_too(tmp_path):
+    from edgepose.bench.heldout import held_out
+
+    data = tmp_path / "poses"
+    (data / "up").mkdir(parents=True)
+    files = []
+    for i in range(4):
+        path = data / "up" / f"{i}.json"
+        path.write_text(json.dumps({"keypoints": [0.1 * i] * 34, "label": 0}))
+        files.append(path)
+    run = tmp_path / "run"
+    run.mkdir()
+    Splits("keypoints", str(data), ["up"], [Sample("up/0.json", 0, "train"),
+                                            Sample("up/1.json", 0, "val"),
+                                            Sample("up/2.json", 0, "test")]).save(
+        run / "splits.json")
+    moved = tmp_path / "elsewhere" / "up"
+    moved.mkdir(parents=True)
+    shutil.copyfile(files[0], moved / "copy.json")  # the train file, renamed
+    split = held_out([*files, moved / "copy.json"], run / "model_int8.tflite", str(data))
+    assert split.keep == [2, 3]
+    assert (split.seen, split.by_content) == ({"train": 2, "val": 1}, 1)

@@ -26,7 +26,7 @@ class Stated:
     """The models, each stating its contract one way."""
 
     def __init__(self, root: Path):
-        from converters.metadata import add_metadata
+        from edgepose.converters.metadata import add_metadata
 
         self.images = cm.write_brightness_images(root / "images", per_class=2)
         self.colours = cm.write_colour_images(root / "colours", per_class=2)
@@ -177,3 +177,25 @@ def test_override_contract_alone_is_a_one_line_config_error():
         stated_contract(override=True)
     assert info.value.message == ("--override-contract needs the contract to use: "
                                   "--input-range, --input-mean/--input-std or --channel-order")
+
+
+def test_bench_emulate_refuses_contract_flags_it_would_ignore(stated):
+    assert _error_lines(["bench", str(stated.manifest), "--emulate", "pi5",
+                         "--input-range", "0,1"]) == [
+        "error: --emulate does not take --input-range 0,1: the emulated run reads the input "
+        "contract from the model (its manifest or TFLite metadata)"]
+
+
+@pytest.mark.parametrize("flags, agrees", [
+    (("-1,1",), True), ((None, "128", "128"), True), ((None, "127.5", "127.5"), True),
+    (("0,1",), False), ((None, "0", "1"), False), ((None, "120", "128"), False)])
+def test_agreement_allows_rounding_habits_only(flags, agrees):
+    from edgepose.runtime.input_contract import apply_stated
+
+    model = InputContract(mean=(127.5,), std=(127.5,), source="TFLite metadata")
+    if agrees:
+        used = apply_stated(stated_contract(*flags), model, True)
+        assert (used.mean, used.std) == ((127.5,), (127.5,))  # the model's own values
+    else:
+        with pytest.raises(ModelError, match=r"disagrees with TFLite metadata \(pixels "):
+            apply_stated(stated_contract(*flags), model, True)

@@ -52,7 +52,7 @@ def grey_representative():
 
 class Grey:
     def __init__(self, root: Path):
-        from converters.metadata import add_metadata
+        from edgepose.converters.metadata import add_metadata
 
         self.rgb_images = cm.write_brightness_images(root / "rgb", per_class=2)
         self.l_images = root / "l"
@@ -154,3 +154,9 @@ def test_bench_scores_a_greyscale_model(grey):
     result = run_bench([grey.metadata], data=grey.rgb_images, runs=3, warmup=0)
     [row] = result.rows
     assert row.kind == "classifier" and row.accuracy == 1.0
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (32, 32, 1), (20, 30), (32, 32, 3)])
+def test_grey_and_rgb_arrays_of_any_size_are_accepted(grey, shape):
+    clf = Classifier.from_file(grey.float, labels_path=grey.labels, stated=UNIT)
+    assert clf.classify(np.full(shape, 10, np.uint8), k=1)[0].label == "dark"

@@ -124,6 +124,12 @@ def bench(models, data, split, threads, xnnpack_mode, no_xnnpack, warmup, runs, 
             :func:`~edgepose.bench.session.run_session` raises).
     """
     if emulate:
+        stated = stated_from(input_range, input_mean, input_std, channel_order,
+                             override_contract)
+        if stated is not None:  # the emulated run reads the contract from the model only
+            raise ConfigError(f"--emulate does not take {stated.flags() or '--override-contract'}"
+                              ": the emulated run reads the input contract from the model "
+                              "(its manifest or TFLite metadata)")
         from edgepose.arm.emulated import emulated_bench
         from edgepose.cli.arm_view import kernel_sets, print_emulated
 

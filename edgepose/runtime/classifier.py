@@ -372,7 +372,10 @@ class Classifier:
             return self.prepare_image(sample)  # a PIL image
         if (self.preprocessing is not None and isinstance(sample, np.ndarray)
                 and sample.ndim == 3 and sample.shape != self.input_shape[1:]):
-            return self.prepare_image(sample)  # an image array of another size
+            return self.prepare_image(sample)  # an image array of another size or channels
+        if self.preprocessing is not None and isinstance(sample, np.ndarray) \
+                and sample.ndim == 2:
+            return self.prepare_image(sample)  # an H x W grey array
         return np.asarray(sample)
 
     def top_k(self, probabilities: np.ndarray, k: int = 3) -> list[Classification]:

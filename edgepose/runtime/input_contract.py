@@ -311,9 +311,10 @@ def stated_contract(input_range: str | None = None, input_mean: str | None = Non
     return stated
 
 
-# Two normalisations agree when every channel's mean and std match to 0.1% (a range typed
-# as 0,1 and a quantization calibrated to 0..0.998 are the same contract).
-_AGREE_RTOL = 1e-3
+# Two normalisations agree when the values pixels 0 and 255 become, per channel, match to
+# 1% of the span: mean/std 128/128 and 127.5/127.5 (both "-1..1", two rounding habits)
+# agree, 0..1 and 0..255 or -1..1 do not.
+_AGREE_RTOL = 0.01
 
 
 def _same_normalization(a: InputContract, b: InputContract) -> bool:
@@ -351,8 +352,9 @@ def apply_stated(stated: StatedContract | None, base: InputContract | None,
     if stated.channel_order is not None and states_order \
             and wanted.channel_order != base.channel_order:
         clashes.append(f"{wanted.channel_order} vs {base.channel_order}")
-    if not clashes:
-        return replace(wanted, source=f"{base.source}, agreeing with {stated.flags()}")
+    if not clashes:  # the model's values; the order is the user's where the model says none
+        return replace(base, channel_order=wanted.channel_order,
+                       source=f"{base.source}, agreeing with {stated.flags()}")
     if stated.override:
         return replace(wanted, source=f"{stated.flags()} (--override-contract; the model "
                                       f"states {base.describe_values()} in {base.source})")

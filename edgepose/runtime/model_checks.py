@@ -192,8 +192,9 @@ def resolve_contract(detail: dict, manifest: Manifest | None, manifest_path: Pat
     (:func:`~edgepose.runtime.input_contract.apply_stated`).
 
     A model is an image model when its manifest says so or its input is 4-D with 3
-    channels (NHWC or NCHW); anything else takes features as given. ``strict=False``
-    (timing only) takes an unstated range as 0..255 and says so in ``source``.
+    (RGB) or 1 (greyscale) channels, NHWC or NCHW; anything else takes features as
+    given. ``strict=False`` (timing only) takes an unstated range as 0..255 and says so
+    in ``source``.
 
     Raises:
         ModelError: a float image input whose range nothing states (``strict``), an integer image
