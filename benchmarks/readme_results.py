@@ -28,6 +28,8 @@ SECTIONS = [
     ("keypoints", "Pose extraction and keypoint training"),
     ("service_soak", "Service soak"),
     ("arm_instructions", "Emulated Pi 4 / Pi 5: ARM vs x86 agreement, instructions per invoke"),
+    ("decode_instructions", "A 12 MP JPEG, file -> probabilities vs the invoke, on emulated "
+     "Pi cores"),
     ("train_throughput", "Training throughput"),
     ("field_cases", "Field cases of issue 11: each example, rerun against the fixed code"),
     ("scratch_baselines", "Backbones trained from scratch vs scikit-learn baselines "

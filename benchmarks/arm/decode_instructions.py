@@ -113,8 +113,8 @@ def markdown(results: dict) -> str:
             f"| Pi {r['pi']} {r['core']} | {r['invoke']:,} | {r['file']:,} | "
             f"{r['file'] / r['invoke']:.2f}x | {r['full']:,} | {r['full'] / r['invoke']:.2f}x | "
             f"{1 - r['file'] / r['full']:.0%} |")
-    lines += ["", "The x86 time figures for the same three loops are in decode_latency.md "
-              "(benchmarks/decode_latency.py)."]
+    lines += ["", "`file -> probabilities` includes the invoke. The same three loops timed on "
+              "the host: benchmarks/decode_latency.py (record it on a quiet machine)."]
     return "\n".join(lines) + "\n"
 
 
