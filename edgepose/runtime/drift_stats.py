@@ -25,7 +25,7 @@ class DriftStats:
     top1_agreement: float
     mean_abs_diff: float  # mean over samples and classes of |p - p_ref|
     max_abs_diff: float
-    mean_kl: float  # mean KL(p_ref || p), natural log
+    mean_kl: float  # mean KL(p_ref || p), natural log, both rows normalised to sum 1
     per_class_accuracy_delta: dict[str, float] | None = None
 
 
@@ -43,8 +43,13 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray,
         raise ValueError(f"output shapes differ: {reference.shape} vs {candidate.shape}")
     ref_top, cand_top = reference.argmax(1), candidate.argmax(1)
     diff = np.abs(candidate - reference)
+    # Dequantized int8/uint8 softmax outputs do not sum to 1 exactly (steps of 1/256), and
+    # KL of an unnormalised q can go negative: normalise both after clipping (Gibbs' inequality
+    # then keeps KL >= 0, 0 only for equal distributions).
     p = np.clip(reference, _EPS, 1.0)
     q = np.clip(candidate, _EPS, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    q = q / q.sum(axis=1, keepdims=True)
     kl = np.sum(p * (np.log(p) - np.log(q)), axis=1)
     accuracy = reference_accuracy = delta = None
     per_class = None
