@@ -46,6 +46,7 @@ from edgepose.converters.source import (
     resolve_source,
     source_contract,
 )
+from edgepose.converters.target import target_step
 from edgepose.converters.tflite import calibrate, convert_mode
 from edgepose.errors import ConfigError, DriftExceeded, ModelError
 from edgepose.fileio import atomic_path, sha256_file, write_bytes
@@ -253,6 +254,7 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
     settings = {"io": io, "compat": compat, "seed": seed, "max_drop": max_drop,
                 "hardswish_layers": hard_swish, "hardswish_rewrite": rewrite,
                 "calib_samples": options.calib_samples, "input_contract": contract.describe(),
+                "target": options.target,
                 "inference_mode_bypassed": training_only_layers(model)}
     ctx = _Context(src, model, labels, sha256_file(src.model_path), x_test, y_test, keras_test,
                    settings, _float_weight_bytes(model), progress, contract)
@@ -280,6 +282,7 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
                                                   probe, src.model_path)
             return exports[key]
 
+        written: dict[str, dict[str, Any]] = {}  # mode -> the settings it was written with
         for name in modes:
             mode = MODES[name]
             progress(f"converting {name}")
@@ -293,6 +296,13 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
                                  calibration=calibration_info if mode.calibrated else None,
                                  hardswish_rewrite=rewrite and mode.calibrated)
             report.modes.append(_write_mode(ctx, name, data, seconds, mode_settings))
+            written[name] = mode_settings
+
+        # --target: speed figures on the target, and the int8 conversion fastest there
+        target_step(report, options, modes, ctx=ctx, exported=exported, calibration=calibration,
+                    rewrite=rewrite, hard_swish=hard_swish,
+                    write_int8=lambda data, extra: _write_mode(
+                        ctx, "int8", data, 0.0, dict(written["int8"], **extra)))
 
         if debug_layers or auto_fallback_enabled:
             progress("per-layer quantization debugging")

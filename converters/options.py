@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.converters.modes import IO_TYPES, get_mode
+from edgepose.converters.target import require_target
 from edgepose.converters.tflite import COMPAT_TARGETS
 from edgepose.errors import ConfigError
 from edgepose.runtime.input_contract import StatedContract
@@ -31,7 +32,8 @@ class ConvertOptions:
     budget in percentage points on the test split; ``debug_layers``: per-layer
     quantization errors and ``quant_debug.png``; ``auto_fallback``: keep layers
     float until int8 fits ``max_drop``; ``hardswish_rewrite``: auto/on/off;
-    ``stated``: the user's input contract for a bare model.
+    ``stated``: the user's input contract for a bare model; ``target``: where
+    "faster" is measured, ``host``, ``pi4`` or ``pi5`` (:mod:`edgepose.converters.target`).
     """
 
     io: str = "int8"
@@ -44,13 +46,16 @@ class ConvertOptions:
     auto_fallback: bool = False
     hardswish_rewrite: str = "auto"
     stated: StatedContract | None = None
+    target: str = "host"
 
     def validate(self, modes: Sequence[str]) -> list[str]:
         """The modes to convert: deduplicated, in order, ``int8`` added for auto-fallback.
 
         Raises ConfigError (one line naming the option) for an unknown mode, io type,
         compat target or hard-swish setting, ``auto_fallback`` without ``max_drop``,
-        or fewer than one calibration sample: all before any model is loaded.
+        or fewer than one calibration sample, and for an unknown ``target``;
+        RuntimeNotAvailable for a Pi target whose emulated rig is not set up: all
+        before any model is loaded.
         """
         chosen = list(dict.fromkeys(modes))
         for name in chosen:
@@ -69,4 +74,5 @@ class ConvertOptions:
             chosen.append("int8")
         if self.calib_samples < 1:
             raise ConfigError(f"--calib-samples must be at least 1, not {self.calib_samples}")
+        require_target(self.target)
         return chosen
