@@ -10,8 +10,10 @@ and listed under ``stale`` with the reason: its accuracy and latency describe
 another model, and a table mixing the two would flatter or slander the current
 one. Re-convert that mode to get it back.
 
-Speed is judged on the machine that converted (median invoke, 1 thread,
-XNNPACK, :func:`edgepose.converters.model_outputs.median_latency_ms`): a mode slower than fp32
+Speed is judged on ``--target`` (:mod:`edgepose.converters.target`): by default the
+machine that converted (median invoke, 1 thread,
+XNNPACK, :func:`edgepose.converters.model_outputs.median_latency_ms`), or the
+instructions per invoke counted on an emulated Pi 4 / Pi 5: a mode slower than fp32
 is flagged with the fastest mode that loses no more accuracy (or fits
 ``--max-drop``), and int16x8 with no node in
 XNNPACK is labelled a reference-kernel mode with its cost relative to int8
@@ -176,8 +178,8 @@ class ConversionReport:
                 drop = "" if fastest.drop_pct is None else f", drop {fastest.drop_pct:.2f} pts"
                 if target != "host":
                     notes.append(f"{row.mode} is {ratio:.2f}x slower than fp32 on "
-                                 f"{describe_target(target)} ({format_speed(speed(row), target)}"
-                                 f" vs {format_speed(speed(fp32), target)} per invoke, 1 thread, "
+                                 f"{describe_target(target)} ({speed(row) / 1e6:.3g} vs "
+                                 f"{speed(fp32) / 1e6:.3g} M instructions per invoke, 1 thread, "
                                  f"XNNPACK): use {fastest.mode} there "
                                  f"({format_speed(speed(fastest), target)}{drop})")
                     continue

@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 
 from edgepose.converters import ConvertOptions, run_conversion
+from edgepose.converters.conversion_report import ConversionReport, ModeResult
+from edgepose.converters.target import needs_candidates
+from edgepose.errors import ConfigError, RuntimeNotAvailable
 from edgepose.rundir import RunDir, load_inputs
 
 
@@ -181,3 +184,102 @@ def test_a_wide_hard_swish_tries_both_rewrites_and_keeps_a_delegated_one(
     chosen = _chosen(report)
     assert chosen.float_ops and chosen.partitions == 1
     assert report.mode("int8").ops_outside == {"SOFTMAX": 1}
+
+
+def _row(mode: str, ms: float, instructions: int | None = None, target: str = "pi4",
+         outside: dict[str, int] | None = None) -> ModeResult:
+    return ModeResult(mode=mode, path=f"model_{mode}.tflite", size_bytes=1, size_ratio=1.0,
+                      conversion_seconds=0, input_dtype="float32", output_dtype="float32",
+                      latency_ms=ms, partitions=1, delegated_nodes=9, total_nodes=10,
+                      ops_outside=outside or {"SOFTMAX": 1},
+                      instructions_per_invoke=instructions,
+                      instructions_target=target if instructions else None)
+
+
+def _report(rows: list[ModeResult], target: str) -> ConversionReport:
+    return ConversionReport(source="model.keras", source_sha256="a" * 64, task="image",
+                            test_samples=0, keras_accuracy=None, calibration={},
+                            settings={"max_drop": None, "target": target}, modes=rows)
+
+
+def test_on_a_pi_target_the_slower_flag_uses_instruction_counts_and_names_the_pi():
+    # faster on this machine, 2.1x the instructions on the emulated Pi 4
+    rows = [_row("fp32", 0.43, 10_000_000), _row("int8", 0.30, 21_000_000)]
+    assert _report(rows, "pi4").speed_notes() == [
+        "int8 is 2.10x slower than fp32 on Pi 4 (emulated Cortex-A72) (21 vs 10 M "
+        "instructions per invoke, 1 thread, XNNPACK): use fp32 there (10 M instructions)"]
+    assert _report(rows, "host").speed_notes() == []
+
+
+def test_counts_made_on_another_pi_are_not_used_for_this_target():
+    rows = [_row("fp32", 0.43, 10_000_000, "pi5"), _row("int8", 0.30, 21_000_000, "pi5")]
+    report = _report(rows, "pi4")
+    assert report.speed_notes() == []
+    columns, table = report.table(compact=True)
+    assert columns[-1] == "Minsn pi4" and [r[-1] for r in table] == [None, None]
+    columns, table = _report(rows, "pi5").table(compact=True)
+    assert columns[-1] == "Minsn pi5" and [r[-1] for r in table] == ["10.000", "21.000"]
+
+
+def test_int8_all_in_xnnpack_but_not_faster_than_fp32_on_the_target_is_a_trigger():
+    fp32, int8 = _row("fp32", 0.43, 10_000_000), _row("int8", 0.72, 9_000_000)
+    assert needs_candidates(int8, fp32, "pi4") is None
+    assert needs_candidates(int8, fp32, "host") == (
+        "int8 is not faster than fp32 on this machine (0.72 ms vs 0.43 ms)")
+    outside = _row("int8", 0.1, outside={"ADD": 16, "SOFTMAX": 1})
+    assert needs_candidates(outside, fp32, "host") == (
+        "int8 leaves ops outside XNNPACK (ADD x16; 1 partitions)")
+
+
+def test_an_unknown_target_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"^--target must be one of host, pi4, pi5, not 'pi3'$"):
+        ConvertOptions(target="pi3").validate(["int8"])
+
+
+def test_a_pi_target_without_the_emulated_rig_is_a_one_line_error_naming_arm_setup(
+        digits_run, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from edgepose.cli import main
+
+    monkeypatch.setenv("EDGEPOSE_ARM_CACHE", str(tmp_path / "no-rig"))
+    with pytest.raises(RuntimeNotAvailable, match="run `edgepose arm setup --pi 5 --python 3.13`"):
+        ConvertOptions(target="pi5").validate(["int8"])
+    result = CliRunner().invoke(main, ["convert", str(digits_run), "--target", "pi4"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "emulated Pi 4 rig (Python 3.11) is not set up: run `edgepose " \
+        "arm setup --pi 4 --python 3.11`" in lines[0]
+    assert not (digits_run / "conversion_report.json").exists() or \
+        "pi4" not in (digits_run / "conversion_report.json").read_text()
+
+
+def _rig_ready(pi: int) -> bool:
+    from edgepose.arm.cpus import pi_cpu
+    from edgepose.arm.rig import rig_for
+
+    return shutil.which("qemu-aarch64") is not None and rig_for(pi_cpu(pi).default_python).ready
+
+
+@pytest.mark.skipif(not _rig_ready(4), reason="emulated Pi 4 rig not set up: run `edgepose arm "
+                    "setup --pi 4` (benchmarks/arm/ci_check.py sets it up)")
+def test_target_pi4_judges_speed_by_instructions_counted_on_the_emulated_pi(digits_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    report = run_conversion(run, ["fp32", "int8"], ConvertOptions(target="pi4"))
+    fp32, int8 = report.mode("fp32"), report.mode("int8")
+    assert fp32.instructions_target == int8.instructions_target == "pi4"
+    assert fp32.instructions_per_invoke > 100_000 and int8.instructions_per_invoke > 100_000
+    ratio = int8.instructions_per_invoke / fp32.instructions_per_invoke
+    flagged = [n for n in report.notes if n.startswith("int8 is ")]
+    assert flagged == ([f"int8 is {ratio:.2f}x slower than fp32 on Pi 4 (emulated Cortex-A72) "
+                        f"({int8.instructions_per_invoke / 1e6:.3g} vs "
+                        f"{fp32.instructions_per_invoke / 1e6:.3g} M instructions per invoke, "
+                        "1 thread, XNNPACK): use fp32 there "
+                        f"({fp32.instructions_per_invoke / 1e6:.3g} M instructions, drop "
+                        f"{fp32.drop_pct:.2f} pts)"] if ratio > 1.05 else [])
+    columns, rows = report.table()
+    assert columns[-1] == "M instructions/invoke (pi4)"
+    assert rows[1][-1] == f"{int8.instructions_per_invoke / 1e6:.3f}"
+    assert "## Speed and staleness on the emulated pi4" in (run / "conversion_report.md"
+                                                             ).read_text() or not report.notes
