@@ -318,10 +318,14 @@ def choose_int8(job: TargetJob, report, target: str) -> Int8Choice | None:
             candidate.delegation = delegation.summary()
             candidate.ops_outside = dict(delegation.ops_outside)
             candidate.drop_pct = round(job.accuracy_drop(path), 3)
-        measured = paths + ([Path(fp32.path)] if fp32 is not None else [])
-        speeds = measure(measured, target, job.sample)
+        # fp32 is timed again beside the candidates on the host (same load); on a Pi its
+        # instruction count is exact already
+        counted = row_speed(fp32, target) if fp32 is not None and target != "host" else None
+        timed_fp32 = [Path(fp32.path)] if fp32 is not None and counted is None else []
+        speeds = measure(paths + timed_fp32, target, job.sample)
     for (candidate, _), speed in zip(made, speeds, strict=False):
         candidate.speed = speed
+    fp32_speed = counted if counted is not None else (speeds[-1] if timed_fp32 else None)
     default = made[0][0]  # variants[0] is the rewrite setting the int8 row was made with
     budget = job.max_drop if job.max_drop is not None else max(default.drop_pct, 0.0)
     for candidate, _ in made:
@@ -329,10 +333,11 @@ def choose_int8(job: TargetJob, report, target: str) -> Int8Choice | None:
     choice = Int8Choice(target=target, unit=speed_unit(target), trigger=trigger,
                         selection_split=job.selection_split, budget_pct=budget,
                         candidates=[c for c, _ in made],
-                        fp32_speed=speeds[-1] if fp32 is not None else None)
+                        fp32_speed=fp32_speed)
     fitting = [(c, d) for c, d in made if c.within_budget]
     best = min(fitting, key=lambda cd: cd[0].speed)[0] if fitting else default
-    if best is not default and best.speed > default.speed * (1.0 - FASTER_MARGIN):
+    if best is not default and default.within_budget \
+            and best.speed > default.speed * (1.0 - FASTER_MARGIN):
         best = default  # not faster beyond timing noise: keep what the options asked for
     best.chosen = True
     choice.chosen = best.name
