@@ -283,3 +283,20 @@ def test_target_pi4_judges_speed_by_instructions_counted_on_the_emulated_pi(digi
     assert rows[1][-1] == f"{int8.instructions_per_invoke / 1e6:.3f}"
     assert "## Speed and staleness on the emulated pi4" in (run / "conversion_report.md"
                                                              ).read_text() or not report.notes
+
+
+def test_the_cli_prints_which_int8_was_chosen_for_the_target(wide_add, tmp_path):
+    from click.testing import CliRunner
+
+    from edgepose.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(wide_add[0], run)
+    result = CliRunner().invoke(main, ["convert", str(run), "--int8", "--target", "host"])
+    assert result.exit_code == 0, result.output
+    assert ("int8 for --target host: int8, float ADD x1 (int8 leaves ops outside XNNPACK "
+            "(ADD x1; 2 partitions))") in result.stdout
+    result = CliRunner().invoke(main, ["convert", str(run), "--int8", "--json"])
+    choice = json.loads(result.stdout)["int8_choice"]
+    assert choice["chosen"] == "int8, float ADD x1" and choice["target"] == "host"
+    assert [c["partitions"] for c in choice["candidates"]] == [2, 1]
