@@ -178,8 +178,8 @@ class ConversionReport:
                 drop = "" if fastest.drop_pct is None else f", drop {fastest.drop_pct:.2f} pts"
                 if target != "host":
                     notes.append(f"{row.mode} is {ratio:.2f}x slower than fp32 on "
-                                 f"{describe_target(target)} ({speed(row) / 1e6:.3g} vs "
-                                 f"{speed(fp32) / 1e6:.3g} M instructions per invoke, 1 thread, "
+                                 f"{describe_target(target)} ({speed(row) / 1e6:.2f} vs "
+                                 f"{speed(fp32) / 1e6:.2f} M instructions per invoke, 1 thread, "
                                  f"XNNPACK): use {fastest.mode} there "
                                  f"({format_speed(speed(fastest), target)}{drop})")
                     continue

@@ -152,10 +152,10 @@ def row_speed(row, target: str) -> float | None:
 
 
 def format_speed(value: float, target: str) -> str:
-    """``0.43 ms`` or ``12.3 M instructions``."""
+    """``0.43 ms`` or ``12.30 M instructions``."""
     if target_pi(target) is None:
         return f"{value:.3g} ms"
-    return f"{value / 1e6:.3g} M instructions"
+    return f"{value / 1e6:.2f} M instructions"
 
 
 @dataclass

@@ -206,8 +206,8 @@ def test_on_a_pi_target_the_slower_flag_uses_instruction_counts_and_names_the_pi
     # faster on this machine, 2.1x the instructions on the emulated Pi 4
     rows = [_row("fp32", 0.43, 10_000_000), _row("int8", 0.30, 21_000_000)]
     assert _report(rows, "pi4").speed_notes() == [
-        "int8 is 2.10x slower than fp32 on Pi 4 (emulated Cortex-A72) (21 vs 10 M "
-        "instructions per invoke, 1 thread, XNNPACK): use fp32 there (10 M instructions)"]
+        "int8 is 2.10x slower than fp32 on Pi 4 (emulated Cortex-A72) (21.00 vs 10.00 M "
+        "instructions per invoke, 1 thread, XNNPACK): use fp32 there (10.00 M instructions)"]
     assert _report(rows, "host").speed_notes() == []
 
 
@@ -273,10 +273,10 @@ def test_target_pi4_judges_speed_by_instructions_counted_on_the_emulated_pi(digi
     ratio = int8.instructions_per_invoke / fp32.instructions_per_invoke
     flagged = [n for n in report.notes if n.startswith("int8 is ")]
     assert flagged == ([f"int8 is {ratio:.2f}x slower than fp32 on Pi 4 (emulated Cortex-A72) "
-                        f"({int8.instructions_per_invoke / 1e6:.3g} vs "
-                        f"{fp32.instructions_per_invoke / 1e6:.3g} M instructions per invoke, "
+                        f"({int8.instructions_per_invoke / 1e6:.2f} vs "
+                        f"{fp32.instructions_per_invoke / 1e6:.2f} M instructions per invoke, "
                         "1 thread, XNNPACK): use fp32 there "
-                        f"({fp32.instructions_per_invoke / 1e6:.3g} M instructions, drop "
+                        f"({fp32.instructions_per_invoke / 1e6:.2f} M instructions, drop "
                         f"{fp32.drop_pct:.2f} pts)"] if ratio > 1.05 else [])
     columns, rows = report.table()
     assert columns[-1] == "M instructions/invoke (pi4)"
