@@ -151,6 +151,10 @@ class ConversionReport:
                 continue
             self.modes.append(row)
             done.add(row.mode)
+            if row.mode == "int8" and self.int8_choice is None:  # and why it is that int8
+                from edgepose.converters.target import int8_choice_from_dict
+
+                self.int8_choice = int8_choice_from_dict(previous.get("int8_choice"))
         self.modes.sort(key=lambda m: _ORDER.index(m.mode) if m.mode in _ORDER else len(_ORDER))
 
     def speed_notes(self) -> list[str]:

@@ -34,6 +34,7 @@ Device-safe to import: TensorFlow is imported only by the functions that convert
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
@@ -205,6 +206,21 @@ class Int8Choice:
                          f"{c.within_budget} | {'yes' if c.chosen else ''} |")
         lines += ["", f"- chosen: {self.chosen}: {self.reason}"]
         return lines
+
+
+def int8_choice_from_dict(data: Any) -> Int8Choice | None:
+    """An :class:`Int8Choice` from its JSON form (an earlier report); None if unreadable."""
+    if not isinstance(data, dict):
+        return None
+    names = {f.name for f in dataclasses.fields(Candidate)}
+    try:
+        candidates = [Candidate(**{k: v for k, v in c.items() if k in names})
+                      for c in data.get("candidates", [])]
+        values = {f.name: data[f.name] for f in dataclasses.fields(Int8Choice)
+                  if f.name in data and f.name != "candidates"}
+        return Int8Choice(**values, candidates=candidates)
+    except (TypeError, AttributeError):
+        return None
 
 
 def needs_candidates(int8, fp32, target: str) -> str | None:

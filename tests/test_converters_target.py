@@ -300,3 +300,13 @@ def test_the_cli_prints_which_int8_was_chosen_for_the_target(wide_add, tmp_path)
     choice = json.loads(result.stdout)["int8_choice"]
     assert choice["chosen"] == "int8, float ADD x1" and choice["target"] == "host"
     assert [c["partitions"] for c in choice["candidates"]] == [2, 1]
+
+
+def test_a_later_conversion_of_other_modes_keeps_why_the_int8_is_what_it_is(wide_add, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(wide_add[0], run)
+    report = run_conversion(run, ["fp16"], ConvertOptions())
+    assert [m.mode for m in report.modes] == ["fp32", "fp16", "int8"]
+    assert report.int8_choice.chosen == "int8, float ADD x1"
+    assert [c.name for c in report.int8_choice.candidates] == ["int8", "int8, float ADD x1"]
+    assert "## int8 for this machine" in (run / "conversion_report.md").read_text()
