@@ -19,6 +19,7 @@ output range of [0, 6]; when its input spans more than about +-768 (the
 ``x + 3`` of MobileNetV3's rewritten hard-swish in an untrained network, whose
 BatchNorm statistics do not keep activations small) the ratio is out of range,
 the ADD stays on the builtin kernel and splits the graph into many partitions.
+A quantized SUB is refused the same way (tests/test_converters_target.py builds both).
 
 So :func:`choose_int8` tries the conversions that can fix what it sees, measures
 each on the target and keeps the fastest one within the accuracy budget:
@@ -40,11 +41,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgepose.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgepose.converters.conversion_report import ConversionReport, ModeResult
 
 TARGETS = ("host", "pi4", "pi5")
 # A candidate replaces the int8 as converted only when faster by more than timing noise
@@ -125,7 +129,8 @@ def _host_ms(paths: list[Path], sample: np.ndarray, rounds: int, runs: int) -> l
     return [float(np.median(t)) / 1e6 for t in times]
 
 
-def measure_rows(report, target: str, sample: np.ndarray, progress=None) -> None:
+def measure_rows(report: ConversionReport, target: str, sample: np.ndarray,
+                 progress: Callable[[str], None] | None = None) -> None:
     """Fill ``instructions_per_invoke`` of the rows made now, on a Pi target (one job).
 
     On the host the rows already carry their median invoke (``latency_ms``).
@@ -143,7 +148,7 @@ def measure_rows(report, target: str, sample: np.ndarray, progress=None) -> None
         row.instructions_target = target
 
 
-def row_speed(row, target: str) -> float | None:
+def row_speed(row: ModeResult, target: str) -> float | None:
     """A report row's speed on ``target`` (ms or instructions), None when not measured there."""
     if target_pi(target) is None:
         return row.latency_ms
@@ -223,7 +228,7 @@ def int8_choice_from_dict(data: Any) -> Int8Choice | None:
         return None
 
 
-def needs_candidates(int8, fp32, target: str) -> str | None:
+def needs_candidates(int8: ModeResult, fp32: ModeResult | None, target: str) -> str | None:
     """Why the int8 row should be improved for ``target``, or None when it is fine."""
     outside = {op: n for op, n in int8.ops_outside.items() if op not in TAIL_OPS}
     if outside:
@@ -297,7 +302,7 @@ def candidate_models(job: TargetJob, work: Path) -> list[tuple[Candidate, bytes]
     return made
 
 
-def choose_int8(job: TargetJob, report, target: str) -> Int8Choice | None:
+def choose_int8(job: TargetJob, report: ConversionReport, target: str) -> Int8Choice | None:
     """Try the int8 candidates when int8 needs it on ``target``; keep the fastest in budget.
 
     Returns None when the int8 row is fine (everything but the final softmax in
@@ -415,7 +420,8 @@ def _selection(ctx) -> tuple[str, Callable[[Path], float]] | None:
     return split, drop
 
 
-def target_step(report, options, modes, *, ctx, exported: Callable[[bool], Path], calibration,
+def target_step(report: ConversionReport, options, modes, *, ctx,
+                exported: Callable[[bool], Path], calibration,
                 rewrite: bool, hard_swish: int,
                 write_int8: Callable[[bytes, dict], Any]) -> None:
     """``convert``'s target step, after every mode is written: speed figures and int8 choice.
