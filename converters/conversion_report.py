@@ -10,8 +10,10 @@ and listed under ``stale`` with the reason: its accuracy and latency describe
 another model, and a table mixing the two would flatter or slander the current
 one. Re-convert that mode to get it back.
 
-Speed is judged on the machine that converted (median invoke, 1 thread,
-XNNPACK, :func:`edgepose.converters.model_outputs.median_latency_ms`): a mode slower than fp32
+Speed is judged on ``--target`` (:mod:`edgepose.converters.target`): by default the
+machine that converted (median invoke, 1 thread,
+XNNPACK, :func:`edgepose.converters.model_outputs.median_latency_ms`), or the
+instructions per invoke counted on an emulated Pi 4 / Pi 5: a mode slower than fp32
 is flagged with the fastest mode that loses no more accuracy (or fits
 ``--max-drop``), and int16x8 with no node in
 XNNPACK is labelled a reference-kernel mode with its cost relative to int8
@@ -24,7 +26,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgepose.converters.debugger import LayerError
 from edgepose.converters.fallback import FallbackResult
@@ -32,6 +34,9 @@ from edgepose.errors import DataError
 from edgepose.fileio import read_json, write_json, write_text
 from edgepose.rundir import RunDir
 from edgepose.runtime.drift_stats import DriftStats
+
+if TYPE_CHECKING:
+    from edgepose.converters.target import Int8Choice
 
 # A mode counts as slower than fp32 only beyond timing noise (same margin as edgepose bench).
 SLOWER_MARGIN = 0.05
@@ -61,6 +66,8 @@ class ModeResult:
     made_at: str | None = None  # UTC, ISO 8601, when this row's model was converted
     source_sha256: str | None = None  # of the source model this row was made from
     drift_data: str | None = None  # where its drift was measured (the report's, when made)
+    instructions_per_invoke: int | None = None  # on the emulated Pi of --target pi4|pi5
+    instructions_target: str | None = None  # "pi4" | "pi5": where that count was made
 
     @property
     def drop_pct(self) -> float | None:
@@ -107,6 +114,7 @@ class ConversionReport:
                 notes.append(f"{len(rows)} {what} file(s) skipped: {listed}")
         notes += list(self.calibration.get("warnings") or [])
         return notes
+    int8_choice: Int8Choice | None = None  # int8 candidates tried for --target, and why
 
     def mode(self, name: str) -> ModeResult:
         return next(m for m in self.modes if m.mode == name)
@@ -171,25 +179,42 @@ class ConversionReport:
                 continue
             self.modes.append(row)
             done.add(row.mode)
+            if row.mode == "int8" and self.int8_choice is None:  # and why it is that int8
+                from edgepose.converters.target import int8_choice_from_dict
+
+                self.int8_choice = int8_choice_from_dict(previous.get("int8_choice"))
         self.modes.sort(key=lambda m: _ORDER.index(m.mode) if m.mode in _ORDER else len(_ORDER))
 
     def speed_notes(self) -> list[str]:
-        """Speed flags measured on this machine (see the module docstring)."""
+        """Speed flags measured on ``--target`` (see the module docstring)."""
+        from edgepose.converters.target import describe_target, format_speed, row_speed
+
         notes = []
-        timed = [m for m in self.modes if m.latency_ms]
+        target = self.settings.get("target") or "host"
+
+        def speed(m: ModeResult) -> float | None:
+            return row_speed(m, target)
+
+        timed = [m for m in self.modes if speed(m)]
         fp32 = next((m for m in timed if m.mode == "fp32"), None)
         budget = self.settings.get("max_drop")
         for row in timed:
             if fp32 is None or row is fp32:
                 continue
-            ratio = row.latency_ms / fp32.latency_ms
+            ratio = speed(row) / speed(fp32)
             if ratio > 1.0 + SLOWER_MARGIN:
                 # The fastest mode that loses no more accuracy than this one (or fits
                 # --max-drop): never trade accuracy for speed behind the user's back.
                 allowed = max(_drop(row), budget or 0.0)
-                fastest = min((m for m in timed if _drop(m) <= allowed),
-                              key=lambda m: m.latency_ms)
+                fastest = min((m for m in timed if _drop(m) <= allowed), key=speed)
                 drop = "" if fastest.drop_pct is None else f", drop {fastest.drop_pct:.2f} pts"
+                if target != "host":
+                    notes.append(f"{row.mode} is {ratio:.2f}x slower than fp32 on "
+                                 f"{describe_target(target)} ({speed(row) / 1e6:.2f} vs "
+                                 f"{speed(fp32) / 1e6:.2f} M instructions per invoke, 1 thread, "
+                                 f"XNNPACK): use {fastest.mode} there "
+                                 f"({format_speed(speed(fastest), target)}{drop})")
+                    continue
                 notes.append(f"{row.mode} is {ratio:.2f}x slower than fp32 on this machine "
                              f"({row.latency_ms:.3g} vs {fp32.latency_ms:.3g} ms median invoke, "
                              f"1 thread, XNNPACK): use {fastest.mode} here "
@@ -211,10 +236,14 @@ class ConversionReport:
         if compact:
             columns = ["mode", "io", "KB", "acc", "drop", "agree", "max|dp|", "KL", "ms",
                        "XNNPACK"]
+            if self._pi_target():  # the speed column is the target's (80 columns stay 80)
+                columns[columns.index("ms")] = f"Minsn {self._pi_target()}"
         else:
             columns = ["mode", "io", "size KB", "size ratio", "accuracy", "drop pts",
                        "top-1 agree", "mean|dp|", "max|dp|", "KL", "ms (1 thr)", "XNNPACK",
                        "convert s"]
+            columns += ([f"M instructions/invoke ({self._pi_target()})"]
+                        if self._pi_target() else [])
         rows = []
         for m in self.modes:
             d = m.drift
@@ -225,15 +254,29 @@ class ConversionReport:
                              _pct(d.accuracy if d else None), _num(m.drop_pct, 2),
                              _pct(d.top1_agreement if d else None),
                              _num(d.max_abs_diff if d else None, 3),
-                             _num(d.mean_kl if d else None, 4), _num(m.latency_ms, 2), xnn])
+                             _num(d.mean_kl if d else None, 4),
+                             (self._instruction_cells(m) or [_num(m.latency_ms, 2)])[0], xnn])
                 continue
             rows.append([
                 m.mode, m.input_dtype, f"{m.size_bytes / 1024:.1f}", f"{m.size_ratio:.3f}",
                 _pct(d.accuracy if d else None), _num(m.drop_pct, 2),
                 _pct(d.top1_agreement if d else None), _num(d.mean_abs_diff if d else None, 4),
                 _num(d.max_abs_diff if d else None, 3), _num(d.mean_kl if d else None, 4),
-                _num(m.latency_ms, 2), m.delegation or "", f"{m.conversion_seconds:.1f}"])
+                _num(m.latency_ms, 2), m.delegation or "", f"{m.conversion_seconds:.1f}"]
+                + self._instruction_cells(m))
         return columns, rows
+
+    def _pi_target(self) -> str | None:
+        """``pi4`` / ``pi5`` when speed is judged on an emulated Pi, else None."""
+        target = self.settings.get("target") or "host"
+        return None if target == "host" else target
+
+    def _instruction_cells(self, m: ModeResult) -> list[str | None]:
+        target = self._pi_target()
+        if target is None:
+            return []
+        count = m.instructions_per_invoke if m.instructions_target == target else None
+        return [None if count is None else f"{count / 1e6:.3f}"]
 
     def to_markdown(self) -> str:
         columns, rows = self.table()
@@ -280,11 +323,15 @@ class ConversionReport:
         data_notes = [note for note in self.data_notes() if note != self.drift_data]
         if data_notes:
             lines += ["", "## Data warnings", ""] + [f"- {note}" for note in data_notes]
+        if self.int8_choice is not None:
+            lines += self.int8_choice.markdown()
         if self.failed_modes:
             lines += ["", f"**Over the --max-drop budget: {', '.join(self.failed_modes)}**"]
         notes = self.notes or self.speed_notes()
         if notes:
-            lines += ["", "## Speed and staleness on this machine", ""]
+            lines += ["", "## Speed and staleness on "
+                      + ("this machine" if self._pi_target() is None
+                         else f"the emulated {self._pi_target()}"), ""]
             lines += [f"- {note}" for note in notes]
         lines += ["", "## Where each row comes from", ""] if self.modes else []
         lines += [f"- {m.mode}: made {m.made_at or 'at an unknown time'} from source sha256 "

@@ -39,6 +39,7 @@ from edgepose.converters.model_outputs import keras_probabilities
 from edgepose.converters.modes import DEFAULT_MODES, MODES
 from edgepose.converters.options import ConvertOptions
 from edgepose.converters.source import Source, infer_config, resolve_source, source_contract
+from edgepose.converters.target import target_step
 from edgepose.errors import ModelError
 from edgepose.fileio import sha256_file
 from edgepose.runtime.input_contract import InputContract, StatedContract
@@ -156,6 +157,7 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
                 "max_drop": options.max_drop, "hardswish_layers": hard_swish,
                 "hardswish_rewrite": rewrite, "calib_samples": options.calib_samples,
                 "input_contract": contract.describe(),
+                "target": options.target,
                 "inference_mode_bypassed": training_only_layers(model)}
     calibration_info = ({"source": calibration.source, "samples": len(calibration),
                          "seed": options.seed, "sample": calibration.description,
@@ -178,8 +180,10 @@ def run_conversion(source: str | Path, modes: Sequence[str], options: ConvertOpt
             progress, contract, options, report,
             SavedModels(model, Path(tmp), rewrite, probe, src.model_path, progress),
             _layer_names(model), calibration, rewrite)
-        for name in modes:
-            table_mode(ctx, name)
+        # mode -> the settings it was written with (the target step may rewrite int8)
+        written = {name: table_mode(ctx, name).settings for name in modes}
+        # --target: speed figures on the target, and the int8 conversion fastest there
+        target_step(ctx, modes, written)
         if options.debug_layers or options.auto_fallback:
             debug_layers_step(ctx)
         if needs_fallback(ctx):

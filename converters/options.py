@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.converters.modes import IO_TYPES, get_mode
+from edgepose.converters.target import require_target
 from edgepose.converters.tflite import COMPAT_TARGETS
 from edgepose.errors import ConfigError
 from edgepose.runtime.input_contract import StatedContract
@@ -34,7 +35,8 @@ class ConvertOptions:
     ``stated``: the user's input contract for a bare model; ``eval_data``: a folder of
     class folders of held-out data to measure accuracy and drift on (instead of the test
     split; a bare model has none); ``allow_one_class``: accept calibration data with one
-    class folder for a model with several classes.
+    class folder for a model with several classes; ``target``: where "faster" is
+    measured, ``host``, ``pi4`` or ``pi5`` (:mod:`edgepose.converters.target`).
     """
 
     io: str = "int8"
@@ -49,13 +51,16 @@ class ConvertOptions:
     stated: StatedContract | None = None
     eval_data: str | Path | None = None  # held-out class folders to measure drift on
     allow_one_class: bool = False  # calibrate on one class folder of a multi-class model
+    target: str = "host"
 
     def validate(self, modes: Sequence[str]) -> list[str]:
         """The modes to convert: deduplicated, in order, ``int8`` added for auto-fallback.
 
         Raises ConfigError (one line naming the option) for an unknown mode, io type,
         compat target or hard-swish setting, ``auto_fallback`` without ``max_drop``,
-        or fewer than one calibration sample: all before any model is loaded.
+        or fewer than one calibration sample, and for an unknown ``target``;
+        RuntimeNotAvailable for a Pi target whose emulated rig is not set up: all
+        before any model is loaded.
         """
         chosen = list(dict.fromkeys(modes))
         for name in chosen:
@@ -74,4 +79,5 @@ class ConvertOptions:
             chosen.append("int8")
         if self.calib_samples < 1:
             raise ConfigError(f"--calib-samples must be at least 1, not {self.calib_samples}")
+        require_target(self.target)
         return chosen

@@ -45,13 +45,18 @@ _MODE_FLAGS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
               help="int8 over --max-drop: keep the worst layers float (int8-fallback).")
 @click.option("--hardswish-rewrite", type=click.Choice(["auto", "on", "off"]), default="auto",
               show_default=True, help="rewrite hard-swish so XNNPACK runs it in int8.")
+@click.option("--target", type=click.Choice(["host", "pi4", "pi5"]), default="host",
+              show_default=True,
+              help="where 'faster' is measured: this machine (timed) or an emulated Pi "
+                   "(instructions per invoke; needs `edgepose arm setup --pi N`).")
 @contract_options
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON.")
 def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int16x8: bool,
             all_modes: bool, io: str, compat: str | None, calib_samples: int,
             calib_data: str | None, allow_one_class: bool, eval_data: str | None, seed: int,
             max_drop: float | None, debug_layers: bool,
-            auto_fallback: bool, hardswish_rewrite: str, input_range: str | None,
+            auto_fallback: bool, hardswish_rewrite: str, target: str,
+            input_range: str | None,
             input_mean: str | None, input_std: str | None, channel_order: str | None,
             as_json: bool) -> None:
     """Convert RUN_DIR (or MODEL.keras) to TFLite and report accuracy drift per mode.
@@ -78,7 +83,7 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
                              calib_data=calib_data, seed=seed, max_drop=max_drop,
                              debug_layers=debug_layers, auto_fallback=auto_fallback,
                              hardswish_rewrite=hardswish_rewrite, eval_data=eval_data,
-                             allow_one_class=allow_one_class,
+                             allow_one_class=allow_one_class, target=target,
                              stated=stated_from(input_range, input_mean, input_std,
                                                 channel_order))
     report = run_conversion(source, chosen, options, progress)
@@ -101,6 +106,10 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     if report.fallback is not None:
         console.print(f"int8-fallback kept {len(report.fallback.float_layers)} layer(s) float; "
                       f"within budget: {report.fallback.within_budget}")
+    if report.int8_choice is not None:
+        console.print(f"int8 for --target {report.int8_choice.target}: "
+                      f"{report.int8_choice.chosen} ({report.int8_choice.trigger})",
+                      highlight=False)
     for note in report.notes:  # slower-than-fp32, reference-kernel int16x8, stale rows
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     console.print(f"wrote {len(report.files)} files, report: "

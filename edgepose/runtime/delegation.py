@@ -41,6 +41,9 @@ class DelegationReport:
     ops_outside: dict[str, int]  # op name -> count of original nodes on builtin kernels
     xnnpack: bool  # whether a delegate was asked for (use_xnnpack)
     partition_sizes: list[int] = field(default_factory=list)  # nodes per partition, plan order
+    # (op name, first output tensor name) of each node on builtin kernels, model order:
+    # what a converter needs to keep exactly those ops float (edgepose.converters.target)
+    outside_nodes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def fully_delegated(self) -> bool:
@@ -102,9 +105,12 @@ def delegation_report(interpreter, xnnpack: bool = True) -> DelegationReport:
         claimed |= members
 
     outside = Counter(op["op_name"] for op in original if int(op["index"]) not in claimed)
+    names = {int(t["index"]): t["name"] for t in interpreter.get_tensor_details()}
+    nodes = [(op["op_name"], names.get(int(op["outputs"][0]), "")) for op in original
+             if int(op["index"]) not in claimed and len(op["outputs"])]
     return DelegationReport(partitions=len(delegates), delegated_nodes=len(claimed),
                             total_nodes=len(original), ops_outside=dict(sorted(outside.items())),
-                            xnnpack=xnnpack, partition_sizes=sizes)
+                            xnnpack=xnnpack, partition_sizes=sizes, outside_nodes=nodes)
 
 
 def inspect_model(model_path: str | Path, num_threads: int = 1,
