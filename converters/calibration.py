@@ -89,8 +89,13 @@ class CalibrationSet:
         return generate
 
     def check_shape(self, input_shape: tuple[int, ...], model_path: str | Path) -> None:
-        """Raise ConversionError naming both shapes when the samples (``N x ...``) do not fit
-        the model's input shape (without the batch), before any conversion work."""
+        """Check that the samples (``N x ...``) fit the model's input shape (without the
+        batch), before any conversion work.
+
+        Raises:
+            ConversionError: the shapes differ (both named; a hint when only the axis order
+                differs, e.g. channels-first data for a channels-last model).
+        """
         got, expected = tuple(self.x.shape[1:]), tuple(input_shape)
         if got != expected:
             # e.g. N x 3 x H x W for an N x H x W x 3 model: say so, it is the usual mix-up
@@ -176,6 +181,9 @@ class CalibrationSet:
         "Far" means the data reaches more than 10% of the contract's span beyond it, or
         spans less than 2% of it (0..1 in a 0..255 contract spans 0.4%): int8 ranges
         calibrated on such data clip or waste almost every quantization level.
+
+        Raises:
+            DataError: a NaN/inf value, or a range far from the contract's (both named).
         """
         x = np.asarray(self.x)
         if np.issubdtype(x.dtype, np.floating):
@@ -206,7 +214,11 @@ def stratified_sample(samples: list[Sample], n: int, seed: int = 0) -> list[Samp
 
 def from_run(splits: Splits, config: dict[str, Any], n: int = 200, seed: int = 0
              ) -> CalibrationSet:
-    """A stratified sample of the TRAIN split, preprocessed as on the device."""
+    """A stratified sample of the TRAIN split, preprocessed as on the device.
+
+    Raises:
+        DataError: the run's train split is empty, or a chosen sample cannot be read.
+    """
     train = splits.samples("train")
     if not train:
         raise DataError("the run's train split is empty; pass --calib-data",
@@ -222,8 +234,11 @@ def from_run(splits: Splits, config: dict[str, Any], n: int = 200, seed: int = 0
 
 
 def read_npy(path: str | Path) -> np.ndarray:
-    """An ``N x ...`` numeric array of samples from a ``.npy`` file; DataError naming the file
-    when it is unreadable, not numeric, or not at least two-dimensional."""
+    """An ``N x ...`` numeric array of samples from a ``.npy`` file.
+
+    Raises:
+        DataError: (naming the file) unreadable, not numeric, or not ``N x ...`` with N > 0.
+    """
     path = Path(path)
     try:
         x = np.load(path, allow_pickle=False)
@@ -310,8 +325,11 @@ def from_folder(folder: str | Path, config: dict[str, Any], n: int = 200, seed: 
     or a ``.npy`` array of model inputs.
 
     Unreadable files among those chosen are skipped and listed in
-    :attr:`CalibrationSet.skipped`; DataError when none is readable or the folder holds
-    no data files.
+    :attr:`CalibrationSet.skipped`.
+
+    Raises:
+        DataError: ``folder`` is neither a folder nor a ``.npy`` file; the folder holds no
+            images or keypoint files, or none of the chosen ones is readable; a bad ``.npy``.
     """
     folder = Path(folder)
     if folder.is_file() and folder.suffix == ".npy":

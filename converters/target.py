@@ -60,7 +60,11 @@ TAIL_OPS = frozenset({"SOFTMAX"})
 
 
 def target_pi(target: str) -> int | None:
-    """4 or 5 for ``pi4`` / ``pi5``, None for ``host``; ConfigError for anything else."""
+    """4 or 5 for ``pi4`` / ``pi5``, None for ``host``.
+
+    Raises:
+        ConfigError: ``target`` is not one of :data:`TARGETS`.
+    """
     if target not in TARGETS:
         raise ConfigError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
     return None if target == "host" else int(target[2:])

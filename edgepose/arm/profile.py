@@ -174,7 +174,10 @@ def profile_emulated(model: str | Path, pi: int, sample: np.ndarray, kernels: st
     """Profile one invoke of ``model`` on ``sample`` (raw, prepared as the bench prepares it)
     on emulated Pi ``pi``.
 
-    Returns a :class:`Profile`; RuntimeNotAvailable if the rig, plugin or run fails.
+    Returns a :class:`Profile`.
+
+    Raises:
+        RuntimeNotAvailable: the rig or the plugin is missing, or the emulated run fails.
     """
     from edgepose.arm.emulated import _emulate
     from edgepose.arm.plugin import build_plugin

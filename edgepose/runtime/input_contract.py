@@ -297,8 +297,9 @@ def stated_contract(input_range: str | None = None, input_mean: str | None = Non
                     override: bool = False) -> StatedContract:
     """The CLI's contract flags parsed into a :class:`StatedContract`.
 
-    ``override`` (``--override-contract``) without any contract flag raises ConfigError:
-    there is nothing to override with.
+    Raises:
+        ConfigError: ``override`` (``--override-contract``) without any contract flag (there is
+            nothing to override with), or a flag value that is not a list of numbers.
     """
     rng = parse_floats(input_range, "--input-range", (2,))
     stated = StatedContract(input_range=(rng[0], rng[1]) if rng else None,
@@ -338,6 +339,9 @@ def apply_stated(stated: StatedContract | None, base: InputContract | None,
     both, unless ``stated.override`` (``--override-contract``): then the flags win and
     ``source`` says what they override. Never silently: a wrong range scores every
     image confidently wrong.
+
+    Raises:
+        ModelError: a stated flag disagrees with ``base`` and ``stated.override`` is off.
     """
     if stated is None or not stated.given:
         return base
