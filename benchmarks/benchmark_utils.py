@@ -24,8 +24,8 @@ if str(ROOT) not in sys.path:
 
 
 def add_to_path(*folders: str) -> None:
-    """Put checkout folders (e.g. ``"tests"``, ``"benchmarks"``) first on ``sys.path``,
-    for scripts that import the test helpers (``tflite_models``) by their bare names."""
+    """Put checkout folders (e.g. ``"benchmarks"``) first on ``sys.path``, for scripts that
+    import a sibling script by its bare name; test helpers are imported as ``tests.<module>``."""
     for folder in folders:
         path = str(ROOT / folder)
         if path not in sys.path:

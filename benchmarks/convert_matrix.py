@@ -21,9 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark_utils import add_to_path, results_dir, write_results  # noqa: E402  (the one path set-up)
-
-add_to_path("tests")
+from benchmark_utils import results_dir, write_results  # noqa: E402  (the one path set-up)
 
 
 def _backbone(name: str, size: int):
@@ -58,12 +56,13 @@ def build_run(root: Path, backbone: str, size: int, per_class: int, epochs: int,
     it hurts a trained network; use it for timing, not for drift.
     """
     import numpy as np
-    from run_fixtures import _save_run, write_digit_images
 
     from edgepose.data.splits import Sample, Splits, stratified_split
     from edgepose.keras_quiet import keras
     from edgepose.rundir import load_inputs
     from edgepose.runtime.preprocess import ImagePreprocessing
+    from tests.digit_images import write_digit_images
+    from tests.run_fixtures import save_run
 
     data = root / "data"
     paths, labels, classes = write_digit_images(data, per_class, size=size)
@@ -89,7 +88,7 @@ def build_run(root: Path, backbone: str, size: int, per_class: int, epochs: int,
         model = keras.Model(inputs, outputs)
         model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
         model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
-        return _save_run(root / "run", model, classes, splits, config, {})
+        return save_run(root / "run", model, classes, splits, config, {})
     features = keras.Model(inputs, base(x_in))
     for layer in base.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -103,7 +102,7 @@ def build_run(root: Path, backbone: str, size: int, per_class: int, epochs: int,
     probe.fit((f_train - mean) / std, y, epochs=epochs, batch_size=32, verbose=0)
     normalise = keras.layers.Normalization(mean=mean, variance=std ** 2, name="feature_norm")
     model = keras.Model(inputs, head(normalise(features.output)))
-    return _save_run(root / "run", model, classes, splits, config, {})
+    return save_run(root / "run", model, classes, splits, config, {})
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ def _settings(args: argparse.Namespace, backbone: str, size: int) -> dict:
 
 def build(args: argparse.Namespace, backbone: str, size: int) -> None:
     """Train and convert one backbone x size into the cache (runs in its own process)."""
-    add_to_path("benchmarks", "tests")
+    add_to_path("benchmarks")
     from convert_matrix import build_run
 
     from edgepose.converters import convert_run

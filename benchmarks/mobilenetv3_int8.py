@@ -25,8 +25,6 @@ from pathlib import Path
 
 from benchmark_utils import add_to_path, results_dir, write_results  # noqa: E402  (the one path set-up)
 
-add_to_path("tests")
-
 
 def build_run(root: Path, variant: str, size: int, per_class: int, epochs: int) -> Path:
     """MobileNetV3 run directory on digits (see convert_matrix.build_run)."""

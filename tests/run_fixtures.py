@@ -44,8 +44,10 @@ def _small_cnn(num_classes: int, size: int):
     return keras.Model(inputs, outputs, name="digits_cnn")
 
 
-def _save_run(run: Path, model, classes: list[str], splits: Splits, config: dict,
-              metrics: dict) -> Path:
+def save_run(run: Path, model, classes: list[str], splits: Splits, config: dict,
+             metrics: dict) -> Path:
+    """Write a run directory (model.keras, labels, splits, config, metrics) as the trainer
+    does; also used by benchmarks/convert_matrix.py."""
     run.mkdir(parents=True, exist_ok=True)
     model.save(run / "model.keras")
     write_text(run / "labels.txt", "\n".join(classes) + "\n")
@@ -83,7 +85,7 @@ def make_digits_run(root: str | Path, per_class: int = 30, epochs: int = 25,
     model.fit(x_train.astype(np.float32), y_train, epochs=epochs, batch_size=32, verbose=0)
     probs = model.predict(x_test.astype(np.float32), verbose=0)
     metrics = {"test_accuracy": float(np.mean(probs.argmax(1) == y_test))}
-    return _save_run(root / "run", model, classes, splits, config, metrics)
+    return save_run(root / "run", model, classes, splits, config, metrics)
 
 
 def write_keypoint_files(root: Path, per_class: int = 60, seed: int = 0
@@ -130,7 +132,7 @@ def make_keypoint_run(root: str | Path, epochs: int = 30, seed: int = 0) -> Path
     model = keras.Model(inputs, outputs, name="pose_mlp")
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
     model.fit(x_train, y_train, epochs=epochs, batch_size=16, verbose=0)
-    return _save_run(root / "run", model, classes, splits, config, {})
+    return save_run(root / "run", model, classes, splits, config, {})
 
 
 @pytest.fixture(scope="session")

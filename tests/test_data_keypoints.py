@@ -150,10 +150,9 @@ def test_split_is_stratified_and_saved_with_task_keypoints(tmp_path):
 def test_a_folder_without_keypoint_data_has_no_categories_but_a_one_line_error(tmp_path,
                                                                                 layout):
 
-    from keypoint_poses import write_folder_without_keypoints
-
     from edgepose.data.keypoints import keypoint_categories
     from edgepose.errors import DataError
+    from tests.keypoint_poses import write_folder_without_keypoints
 
     root = write_folder_without_keypoints(tmp_path / "data", layout)
     with pytest.raises(DataError) as info:

@@ -10,9 +10,9 @@ def test_a_folder_without_keypoint_data_is_a_one_line_error_not_an_empty_success
                                                                                   layout):
 
     from click.testing import CliRunner
-    from keypoint_poses import write_folder_without_keypoints
 
     from edgepose.cli import main
+    from tests.keypoint_poses import write_folder_without_keypoints
 
     root = write_folder_without_keypoints(tmp_path / "data", layout)
     result = CliRunner().invoke(main, ["train", "keypoints", str(root), "--epochs", "1"])
