@@ -95,8 +95,30 @@ static unsigned dest_lanes(const char *ops)
     return (unsigned)strtoul(dot + 1, NULL, 10);
 }
 
-static void classify(const char *text, TbRecord *r)
+/*
+ * The dot-product instructions by encoding (Arm ARM, "Advanced SIMD three same (extra)" and
+ * "vector x indexed element"): the disassembler QEMU 7.2 links (capstone 4) predates
+ * ARMv8.2 and prints them as ".byte ...". Returns the int8 MACs (4 per 32-bit lane:
+ * Q=1 -> 4S = 16, Q=0 -> 2S = 8), or 0 if `insn` is not SDOT/UDOT.
+ */
+static unsigned dot_macs(uint32_t insn)
 {
+    int vector = (insn & 0x9FE0FC00u) == 0x0E809400u;
+    int element = (insn & 0x9FC0F400u) == 0x0F80E000u;
+    if (!vector && !element) {
+        return 0;
+    }
+    return (insn & (1u << 30)) ? 16 : 8;
+}
+
+static void classify(const char *text, uint32_t insn, TbRecord *r)
+{
+    unsigned macs = dot_macs(insn);
+    if (macs) {
+        r->classes[C_INT_DOT]++;
+        r->int_macs += macs;
+        return;
+    }
     static const char *const dot[] = {"sdot", "udot", "usdot", "sudot", NULL};
     static const char *const mlal[] = {"smlal", "umlal", "smull", "umull", "smlsl", "umlsl",
                                        NULL};
@@ -124,7 +146,7 @@ static void classify(const char *text, TbRecord *r)
     if (starts_with_any(mnemonic, dot)) {
         c = C_INT_DOT;
         r->int_macs += 4 * dest_lanes(ops);
-    } else if (starts_with_any(mnemonic, mlal)) {
+    } else if (simd && starts_with_any(mnemonic, mlal)) {
         c = C_INT_MLAL;
         r->int_macs += dest_lanes(ops);
     } else if (simd && starts_with_any(mnemonic, mla)) {
@@ -222,8 +244,13 @@ static void on_tb_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     r->pc = qemu_plugin_tb_vaddr(tb);
     r->n_insns = (uint32_t)n;
     for (size_t i = 0; i < n; i++) {
-        char *text = qemu_plugin_insn_disas(qemu_plugin_tb_get_insn(tb, i));
-        classify(text ? text : "", r);
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        uint32_t word = 0;
+        if (qemu_plugin_insn_size(insn) == 4) {
+            memcpy(&word, qemu_plugin_insn_data(insn), 4);  /* A64: one little-endian word */
+        }
+        char *text = qemu_plugin_insn_disas(insn);
+        classify(text ? text : "", word, r);
         free(text);
     }
     pthread_mutex_lock(&lock);

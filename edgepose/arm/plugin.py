@@ -9,6 +9,7 @@ deb-src list (the machine's apt configuration is not changed).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -91,7 +92,8 @@ def fetch_header(workdir: Path) -> Path:
 
 
 def build_plugin(cache_dir: Path, force: bool = False) -> Path:
-    """Compile insn_count.c into ``cache_dir/plugin/insn_count-<qemu version>.so`` (cached).
+    """Compile insn_count.c into ``cache_dir/plugin/insn_count-<qemu version>-<source hash>.so``
+    (cached per source content).
 
     Raises:
         RuntimeNotAvailable: gcc is not installed, or qemu-plugin.h cannot be found.
@@ -101,11 +103,14 @@ def build_plugin(cache_dir: Path, force: bool = False) -> Path:
     _, binary_version = qemu_source_version()
     workdir = Path(cache_dir) / "plugin"
     tag = binary_version.replace(":", "_").replace("+", "_").replace("~", "_")
-    target = workdir / f"insn_count-{tag}.so"
-    if target.is_file() and not force and target.stat().st_mtime >= SOURCE.stat().st_mtime:
+    # Named by the source's content, not compared by mtime: checkouts of different
+    # versions of insn_count.c share this cache and must not rebuild each other's plugin.
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    target = workdir / f"insn_count-{tag}-{digest}.so"
+    if target.is_file() and not force:
         return target
     header = fetch_header(workdir)
-    tmp = target.with_suffix(".so.tmp")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     _run(["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f"-I{header.parent}",
           "-o", str(tmp), str(SOURCE)])
     os.replace(tmp, target)

@@ -7,7 +7,7 @@ Layout under the cache dir (``~/.cache/edgepose/arm``, or ``EDGEPOSE_ARM_CACHE``
     <distro>/rootfs/opt/edgepose/  a copy of edgepose's device side (re-synced every run)
     <distro>/pi4/, pi5/         views for ``qemu -L``: symlinks into rootfs/ plus the
                                 board's own proc/cpuinfo
-    plugin/insn_count-*.so      the instruction-counting QEMU plugin
+    plugin/insn_count-*.so      the instruction-counting QEMU plugin (one per source version)
 
 QEMU user mode resolves a guest path P to ``<-L dir>/P`` when that exists and to
 the host's P otherwise. So the guest reads the board's cpuinfo from the view,
