@@ -255,13 +255,17 @@ def sync_device_code(rig: Rig) -> int:
         if dest.is_file() and dest.read_bytes() == path.read_bytes():
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest)
+        # another edgepose process may sync the same rig at the same time: replace atomically
+        # and tolerate files it removed first
+        partial = dest.with_name(f".{dest.name}.{os.getpid()}")
+        shutil.copyfile(path, partial)
+        os.replace(partial, dest)
         copied += 1
     if target.is_dir():
         for path in sorted(target.rglob("*"), reverse=True):
             rel = path.relative_to(target)
             if path.is_file() and rel not in wanted and "__pycache__" not in rel.parts:
-                path.unlink()
+                path.unlink(missing_ok=True)
     script = rig.root / "usr" / "bin" / "edgepose"
     if not script.is_file():  # the console script `pip install edgepose` gives a Pi
         script.write_text(f"#!/usr/bin/python{rig.python}\nimport sys\n"
@@ -269,7 +273,7 @@ def sync_device_code(rig: Rig) -> int:
         script.chmod(0o755)
     if copied:
         for cache in list(target.rglob("__pycache__")):
-            shutil.rmtree(cache)
+            shutil.rmtree(cache, ignore_errors=True)
         if not rig.view(4).is_dir():
             write_views(rig)
         compile_bytecode(rig, 4, ["opt/edgepose"])
