@@ -20,7 +20,12 @@ from edgepose.errors import ConfigError, DataError, ModelError
 from edgepose.fileio import read_json
 from edgepose.rundir import RunDir
 from edgepose.runtime.classifier import read_labels
-from edgepose.runtime.input_contract import STATE_IT, InputContract, StatedContract
+from edgepose.runtime.input_contract import (
+    STATE_IT,
+    InputContract,
+    StatedContract,
+    apply_stated,
+)
 from edgepose.runtime.preprocess import ImagePreprocessing
 
 
@@ -159,35 +164,37 @@ def _rescales_raw_pixels(layer) -> bool:
 def source_contract(src: Source, model, stated: StatedContract | None = None) -> InputContract:
     """The input contract of the model being converted (see README "Input contract").
 
-    Keypoint models take features as given. For an image model, in order: what the
-    user stated (``--input-range`` ...), a contract recorded in the run's
-    config.json, a run directory edgepose trained (raw 0..255: rescaling is inside
-    the graph), a first layer that is ``Rescaling`` (it maps raw pixels itself).
-    Anything else (a bare .keras trained on ``pixels / 255``, a keras.applications
-    backbone wanting -1..1, a Normalization layer adapted on unknown data) raises
-    :class:`ConfigError` asking the user to state it: guessing 0..255 there is the
-    silent wrong answer of issue 11.
+    Keypoint models take features as given. For an image model, what the source
+    states, in order: a contract recorded in the run's config.json, a run directory
+    edgepose trained (raw 0..255: rescaling is inside the graph), a first layer that
+    is ``Rescaling`` (it maps raw pixels itself). What the user stated
+    (``--input-range`` ...) must agree with that (:func:`apply_stated`; a run's
+    contract states its channel order, a Rescaling layer does not) unless
+    ``stated.override`` (``--override-contract``). A source that states nothing (a
+    bare .keras trained on ``pixels / 255``, a keras.applications backbone wanting
+    -1..1, a Normalization layer adapted on unknown data) takes the user's word, or
+    raises :class:`ConfigError` asking for it: guessing 0..255 there is the silent
+    wrong answer of issue 11.
 
     Raises:
         ConfigError: an image model whose pixel range edgepose cannot tell and nobody stated, or
             contract options stated for a keypoint model.
+        ModelError: a stated flag that disagrees with what the source states, without
+            ``--override-contract``.
     """
     if src.config["task"] != "image":
-        if stated is not None and (stated.normalization_given or stated.channel_order):
+        if stated is not None and stated.given:
             raise ConfigError("--input-range/--input-mean/--input-std/--channel-order apply "
                               "to image models; this is a keypoint model")
         return InputContract.features(source="a keypoint model")
-    if stated is not None and (stated.normalization_given or stated.channel_order):
-        return stated.apply(None)
-    if src.config.get("input_contract"):
-        return InputContract.from_dict(src.config["input_contract"], "the run's config.json")
-    if src.splits is not None or src.config.get("backbone"):
-        return InputContract.raw("the run directory (edgepose models rescale in the graph)")
+    base, states_order = _stated_by_source(src, model)
+    if stated is not None and stated.given:
+        contract = apply_stated(stated, base, states_order, src.model_path)
+        if contract is not None:
+            return contract
+    if base is not None:
+        return base
     first = _first_layer(model)
-    if first is not None and first.__class__.__name__ == "Rescaling" \
-            and _rescales_raw_pixels(first):
-        return InputContract.raw(f"the model's first layer {first.name!r} (Rescaling of raw "
-                                 "0..255 pixels)")
     found = first.__class__.__name__ if first is not None else "none"
     if found == "Rescaling":
         found = (f"Rescaling(scale={first.scale}, offset={first.offset}), which does not map "
@@ -195,3 +202,21 @@ def source_contract(src: Source, model, stated: StatedContract | None = None) ->
     raise ConfigError(f"{src.model_path}: not an edgepose run and the first layer is {found}, "
                       "not a Rescaling of raw pixels: edgepose cannot tell which pixel range the "
                       f"model was trained on; {STATE_IT}")
+
+
+def _stated_by_source(src: Source, model) -> tuple[InputContract | None, bool]:
+    """The contract the source itself states (None when it states none), and whether
+    that includes the channel order (a recorded contract or an edgepose run does; a
+    Rescaling layer only says the range)."""
+    if src.config.get("input_contract"):
+        return InputContract.from_dict(src.config["input_contract"],
+                                       "the run's config.json"), True
+    if src.splits is not None or src.config.get("backbone"):
+        return InputContract.raw("the run directory (edgepose models rescale in the "
+                                 "graph)"), True
+    first = _first_layer(model)
+    if first is not None and first.__class__.__name__ == "Rescaling" \
+            and _rescales_raw_pixels(first):
+        return InputContract.raw(f"the model's first layer {first.name!r} (Rescaling of raw "
+                                 "0..255 pixels)"), False
+    return None, False
