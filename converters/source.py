@@ -118,10 +118,12 @@ def check_folder(model_path: str | Path) -> None:
 def infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
     """Fill ``task``/``preprocessing``/``keypoint_layout`` for a bare model from its input."""
     config = dict(config)
-    if "task" not in config:
-        config["task"] = "image" if len(shape) == 3 and shape[-1] == 3 else "keypoints"
+    if "task" not in config:  # H x W x 3 (RGB) or H x W x 1 (greyscale) is an image
+        config["task"] = "image" if len(shape) == 3 and shape[-1] in (1, 3) else "keypoints"
     if config["task"] == "image" and "preprocessing" not in config:
-        config["preprocessing"] = ImagePreprocessing(shape[0], shape[1]).to_dict()
+        channels = int(shape[-1]) if len(shape) == 3 and shape[-1] in (1, 3) else 3
+        config["preprocessing"] = ImagePreprocessing(shape[0], shape[1],
+                                                     channels=channels).to_dict()
     if config["task"] == "keypoints" and "keypoint_layout" not in config:
         from edgepose.runtime.layouts import layout_for_length
 
@@ -187,11 +189,14 @@ def source_contract(src: Source, model, stated: StatedContract | None = None) ->
             raise ConfigError("--input-range/--input-mean/--input-std/--channel-order apply "
                               "to image models; this is a keypoint model")
         return InputContract.features(source="a keypoint model")
+    channels = int(src.config.get("preprocessing", {}).get("channels", 3))
     base, states_order = _stated_by_source(src, model)
+    if base is not None:
+        base = _with_channels(base, channels)
     if stated is not None and stated.given:
         contract = apply_stated(stated, base, states_order, src.model_path)
         if contract is not None:
-            return contract
+            return _with_channels(contract, channels)
     if base is not None:
         return base
     first = _first_layer(model)
@@ -202,6 +207,17 @@ def source_contract(src: Source, model, stated: StatedContract | None = None) ->
     raise ConfigError(f"{src.model_path}: not an edgepose run and the first layer is {found}, "
                       "not a Rescaling of raw pixels: edgepose cannot tell which pixel range the "
                       f"model was trained on; {STATE_IT}")
+
+
+def _with_channels(contract: InputContract, channels: int) -> InputContract:
+    """``contract`` for an input of ``channels`` (1: greyscale, one mean/std, no order).
+
+    Raises ConfigError for a greyscale model given ``--channel-order bgr`` or three
+    different means/stds (see :meth:`InputContract.with_tensor`).
+    """
+    if channels == contract.channels:
+        return contract
+    return contract.with_tensor(contract.dtype, channels=channels)
 
 
 def _stated_by_source(src: Source, model) -> tuple[InputContract | None, bool]:
