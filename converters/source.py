@@ -103,7 +103,11 @@ def check_folder(model_path: str | Path) -> None:
 
     Converted files are named ``model_<mode>.tflite`` whatever the source is called
     (:attr:`Source.stem`), so two ``.keras`` files in one folder would overwrite each
-    other's models and report; ConfigError names the file already there and its source.
+    other's models and report.
+
+    Raises:
+        ConfigError: the folder holds a conversion of another model (names the file
+            already there and its source).
     """
     model_path = Path(model_path)
     for path, source in converted_from(model_path.parent).items():
