@@ -119,9 +119,26 @@ def check_folder(model_path: str | Path) -> None:
                               model_path.parent)
 
 
-def infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
-    """Fill ``task``/``preprocessing``/``keypoint_layout`` for a bare model from its input."""
+def infer_config(config: dict[str, Any], shape: tuple[int, ...],
+                 model_path: str | Path | None = None) -> dict[str, Any]:
+    """Fill ``task``/``preprocessing``/``keypoint_layout`` for a bare model from its input.
+
+    ``shape`` excludes the batch axis. H x W x 3 or H x W x 1 is an image (RGB or
+    greyscale); anything else a keypoint vector. ``model_path`` names the model in errors.
+
+    Raises:
+        ConfigError: a bare model whose input is 3 x H x W or 1 x H x W (channels
+            first): converting it as keypoint features would give confident nonsense,
+            and edgepose converts channels-last image models only.
+    """
     config = dict(config)
+    if "task" not in config and len(shape) == 3 and shape[0] in (1, 3) \
+            and shape[-1] not in (1, 3):
+        dims = " x ".join(str(d) for d in shape)
+        raise ConfigError(f"the model's input is {dims} (channels first, NCHW): edgepose "
+                          "converts image models laid out H x W x C (channels last); rebuild "
+                          "it channels-last (keras.layers.Permute or data_format="
+                          "'channels_last') and convert that", model_path)
     if "task" not in config:  # H x W x 3 (RGB) or H x W x 1 (greyscale) is an image
         config["task"] = "image" if len(shape) == 3 and shape[-1] in (1, 3) else "keypoints"
     if config["task"] == "image" and "preprocessing" not in config:

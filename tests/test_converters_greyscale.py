@@ -159,3 +159,38 @@ def test_three_equal_means_on_a_grey_model_are_one(tmp_path, images):
     assert Manifest.load(tmp_path / "model_fp32.json").input_contract["mean"] == [0.0]
     answers, truth = _right(tmp_path / "model_fp32.tflite", images)
     assert answers == truth
+
+
+def _channels_first(channels: int):
+    """A channels-first (C x H x W) image model: Permute to channels-last, then pooling."""
+    import keras
+
+    inputs = keras.Input((channels, cm.SIZE, cm.SIZE), batch_size=1, name="image")
+    x = keras.layers.Permute((2, 3, 1))(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_channels_first_image_model_is_refused_not_read_as_keypoints(tmp_path, channels):
+    path = _save(_channels_first(channels), tmp_path)
+    result = CliRunner().invoke(main, ["convert", str(path), "--fp32"])
+    assert result.exit_code == ConfigError.exit_code
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {path}: the model's input is {channels} x 32 x 32 (channels first, NCHW): "
+        "edgepose converts image models laid out H x W x C (channels last); rebuild it "
+        "channels-last (keras.layers.Permute or data_format='channels_last') and convert that"]
+    assert not (tmp_path / "model_fp32.tflite").exists()
+
+
+@pytest.mark.parametrize("shape, task, channels", [
+    ((32, 32, 1), "image", 1), ((24, 40, 3), "image", None), ((34,), "keypoints", None),
+    ((17, 2), "keypoints", None)])
+def test_a_bare_model_s_input_decides_task_and_channels(shape, task, channels):
+    from edgepose.converters.source import infer_config
+
+    config = infer_config({}, shape)
+    assert config["task"] == task
+    if task == "image":
+        assert config["preprocessing"]["height"] == shape[0]
+        assert config["preprocessing"].get("channels") == channels
