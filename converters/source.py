@@ -128,8 +128,9 @@ def infer_config(config: dict[str, Any], shape: tuple[int, ...],
 
     Raises:
         ConfigError: a bare model whose input is 3 x H x W or 1 x H x W (channels
-            first): converting it as keypoint features would give confident nonsense,
-            and edgepose converts channels-last image models only.
+            first), or H x W x 2 or H x W x 4 (grey/RGB with alpha): converting it as
+            keypoint features would give confident nonsense, and edgepose feeds
+            channels-last RGB or greyscale images only.
     """
     config = dict(config)
     if "task" not in config and len(shape) == 3 and shape[0] in (1, 3) \
@@ -139,6 +140,13 @@ def infer_config(config: dict[str, Any], shape: tuple[int, ...],
                           "converts image models laid out H x W x C (channels last); rebuild "
                           "it channels-last (keras.layers.Permute or data_format="
                           "'channels_last') and convert that", model_path)
+    if "task" not in config and len(shape) == 3 and shape[-1] in (2, 4) \
+            and min(shape[0], shape[1]) > 4:
+        dims = " x ".join(str(d) for d in shape)
+        raise ConfigError(f"the model's input is {dims}: an image with {shape[-1]} channels "
+                          "(alpha?); edgepose feeds images as RGB (3 channels) or greyscale "
+                          "(1), so it cannot convert this as an image model nor as keypoint "
+                          "features", model_path)
     if "task" not in config:  # H x W x 3 (RGB) or H x W x 1 (greyscale) is an image
         config["task"] = "image" if len(shape) == 3 and shape[-1] in (1, 3) else "keypoints"
     if config["task"] == "image" and "preprocessing" not in config:

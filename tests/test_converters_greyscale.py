@@ -194,3 +194,19 @@ def test_a_bare_model_s_input_decides_task_and_channels(shape, task, channels):
     if task == "image":
         assert config["preprocessing"]["height"] == shape[0]
         assert config["preprocessing"].get("channels") == channels
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_an_image_input_with_alpha_is_refused_not_read_as_keypoints(tmp_path, channels):
+    import keras
+
+    inputs = keras.Input((cm.SIZE, cm.SIZE, channels), batch_size=1)
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    path = _save(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)), tmp_path)
+    result = CliRunner().invoke(main, ["convert", str(path), "--fp32"])
+    assert result.exit_code == ConfigError.exit_code
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {path}: the model's input is 32 x 32 x {channels}: an image with {channels} "
+        "channels (alpha?); edgepose feeds images as RGB (3 channels) or greyscale (1), so it "
+        "cannot convert this as an image model nor as keypoint features"]
+    assert not (tmp_path / "model_fp32.tflite").exists()
