@@ -278,8 +278,9 @@ class LoadedFiles:
 def load_files(files: list[Path], config: dict[str, Any]) -> LoadedFiles:
     """Read ``files`` as the device does, skipping (and listing) the unreadable ones.
 
-    Images -> uint8 ``N x H x W x 3`` through the runtime's preprocessing (any Pillow
-    mode becomes 8-bit RGB there: greyscale, CMYK, 16-bit, palette); keypoint JSON ->
+    Images -> uint8 ``N x H x W x C`` through the runtime's preprocessing (any Pillow
+    mode becomes 8-bit RGB there: greyscale, CMYK, 16-bit, palette; then luma ``L``,
+    C = 1, for a greyscale model, else C = 3); keypoint JSON ->
     float32 ``N x D``, "no person" vectors (all zero, NaN, too few joints) left out:
     they are never classified, and training leaves them out too.
     """
@@ -293,7 +294,7 @@ def load_files(files: list[Path], config: dict[str, Any]) -> LoadedFiles:
                 kept.append(path)
             except DataError as exc:
                 skipped.append((path, exc.message))
-        shape = (spec.height, spec.width, 3)
+        shape = (spec.height, spec.width, spec.channels)
         x = np.stack(rows) if rows else np.zeros((0, *shape), dtype=np.uint8)
         return LoadedFiles(x, kept, skipped)
     from edgepose.runtime.keypoint_file import load_keypoint_vector

@@ -100,7 +100,7 @@ def _load(source: str | Path, options: ConvertOptions, progress: Progress) -> _L
     progress(f"loading {src.model_path}")
     model = load_keras_model(src.model_path)
     shape = input_shape(model)
-    src.config = infer_config(src.config, shape)
+    src.config = infer_config(src.config, shape, src.model_path)
     contract = source_contract(src, model, options.stated)
     progress(f"input contract: {contract.describe()}")
     num_outputs = int(model.outputs[0].shape[-1])

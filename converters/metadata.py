@@ -9,9 +9,9 @@ with the two packages edgepose already depends on (``flatbuffers``, and
 
 1. a ``ModelMetadata`` flatbuffer (file identifier ``M001``, schema
    ``tensorflow_lite_support/metadata/metadata_schema.fbs``): the input's
-   ``ImageProperties`` (RGB, default size) and ``NormalizationOptions``
-   (mean/std), ``Stats`` (min/max), and on the output a ``labels.txt``
-   associated file of type ``TENSOR_AXIS_LABELS``;
+   ``ImageProperties`` (RGB, or GRAYSCALE for a 1-channel input; default size) and
+   ``NormalizationOptions`` (mean/std: one value per channel), ``Stats`` (min/max),
+   and on the output a ``labels.txt`` associated file of type ``TENSOR_AXIS_LABELS``;
 2. stored in a new model buffer named by a ``TFLITE_METADATA`` metadata entry;
 3. ``labels.txt`` in a zip archive appended after the flatbuffer.
 
@@ -33,7 +33,8 @@ MIN_PARSER_VERSION = "1.0.0"  # the schema version of every field written here
 # Union type tags and enums of metadata_schema.fbs.
 _FEATURE_PROPERTIES, _IMAGE_PROPERTIES = 1, 2
 _NORMALIZATION_OPTIONS = 1
-_RGB = 1
+# ColorSpaceType of metadata_schema.fbs: UNKNOWN = 0, RGB = 1, GRAYSCALE = 2.
+_RGB, _GRAYSCALE = 1, 2
 _TENSOR_AXIS_LABELS = 2
 
 
@@ -69,8 +70,9 @@ def metadata_flatbuffer(name: str, labels: Sequence[str], contract: InputContrac
                         image_size: tuple[int, int] | None) -> bytes:
     """The ``ModelMetadata`` flatbuffer for a one-input classifier (see module docstring).
 
-    An image input gets ImageProperties (RGB, ``image_size`` as (height, width)),
-    NormalizationOptions and Stats from ``contract``; a BGR contract, which the
+    An image input gets ImageProperties (RGB, or GRAYSCALE with one mean/std for a
+    1-channel ``contract``; ``image_size`` as (height, width)), NormalizationOptions
+    and Stats from ``contract``; a BGR contract, which the
     schema cannot express (colour spaces are RGB or GRAYSCALE), gets none of them so
     no reader feeds RGB where BGR is due: the manifest states it.
     """
@@ -93,7 +95,9 @@ def metadata_flatbuffer(name: str, labels: Sequence[str], contract: InputContrac
 
     input_fields: list[tuple[str, int, object]] = [("offset", 0, input_name)]
     if contract.kind != FEATURES and contract.channel_order == "RGB":
-        mean, std = contract.channel_mean_std()
+        # NormalizationOptions holds one value per channel (the schema: "the number of
+        # values must match the channels", or one for all): a grey input has one.
+        mean, std = contract.channel_mean_std(contract.channels)
         lo, hi = contract.value_range or (0.0, 255.0)
         mean_vec, std_vec = _float_vector(builder, mean), _float_vector(builder, std)
         normalization = _table(builder, [("offset", 0, mean_vec), ("offset", 1, std_vec)])
@@ -102,7 +106,8 @@ def metadata_flatbuffer(name: str, labels: Sequence[str], contract: InputContrac
         units = _table_vector(builder, [unit])
         max_vec, min_vec = _float_vector(builder, [hi]), _float_vector(builder, [lo])
         stats = _table(builder, [("offset", 0, max_vec), ("offset", 1, min_vec)])
-        size_fields: list[tuple[str, int, object]] = [("uint8", 0, _RGB)]
+        colour = _GRAYSCALE if contract.channels == 1 else _RGB
+        size_fields: list[tuple[str, int, object]] = [("uint8", 0, colour)]
         if image_size is not None:
             size = _table(builder, [("uint32", 0, image_size[1]), ("uint32", 1, image_size[0])])
             size_fields.append(("offset", 1, size))

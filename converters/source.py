@@ -20,7 +20,12 @@ from edgepose.errors import ConfigError, DataError, ModelError
 from edgepose.fileio import read_json
 from edgepose.rundir import RunDir
 from edgepose.runtime.classifier import read_labels
-from edgepose.runtime.input_contract import STATE_IT, InputContract, StatedContract
+from edgepose.runtime.input_contract import (
+    STATE_IT,
+    InputContract,
+    StatedContract,
+    apply_stated,
+)
 from edgepose.runtime.preprocess import ImagePreprocessing
 
 
@@ -101,7 +106,8 @@ def check_folder(model_path: str | Path) -> None:
     other's models and report.
 
     Raises:
-        ConfigError: a converted file already there comes from another source (both named).
+        ConfigError: the folder holds a conversion of another model (names the file
+            already there and its source).
     """
     model_path = Path(model_path)
     for path, source in converted_from(model_path.parent).items():
@@ -113,13 +119,40 @@ def check_folder(model_path: str | Path) -> None:
                               model_path.parent)
 
 
-def infer_config(config: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
-    """Fill ``task``/``preprocessing``/``keypoint_layout`` for a bare model from its input."""
+def infer_config(config: dict[str, Any], shape: tuple[int, ...],
+                 model_path: str | Path | None = None) -> dict[str, Any]:
+    """Fill ``task``/``preprocessing``/``keypoint_layout`` for a bare model from its input.
+
+    ``shape`` excludes the batch axis. H x W x 3 or H x W x 1 is an image (RGB or
+    greyscale); anything else a keypoint vector. ``model_path`` names the model in errors.
+
+    Raises:
+        ConfigError: a bare model whose input is 3 x H x W or 1 x H x W (channels
+            first), or H x W x 2 or H x W x 4 (grey/RGB with alpha): converting it as
+            keypoint features would give confident nonsense, and edgepose feeds
+            channels-last RGB or greyscale images only.
+    """
     config = dict(config)
-    if "task" not in config:
-        config["task"] = "image" if len(shape) == 3 and shape[-1] == 3 else "keypoints"
+    if "task" not in config and len(shape) == 3 and shape[0] in (1, 3) \
+            and shape[-1] not in (1, 3):
+        dims = " x ".join(str(d) for d in shape)
+        raise ConfigError(f"the model's input is {dims} (channels first, NCHW): edgepose "
+                          "converts image models laid out H x W x C (channels last); rebuild "
+                          "it channels-last (keras.layers.Permute or data_format="
+                          "'channels_last') and convert that", model_path)
+    if "task" not in config and len(shape) == 3 and shape[-1] in (2, 4) \
+            and min(shape[0], shape[1]) > 4:
+        dims = " x ".join(str(d) for d in shape)
+        raise ConfigError(f"the model's input is {dims}: an image with {shape[-1]} channels "
+                          "(alpha?); edgepose feeds images as RGB (3 channels) or greyscale "
+                          "(1), so it cannot convert this as an image model nor as keypoint "
+                          "features", model_path)
+    if "task" not in config:  # H x W x 3 (RGB) or H x W x 1 (greyscale) is an image
+        config["task"] = "image" if len(shape) == 3 and shape[-1] in (1, 3) else "keypoints"
     if config["task"] == "image" and "preprocessing" not in config:
-        config["preprocessing"] = ImagePreprocessing(shape[0], shape[1]).to_dict()
+        channels = int(shape[-1]) if len(shape) == 3 and shape[-1] in (1, 3) else 3
+        config["preprocessing"] = ImagePreprocessing(shape[0], shape[1],
+                                                     channels=channels).to_dict()
     if config["task"] == "keypoints" and "keypoint_layout" not in config:
         from edgepose.runtime.layouts import layout_for_length
 
@@ -162,35 +195,40 @@ def _rescales_raw_pixels(layer) -> bool:
 def source_contract(src: Source, model, stated: StatedContract | None = None) -> InputContract:
     """The input contract of the model being converted (see README "Input contract").
 
-    Keypoint models take features as given. For an image model, in order: what the
-    user stated (``--input-range`` ...), a contract recorded in the run's
-    config.json, a run directory edgepose trained (raw 0..255: rescaling is inside
-    the graph), a first layer that is ``Rescaling`` (it maps raw pixels itself).
-    Anything else (a bare .keras trained on ``pixels / 255``, a keras.applications
-    backbone wanting -1..1, a Normalization layer adapted on unknown data) raises
-    :class:`ConfigError` asking the user to state it: guessing 0..255 there is the
-    silent wrong answer of issue 11.
+    Keypoint models take features as given. For an image model, what the source
+    states, in order: a contract recorded in the run's config.json, a run directory
+    edgepose trained (raw 0..255: rescaling is inside the graph), a first layer that
+    is ``Rescaling`` (it maps raw pixels itself). What the user stated
+    (``--input-range`` ...) must agree with that (:func:`apply_stated`; a run's
+    contract states its channel order, a Rescaling layer does not) unless
+    ``stated.override`` (``--override-contract``). A source that states nothing (a
+    bare .keras trained on ``pixels / 255``, a keras.applications backbone wanting
+    -1..1, a Normalization layer adapted on unknown data) takes the user's word, or
+    raises :class:`ConfigError` asking for it: guessing 0..255 there is the silent
+    wrong answer of issue 11.
 
     Raises:
         ConfigError: an image model whose pixel range edgepose cannot tell and nobody stated, or
             contract options stated for a keypoint model.
+        ModelError: a stated flag that disagrees with what the source states, without
+            ``--override-contract``.
     """
     if src.config["task"] != "image":
-        if stated is not None and (stated.normalization_given or stated.channel_order):
+        if stated is not None and stated.given:
             raise ConfigError("--input-range/--input-mean/--input-std/--channel-order apply "
                               "to image models; this is a keypoint model")
         return InputContract.features(source="a keypoint model")
-    if stated is not None and (stated.normalization_given or stated.channel_order):
-        return stated.apply(None)
-    if src.config.get("input_contract"):
-        return InputContract.from_dict(src.config["input_contract"], "the run's config.json")
-    if src.splits is not None or src.config.get("backbone"):
-        return InputContract.raw("the run directory (edgepose models rescale in the graph)")
+    channels = int(src.config.get("preprocessing", {}).get("channels", 3))
+    base, states_order = _stated_by_source(src, model)
+    if base is not None:
+        base = _with_channels(base, channels)
+    if stated is not None and stated.given:
+        contract = apply_stated(stated, base, states_order, src.model_path)
+        if contract is not None:
+            return _with_channels(contract, channels)
+    if base is not None:
+        return base
     first = _first_layer(model)
-    if first is not None and first.__class__.__name__ == "Rescaling" \
-            and _rescales_raw_pixels(first):
-        return InputContract.raw(f"the model's first layer {first.name!r} (Rescaling of raw "
-                                 "0..255 pixels)")
     found = first.__class__.__name__ if first is not None else "none"
     if found == "Rescaling":
         found = (f"Rescaling(scale={first.scale}, offset={first.offset}), which does not map "
@@ -198,3 +236,32 @@ def source_contract(src: Source, model, stated: StatedContract | None = None) ->
     raise ConfigError(f"{src.model_path}: not an edgepose run and the first layer is {found}, "
                       "not a Rescaling of raw pixels: edgepose cannot tell which pixel range the "
                       f"model was trained on; {STATE_IT}")
+
+
+def _with_channels(contract: InputContract, channels: int) -> InputContract:
+    """``contract`` for an input of ``channels`` (1: greyscale, one mean/std, no order).
+
+    Raises ConfigError for a greyscale model given ``--channel-order bgr`` or three
+    different means/stds (see :meth:`InputContract.with_tensor`).
+    """
+    if channels == contract.channels:
+        return contract
+    return contract.with_tensor(contract.dtype, channels=channels)
+
+
+def _stated_by_source(src: Source, model) -> tuple[InputContract | None, bool]:
+    """The contract the source itself states (None when it states none), and whether
+    that includes the channel order (a recorded contract or an edgepose run does; a
+    Rescaling layer only says the range)."""
+    if src.config.get("input_contract"):
+        return InputContract.from_dict(src.config["input_contract"],
+                                       "the run's config.json"), True
+    if src.splits is not None or src.config.get("backbone"):
+        return InputContract.raw("the run directory (edgepose models rescale in the "
+                                 "graph)"), True
+    first = _first_layer(model)
+    if first is not None and first.__class__.__name__ == "Rescaling" \
+            and _rescales_raw_pixels(first):
+        return InputContract.raw(f"the model's first layer {first.name!r} (Rescaling of raw "
+                                 "0..255 pixels)"), False
+    return None, False

@@ -47,8 +47,8 @@ def test_without_models_the_error_names_the_fetch_command(elsewhere, tmp_path):
     result = CliRunner().invoke(main, ["data", "poses", str(tmp_path / "out")])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert _errors(result) == [
-        f"error: {LANDMARK_MODEL} not found in {elsewhere}/.cache/edgepose/models, "
-        ".cache/assets; run `edgepose keypoints fetch` to download it"]
+        f"error: {LANDMARK_MODEL} not found in {elsewhere}/.cache/edgepose/models; "
+        "run `edgepose keypoints fetch` to download it"]
     assert not (tmp_path / "out").exists()
 
 

@@ -343,16 +343,24 @@ def labelled_inputs(model: Path, *, split: str | None = None, data: str | Path |
     Returns ``(inputs N x <input shape>, label indices N, description)``, the
     description saying how many of how many from where
     (:func:`edgepose.sampling.stratified_indices`); unreadable samples are left
-    out and counted in it.
+    out and counted in it. ``data`` files ``model``'s run trained or selected on are
+    left out first, as ``edgepose bench --data`` does (:func:`held_out_data`; the
+    warning ends the description); DataError when every file was.
     """
+    from edgepose.bench.harness import held_out_data
     from edgepose.bench.labelled_data import folder_data, label_indices, screen, split_data
     from edgepose.runtime.classifier import Classifier
 
-    labelled = split_data(model, split) if split else folder_data(data)
+    seen_note = None
+    if split:
+        labelled = split_data(model, split)
+    else:
+        labelled, seen_note = held_out_data(folder_data(data), Path(model))
     classifier = Classifier.from_file(model)
     labelled, choice = labelled.subset(max_samples, seed)
     screened = screen(classifier, labelled)
     labels = label_indices(classifier, screened.labelled)
     described = choice.describe() + (f" ({len(screened.skipped)} unreadable, left out)"
                                      if screened.skipped else "")
+    described += f"; {seen_note}" if seen_note else ""
     return np.stack(screened.arrays), labels, described

@@ -6,7 +6,7 @@ import click
 from rich.console import Console
 
 from edgepose.cli.common import console, print_json, print_table
-from edgepose.cli.contract_options import contract_options, stated_from
+from edgepose.cli.contract_options import contract_options, override_option, stated_from
 
 _MODE_FLAGS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 
@@ -50,6 +50,7 @@ _MODE_FLAGS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
               help="where 'faster' is measured: this machine (timed) or an emulated Pi "
                    "(instructions per invoke; needs `edgepose arm setup --pi N`).")
 @contract_options
+@override_option
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON.")
 def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int16x8: bool,
             all_modes: bool, io: str, compat: str | None, calib_samples: int,
@@ -58,12 +59,14 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
             auto_fallback: bool, hardswish_rewrite: str, target: str,
             input_range: str | None,
             input_mean: str | None, input_std: str | None, channel_order: str | None,
-            as_json: bool) -> None:
+            override_contract: bool, as_json: bool) -> None:
     """Convert RUN_DIR (or MODEL.keras) to TFLite and report accuracy drift per mode.
 
     A bare MODEL.keras whose first layer is not Rescaling needs its pixel range:
     --input-range 0,1 (or -1,1, or --input-mean/--input-std). It has no test split:
-    give --eval-data DIR (class folders of held-out data) to measure drift. Models are
+    give --eval-data DIR (class folders of held-out data) to measure drift. A flag that
+    disagrees with what the run or the model's Rescaling layer states is refused unless
+    --override-contract. Models are
     written beside the source as model_<mode>.tflite (+ .json manifest).
     """
     from edgepose.converters import DEFAULT_MODES, ConvertOptions, run_conversion
@@ -85,7 +88,7 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
                              hardswish_rewrite=hardswish_rewrite, eval_data=eval_data,
                              allow_one_class=allow_one_class, target=target,
                              stated=stated_from(input_range, input_mean, input_std,
-                                                channel_order))
+                                                channel_order, override_contract))
     report = run_conversion(source, chosen, options, progress)
     if as_json:
         for line in report.data_notes():  # stdout stays JSON; the warnings still show

