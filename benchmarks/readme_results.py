@@ -28,6 +28,7 @@ SECTIONS = [
     ("keypoints", "Pose extraction and keypoint training"),
     ("service_soak", "Service soak"),
     ("arm_instructions", "Emulated Pi 4 / Pi 5: ARM vs x86 agreement, instructions per invoke"),
+    ("demo_spread", "The demo's image training under other CPUs' kernel choices: the spread"),
     ("decode_instructions", "A 12 MP JPEG, file -> probabilities vs the invoke, on emulated "
      "Pi cores"),
     ("train_throughput", "Training throughput"),
