@@ -290,11 +290,27 @@ def markdown(report: dict, slug: str) -> str:
               "McNemar p | backbone better |", "|---|---|---|---|---|---|"]
     for c in comparisons:
         lines.append(f"| {c['backbone']} | {c['baseline']} | {c['only_backbone']} | "
-                     f"{c['only_baseline']} | {c['p_value']:.4f} | "
+                     f"{c['only_baseline']} | {_p(c['p_value'])} | "
                      f"{'yes' if c['beats'] else '**no**'} |")
     lines += ["", "Baselines' chosen hyperparameters per fold:", ""]
     lines += [f"- {m['name']}: {m['settings']}" for m in report["models"]
               if m["kind"] == "baseline"]
+    baselines = [m for m in report["models"] if m["kind"] == "baseline"]
+    per_fold = []
+    for m in report["models"]:
+        if m["kind"] != "backbone":
+            continue
+        for b in baselines:
+            behind = [str(i) for i, (a, ref) in enumerate(zip(m["fold_accuracy"],
+                                                              b["fold_accuracy"], strict=True))
+                      if a < ref]
+            if behind:
+                per_fold.append(f"- {m['name']} is below {b['name']} on fold(s) "
+                             f"{', '.join(behind)} of {k} (pooled, it is "
+                             f"{'above' if m['correct'] > b['correct'] else 'not above'}).")
+    if per_fold:
+        lines += ["", "Folds (numbered from 0) where a backbone scores below a baseline:", "",
+                  *per_fold]
     losers = [c for c in comparisons if not c["beats"]]
     if losers:
         lines.append("")
@@ -308,6 +324,11 @@ def markdown(report: dict, slug: str) -> str:
               "the images on which the two models disagree.",
               "", f"Rerun: `{report['command']}`"]
     return "\n".join(lines) + "\n"
+
+
+def _p(value: float) -> str:
+    """A p-value for the table: 4 decimals, or ``< 0.0001`` rather than a bare 0."""
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -134,3 +134,13 @@ def test_the_script_records_the_baselines_and_its_own_command_line(tmp_path):
     kept = json.loads((tmp_path / "scratch_baselines.json").read_text())
     assert kept["models"] == record["models"]
     assert kept["command"].count("&&") == 1
+
+
+def test_a_fold_where_the_backbone_is_below_a_baseline_is_named():
+    report = _report(backbone_right=20, knn_right=14)
+    report["folds"] = 3
+    report["models"][0]["fold_accuracy"] = [0.7, 0.95, 0.5]  # k-NN
+    report["models"][1]["fold_accuracy"] = [1.0, 0.9, 0.9]  # the backbone
+    text = sb.markdown(report, "machine")
+    assert ("- mobilenet_v3_small is below k_nearest_neighbours on fold(s) 1 of 3 (pooled, "
+            "it is above).") in text
