@@ -100,6 +100,7 @@ class ScratchReport:
     fold_sizes: list[int] = field(default_factory=list)
     models: list[ModelRow] = field(default_factory=list)
     comparisons: list[PairedComparison] = field(default_factory=list)
+    registered: list[str] = field(default_factory=list)  # every backbone edgepose offers
 
 
 def digit_files(root: Path) -> tuple[list[Path], np.ndarray]:
@@ -317,6 +318,10 @@ def markdown(report: dict, slug: str) -> str:
         lines += [f"- {c['backbone']} does not beat {c['baseline']}: {c['only_backbone']} "
                   f"images only it gets right, {c['only_baseline']} only the baseline gets "
                   "right." for c in losers]
+    recorded = {m["name"] for m in report["models"]}
+    missing = [b for b in report.get("registered", []) if b not in recorded]
+    if missing:
+        lines += ["", f"Not run (the CPU budget of this recording): {', '.join(missing)}."]
     lines += ["", "Why cross-validation: the earlier version of this benchmark scored one seeded "
               "269-image test split, where one image is 0.37 % and k-NN happened to score 100 %, "
               "so no model could beat it there and no difference below 0.4 % could be seen. "
@@ -396,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         report = ScratchReport(
             machine=machine, dataset="bundled digits (edgepose data digits, 64 px)",
             images=len(y), folds=args.folds, settings=settings, command=command,
-            labels=[int(v) for v in y], fold_sizes=[len(t) for _, t in folds])
+            labels=[int(v) for v in y], fold_sizes=[len(t) for _, t in folds],
+            registered=list(BACKBONES))
         report.models = ([m for m in kept if m.kind == "baseline"]
                          or run_baselines(pixels(files), y, folds, args.seed))
         for m in report.models:
