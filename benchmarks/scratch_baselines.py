@@ -58,6 +58,7 @@ BASELINE_SIZE = 16
 INNER_FOLDS = 5  # the baselines' hyperparameter search, on each fold's training part
 LOGISTIC_C = (0.01, 0.1, 1.0, 10.0)
 KNN_K = (1, 3, 5, 7, 9)
+SIGNIFICANCE = 0.05  # McNemar p at or above which a higher pooled accuracy may be chance
 
 
 @dataclass
@@ -279,6 +280,10 @@ def markdown(report: dict, slug: str) -> str:
         if m["kind"] == "backbone":
             mine = [c for c in comparisons if c["backbone"] == m["name"]]
             beats = "yes" if mine and all(c["beats"] for c in mine) else "**no**"
+            weak = [c for c in mine if c["beats"] and c["p_value"] >= SIGNIFICANCE]
+            if beats == "yes" and weak:
+                beats += ", not significantly vs " + ", ".join(
+                    f"{c['baseline']} (p {_p(c['p_value'])})" for c in weak)
             if not m["quality_ok"]:
                 beats += " (a fold at chance)"
         else:
@@ -327,7 +332,8 @@ def markdown(report: dict, slug: str) -> str:
               "so no model could beat it there and no difference below 0.4 % could be seen. "
               "Here every one of the images is a test image once, and the paired test uses "
               "the images on which the two models disagree.",
-              "", f"Rerun: `{report['command']}`"]
+              "", f"Rerun: `{report['command']}` (the runs that made this record; one "
+              "invocation with every backbone in `--backbones` does the same work)."]
     return "\n".join(lines) + "\n"
 
 
