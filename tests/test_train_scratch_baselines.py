@@ -134,3 +134,20 @@ def test_the_script_records_the_baselines_and_its_own_command_line(tmp_path):
     kept = json.loads((tmp_path / "scratch_baselines.json").read_text())
     assert kept["models"] == record["models"]
     assert kept["command"].count("&&") == 1
+
+
+def test_a_fold_where_the_backbone_is_below_a_baseline_is_named():
+    report = _report(backbone_right=20, knn_right=14)
+    report["folds"] = 3
+    report["models"][0]["fold_accuracy"] = [0.7, 0.95, 0.5]  # k-NN
+    report["models"][1]["fold_accuracy"] = [1.0, 0.9, 0.9]  # the backbone
+    text = sb.markdown(report, "machine")
+    assert ("- mobilenet_v3_small is below k_nearest_neighbours on fold(s) 1 of 3 (pooled, "
+            "it is above).") in text
+
+
+def test_a_win_the_paired_test_cannot_tell_from_chance_says_so():
+    text = sb.markdown(_report(backbone_right=20, knn_right=18), "machine")
+    # 2 images only the backbone gets right: p = 2 / 2^2 = 0.5
+    assert ("| mobilenet_v3_small | 1.0000 | 20 | 1.0000 | yes, not significantly vs "
+            "k_nearest_neighbours (p 0.5000) | 1 |") in text
