@@ -6,7 +6,11 @@ ConvertOptions(...)) -> ConversionReport`` is the entry point
 (:mod:`edgepose.converters.convert`; ``convert_run`` is its keyword form); options
 are checked in :mod:`edgepose.converters.options`, the source model and its input
 contract are found in :mod:`edgepose.converters.source`, modes are data in
-:mod:`edgepose.converters.modes`. Importing this package or the mode
+:mod:`edgepose.converters.modes`. The steps of a conversion: ``conversion_inputs``
+(Keras reference outputs, calibration set; ``held_out`` for ``--eval-data``),
+``mode_steps`` (one step per mode under the one wrapper that times, writes and
+measures it), ``target`` (speed on ``--target`` and the int8 candidate chosen there),
+``budget`` (per-layer debugging, auto-fallback, the ``--max-drop`` check). Importing this package or the mode
 table loads no TensorFlow: the names below are resolved on first access, and
 TensorFlow is imported only where it is used (:mod:`edgepose.keras_quiet`).
 """

@@ -2,7 +2,8 @@
 
 ``measure`` (harness; ``run_bench`` is its keyword form) measures what a
 :class:`~edgepose.bench.options.BenchOptions` asks for, into the dataclasses of
-``results``: ``labelled_data`` finds and screens the samples, ``model_rows`` times
+``results``: ``labelled_data`` finds and screens the samples (``heldout`` leaves out
+the images a run trained or selected on), ``model_rows`` times
 one model per setting, ``references`` scores accuracy and drift; ``session`` runs one
 ``edgepose bench`` call (measure, write, compare); ``any_model`` times a model that is not a
 classifier; ``checks`` warns about a busy machine and modes slower than fp32;
