@@ -145,3 +145,15 @@ def digits_run(tmp_path_factory) -> Path:
 def keypoint_run(tmp_path_factory) -> Path:
     """A trained coco17 keypoint run directory (session-wide; copy it before modifying)."""
     return make_keypoint_run(tmp_path_factory.mktemp("poses"))
+
+
+def copy_split(splits: Splits, split: str, dest: Path) -> Path:
+    """Copy the files of one split of a run into ``dest`` (same relative paths, so
+    class folders stay); returns ``dest``. The held-out checks' "the run's own images"."""
+    import shutil
+
+    for sample in splits.samples(split):
+        target = dest / sample.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(splits.absolute(sample), target)
+    return dest

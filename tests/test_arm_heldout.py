@@ -16,6 +16,7 @@ import pytest
 
 from edgepose.arm.emulated import labelled_inputs
 from edgepose.errors import DataError
+from tests.run_fixtures import copy_split
 from tests.test_bench_heldout import Run
 
 
@@ -50,11 +51,7 @@ def test_copies_under_other_names_are_left_out_by_content(run, tmp_path):
 
 
 def test_only_training_images_is_the_same_one_line_refusal(run, tmp_path):
-    only = tmp_path / "only_train"
-    for sample in run.splits.samples("train"):
-        target = only / sample.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run.splits.absolute(sample), target)
+    only = copy_split(run.splits, "train", tmp_path / "only_train")
     with pytest.raises(DataError) as info:
         labelled_inputs(run.model, data=only)
     assert str(info.value) == (

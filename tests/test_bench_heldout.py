@@ -22,6 +22,7 @@ from edgepose.data.splits import Sample, Splits
 from edgepose.errors import DataError
 from edgepose.runtime.input_contract import InputContract
 from tests import contract_models as cm
+from tests.run_fixtures import copy_split
 
 SPLIT_OF = {0: "train", 1: "train", 2: "val", 3: "test"}
 
@@ -79,11 +80,7 @@ def test_copies_under_other_names_are_left_out_by_content(run, tmp_path):
 
 
 def test_only_training_images_is_a_one_line_refusal(run, tmp_path):
-    only = tmp_path / "only_train"
-    for sample in run.splits.samples("train"):
-        target = only / sample.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run.splits.absolute(sample), target)
+    only = copy_split(run.splits, "train", tmp_path / "only_train")
     with pytest.raises(DataError) as info:
         _bench(run, only)
     assert str(info.value.path) == str(only)

@@ -39,12 +39,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark_utils
+
+from benchmark_utils import results_dir, write_results  # noqa: E402
 
 from edgepose.arm.emulated import qemu_version  # noqa: E402
 from edgepose.arm.profile import CLASSES, profile_emulated  # noqa: E402
 from edgepose.bench.device import machine_slug  # noqa: E402
 from edgepose.bench.macs import count_macs  # noqa: E402
-from edgepose.fileio import write_json, write_text  # noqa: E402
 
 SIZE = 224
 TOP = 8
@@ -189,8 +191,9 @@ def main() -> int:
     if args.markdown_only:
         from edgepose.fileio import read_json
 
-        out = ROOT / "benchmarks" / "results" / machine_slug()
-        write_text(out / "a72_analysis.md", markdown(read_json(out / "a72_analysis.json")))
+        out = results_dir()
+        results = read_json(out / "a72_analysis.json")
+        write_results(out, "a72_analysis", results, markdown(results))
         return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
     models = build_models(args.backbones.split(","), args.workdir)
@@ -201,9 +204,8 @@ def main() -> int:
     if args.no_write:
         print(markdown(results))
         return 0
-    out = ROOT / "benchmarks" / "results" / results["machine"]
-    write_json(out / "a72_analysis.json", results)
-    write_text(out / "a72_analysis.md", markdown(results))
+    out = results_dir(machine=results["machine"])
+    write_results(out, "a72_analysis", results, markdown(results))
     print(f"wrote {out / 'a72_analysis.json'} and a72_analysis.md")
     return 0
 

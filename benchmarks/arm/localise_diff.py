@@ -33,12 +33,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark_utils
+
+from benchmark_utils import results_dir, write_results  # noqa: E402
 
 from edgepose.arm.cpus import pi_cpu  # noqa: E402
 from edgepose.arm.emulated import qemu_version, run_guest  # noqa: E402
 from edgepose.arm.tensors import dump_outputs  # noqa: E402
 from edgepose.bench.device import machine_slug  # noqa: E402
-from edgepose.fileio import write_json, write_text  # noqa: E402
 
 
 def expose_all(model: Path, out: Path) -> list[dict]:
@@ -454,9 +456,8 @@ def main() -> int:
     if args.no_write:
         print(markdown(results))
         return 0
-    out = ROOT / "benchmarks" / "results" / results["machine"]
-    write_json(out / "localise_diff.json", results)
-    write_text(out / "localise_diff.md", markdown(results))
+    out = results_dir(machine=results["machine"])
+    write_results(out, "localise_diff", results, markdown(results))
     print(f"wrote {out / 'localise_diff.json'} and localise_diff.md")
     return 0
 
