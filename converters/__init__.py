@@ -10,9 +10,10 @@ contract are found in :mod:`edgepose.converters.source`, modes are data in
 (Keras reference outputs, calibration set; ``held_out`` for ``--eval-data``),
 ``mode_steps`` (one step per mode under the one wrapper that times, writes and
 measures it), ``target`` (speed on ``--target`` and the int8 candidate chosen there),
-``budget`` (per-layer debugging, auto-fallback, the ``--max-drop`` check). Importing this package or the mode
-table loads no TensorFlow: the names below are resolved on first access, and
-TensorFlow is imported only where it is used (:mod:`edgepose.keras_quiet`).
+``budget`` (per-layer debugging, auto-fallback, the ``--max-drop`` check). Importing
+this package or the mode table loads no TensorFlow: the names below are resolved on
+first access, and TensorFlow is imported only where it is used
+(:mod:`edgepose.keras_quiet`).
 """
 
 from __future__ import annotations

@@ -41,18 +41,21 @@ def versions() -> dict[str, str]:
 def build_manifest(model_path: str | Path, mode: str, *, task: str, labels: list[str],
                    preprocessing: dict[str, Any] | None, keypoint_layout: str | None,
                    source_model: str | Path, source_sha256: str,
-                   settings: dict[str, Any], contract: InputContract | None = None) -> Manifest:
+                   settings: dict[str, Any], contract: InputContract | None = None,
+                   output_kind: str = "probabilities") -> Manifest:
     """The manifest for one converted model (input/output read from the model itself).
 
     ``contract`` (the source model's input contract) is stored with the converted
     input's dtype; None stores raw 0..255 for an image model, features otherwise.
+    ``output_kind``: ``"probabilities"`` or ``"logits"`` (the runtime applies softmax then),
+    from :func:`~edgepose.converters.model_outputs.keras_output_kind`.
     """
     input_spec, output_spec = read_io_specs(model_path)
     if contract is None:
         contract = InputContract.raw() if task == "image" else InputContract.features()
     contract = contract.with_tensor(input_spec.dtype)
     return Manifest(task=task, labels=list(labels), mode=mode, input=input_spec,
-                    output=output_spec, output_kind="probabilities",
+                    output=output_spec, output_kind=output_kind,
                     preprocessing=preprocessing, keypoint_layout=keypoint_layout,
                     source_model=str(source_model), source_sha256=source_sha256,
                     versions=versions(), settings=settings,

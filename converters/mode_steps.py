@@ -28,6 +28,7 @@ from edgepose.converters.manifest_writer import build_manifest
 from edgepose.converters.metadata import add_metadata
 from edgepose.converters.model_outputs import (
     device_classifier,
+    keras_output_kind,
     median_latency_ms,
     tflite_probabilities,
 )
@@ -178,7 +179,8 @@ def write_mode(ctx: ConversionContext, mode: str, data: bytes, seconds: float,
             tmp_model, mode, task=config["task"], labels=ctx.labels,
             preprocessing=preprocessing,
             keypoint_layout=config.get("keypoint_layout"), source_model=ctx.source.model_path,
-            source_sha256=ctx.sha256, settings=settings, contract=ctx.contract)
+            source_sha256=ctx.sha256, settings=settings, contract=ctx.contract,
+            output_kind=keras_output_kind(ctx.model))
         manifest.save(tmp_manifest)
         classifier = device_classifier(tmp_model, tmp_manifest)  # loaded once per mode
         drift = None

@@ -69,10 +69,11 @@ def _identity_conv(keras, x):
     return y
 
 
-def _brightness_head(keras, x, offset: float = 0.0, unit: float = 1.0):
+def _brightness_head(keras, x, offset: float = 0.0, unit: float = 1.0,
+                     activation: str = "softmax"):
     """Dense(3) on channel means ``v = offset + unit * m``: dark < 0.25 <= mid < 0.75 <= bright."""
     x = keras.layers.GlobalAveragePooling2D()(x)
-    dense = keras.layers.Dense(3, activation="softmax", name="scores")
+    dense = keras.layers.Dense(3, activation=activation, name="scores")
     y = dense(x)
     # logits in m: dark 0, mid 12m - 3, bright 24m - 12; m = (v - offset) / unit, spread
     # over the three (equal) channel means.
@@ -84,8 +85,9 @@ def _brightness_head(keras, x, offset: float = 0.0, unit: float = 1.0):
 
 def brightness_model(contract: str = "0..1", batch_size: int | None = 1,
                      input_shape: tuple = (SIZE, SIZE, 3), dtype: str = "float32",
-                     channels_first: bool = False):
-    """The dark/mid/bright classifier for a given input contract (see module docstring)."""
+                     channels_first: bool = False, activation: str = "softmax"):
+    """The dark/mid/bright classifier for a given input contract (see module docstring);
+    ``activation="linear"`` makes it output logits (a ``from_logits=True`` model)."""
     import keras
 
     inputs = keras.Input(input_shape, batch_size=batch_size, dtype=dtype, name="image")
@@ -98,7 +100,7 @@ def brightness_model(contract: str = "0..1", batch_size: int | None = 1,
     if contract == "rescaling":
         x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(x)
     x = _identity_conv(keras, x)
-    return keras.Model(inputs, _brightness_head(keras, x, offset, unit))
+    return keras.Model(inputs, _brightness_head(keras, x, offset, unit, activation))
 
 
 def colour_model(order: str = "RGB"):
