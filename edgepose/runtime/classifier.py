@@ -138,6 +138,44 @@ def output_producer(interpreter, tensor_index: int) -> str | None:
     return None
 
 
+def _is_index(labels: list[str]) -> bool:
+    return labels == [str(i) for i in range(len(labels))]
+
+
+def resolve_labels(model_path: Path, labels_path: str | Path | None, manifest: Manifest | None,
+                   manifest_path: Path, info) -> tuple[list[str], str]:
+    """The class names of a model and where they come from, never silently overridden.
+
+    The model's own names come first: its manifest, else labels packed into the
+    ``.tflite`` (TFLite metadata), else a ``labels.txt`` beside the model (the TFLite
+    examples' convention), else none (indices). ``labels_path`` (``--labels``) may name
+    the classes of a model that states none or only indices; when the model states
+    other names, the file must list the same ones in the same order (a file of another
+    length is the count error :class:`Classifier` gives).
+
+    Raises:
+        ModelError: ``--labels`` disagrees with the names the model states (both named).
+        DataError: a labels file cannot be read.
+    """
+    if manifest is not None and manifest.labels:
+        own, own_source = list(manifest.labels), str(manifest_path)
+    else:
+        own, own_source = embedded_labels(model_path, info), "labels embedded in the model"
+    beside = model_path.parent / "labels.txt"
+    if not own and beside.is_file():
+        own, own_source = read_labels(beside), str(beside)
+    if not labels_path:
+        return own, own_source
+    given = read_labels(labels_path)
+    if own and not _is_index(own) and len(given) == len(own) and given != own:
+        def shown(names: list[str]) -> str:
+            return ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        raise ModelError(f"--labels {labels_path} ({shown(given)}) disagrees with the labels "
+                         f"in {own_source} ({shown(own)}): drop --labels to use the model's "
+                         "own", model_path)
+    return given, str(labels_path)
+
+
 class Classifier:
     """Run a classification ``.tflite`` model on single samples.
 
@@ -226,12 +264,7 @@ class Classifier:
             raise ModelError("manifest not found", manifest_path)
         manifest_path = Path(manifest_path) if manifest_path else Manifest.path_for(model_path)
         manifest = Manifest.load(manifest_path) if manifest_path.is_file() else None
-        if labels_path:
-            labels, source = read_labels(labels_path), str(labels_path)
-        elif manifest is not None and manifest.labels:
-            labels, source = list(manifest.labels), str(manifest_path)
-        else:
-            labels, source = embedded_labels(model_path, info), "labels embedded in the model"
+        labels, source = resolve_labels(model_path, labels_path, manifest, manifest_path, info)
         interpreter, backend = load_interpreter(model_path, num_threads, use_xnnpack, prefer)
         metadata = input_metadata(info)
         detail, output = check_single_io(interpreter, model_path, strict)
