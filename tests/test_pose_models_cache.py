@@ -70,7 +70,8 @@ def test_a_cache_folder_under_the_working_directory_is_never_searched(elsewhere)
     with pytest.raises(ModelError) as info:
         resolve_pose_models()
     assert str(info.value) == (f"{LANDMARK_MODEL} not found in {elsewhere}/.cache/edgepose/"
-                               "models; run `edgepose keypoints fetch` to download it")
+                               "models; run `edgepose keypoints fetch` to download it, or "
+                               "pass --landmark-model PATH")
 
 
 def test_the_missing_models_error_names_edgepose_models_dir_when_set(elsewhere, tmp_path,
@@ -79,7 +80,8 @@ def test_the_missing_models_error_names_edgepose_models_dir_when_set(elsewhere, 
     result = CliRunner().invoke(main, ["data", "poses", str(tmp_path / "out")])
     assert result.exit_code == ModelError.exit_code
     assert _errors(result) == [f"error: {LANDMARK_MODEL} not found in {tmp_path / 'mine'}; "
-                               "run `edgepose keypoints fetch` to download it"]
+                               "run `edgepose keypoints fetch` to download it, or pass "
+                               "--landmark-model PATH"]
 
 
 def test_fetch_fills_edgepose_models_dir_and_the_search_finds_it_there(elsewhere, tmp_path,

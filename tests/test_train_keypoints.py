@@ -129,3 +129,19 @@ def test_eval_cli_reports_the_test_split(run_dir):
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert metrics["split"] == "test" and metrics["classes"] == list(CLASSES)
+
+
+def test_a_poses_dataset_with_an_empty_class_is_a_one_line_error(tmp_path):
+    """--per-photo 1: three photos, no tilted shoulders among them; `train keypoints` would
+    refuse the folder, so `data poses` says so (exit 2) instead of a silent success."""
+    result = CliRunner().invoke(main, [
+        "data", "poses", str(tmp_path / "poses"), "--per-photo", "1",
+        "--landmark-model", str(asset_path("pose_landmark_full.tflite")),
+        "--detector-model", str(asset_path("pose_detection.tflite"))])
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {tmp_path / 'poses' / 'posture'}: no samples for "
+                      f"'{CLASSES[1]}' from 3 variants (0 without a person, 1 between the "
+                      "classes): raise --per-photo"]
+    report = json.loads((tmp_path / "poses" / "poses_report.json").read_text())
+    assert report["counts"] == {CLASSES[0]: 2, CLASSES[1]: 0}

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from edgepose.errors import ConfigError
+from edgepose.errors import ConfigError, DataError
 from edgepose.fileio import write_json
 from edgepose.runtime.layouts import DEFAULT_LAYOUT, get_layout
 from edgepose.runtime.presence import no_person_reason
@@ -147,7 +147,13 @@ class PosesResult:
 def build_poses(out_dir: str | Path, *, per_photo: int = 110, seed: int = 0,
                 layout: str = DEFAULT_LAYOUT, landmark_model: str | Path | None = None,
                 detector_model: str | Path | None = None) -> PosesResult:
-    """Write the derived-label pose dataset to ``out_dir`` (a few hundred samples, < 1 min)."""
+    """Write the derived-label pose dataset to ``out_dir`` (a few hundred samples, < 1 min).
+
+    Raises:
+        DataError: a class got no samples (too few variants: ``per_photo``); the files
+            written and ``poses_report.json`` stay for inspection.
+        ModelError: the pose models cannot be found or loaded.
+    """
     from edgepose.pose.estimator import PoseEstimator
     from edgepose.pose.extract import COORDINATES
     from edgepose.pose.models import resolve_pose_models
@@ -193,4 +199,9 @@ def build_poses(out_dir: str | Path, *, per_photo: int = 110, seed: int = 0,
                          in_gap=in_gap, layout=layout, rule=RULE,
                          seconds=round(time.perf_counter() - start, 2), files=files)
     write_json(out_dir / "poses_report.json", result)
+    empty = [name for name, count in counts.items() if not count]
+    if empty:  # a dataset `train keypoints` would refuse: say so now, not at training
+        raise DataError(f"no samples for {', '.join(repr(n) for n in empty)} from {variants} "
+                        f"variants ({no_person} without a person, {in_gap} between the "
+                        "classes): raise --per-photo", out_dir / CATEGORY)
     return result

@@ -122,7 +122,8 @@ def resolve_pose_models(landmark_model: str | Path | None = None,
     landmark = Path(landmark_model) if landmark_model else (found.landmark if found else None)
     if landmark is None:
         raise ModelError(f"{LANDMARK_MODEL} not found in {', '.join(map(str, search_path()))}; "
-                         "run `edgepose keypoints fetch` to download it")
+                         "run `edgepose keypoints fetch` to download it, or pass "
+                         "--landmark-model PATH")
     if not landmark.is_file():
         raise ModelError("landmark model not found", landmark)
     if no_detector:
