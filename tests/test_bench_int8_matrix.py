@@ -34,7 +34,7 @@ def _cell(a76=(100, 50), a72=(100, 90), x86=0.5, load=0.3, drop=0.5, **kw) -> Ce
 def _results(cells: list[Cell], max_drop: float = 2.0) -> dict:
     from dataclasses import asdict
 
-    return {"machine": "x86_64-test", "date": "2026-11-30", "command": "python x",
+    return {"machine": "x86_64-test", "date": "2026-11-30", "commands": ["python x"],
             "qemu": "qemu 7.2", "max_drop": max_drop,
             "settings": {"data": "digits", "scratch_epochs": 1, "head_epochs": 1,
                          "fine_tune_epochs": 1, "x86_blocks": 2, "x86_per_block": 3},
@@ -92,7 +92,7 @@ def test_table_row_shows_counts_ratios_and_verdicts():
     assert row == ("| mobilenet_v2 | 96 | scratch | 90.0% | 0.37 met "
                    "| 1 partition, 66/67 nodes; outside: SOFTMAX x1 | 23.1M / 9.4M | 0.41 met "
                    "| 24.0M / 21.2M | 0.88 NOT met | 0.48 met |")
-    assert "Summary over 1 measured cells (0 not available offline): A76 <= 0.6: 1 met, " \
+    assert "**Summary** over 1 measured cells (0 not available offline): A76 <= 0.6: 1 met, " \
            "0 not met; x86 <= 0.6: 1 met, 0 not met; A72 <= 0.7: 0 met, 1 not met; " \
            "drop <= 2.0 pts: 1 met, 0 not met." in text
     assert "`python x`" in text  # the command line that made the file
@@ -110,7 +110,7 @@ def test_unavailable_pretrained_cell_says_why_and_is_not_counted():
                                    unavailable=NO_PRETRAINED)]))
     assert ("| mobilenet_v3_large | 160 | pretrained | not available offline (Keras "
             "weights='imagenet' downloads them) |") in text
-    assert "Summary over 0 measured cells (1 not available offline)" in text
+    assert "**Summary** over 0 measured cells (1 not available offline)" in text
 
 
 def test_merge_x86_only_keeps_stored_instruction_counts():
