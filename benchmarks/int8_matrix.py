@@ -2,7 +2,7 @@
 
     python benchmarks/int8_matrix.py [--backbones mobilenet_v2,...] [--sizes 96,160,224]
                                      [--starts scratch,pretrained] [--only all|arm|x86]
-                                     [--max-drop 2.0] [--render]
+                                     [--max-drop 2.0] [--resume] [--render]
 
 Issue 14, goal 1: full int8 invoke <= 0.6x fp32 on emulated Cortex-A76 (instructions)
 and on x86 (time), <= 0.7x on Cortex-A72 where the hardware allows, with the int8
@@ -332,6 +332,16 @@ def measure_cell(cell: Cell, only: str, args, data: Path) -> Cell:
     return cell
 
 
+def measured(stored: list[dict], key: str, only: str) -> bool:
+    """Whether the stored cell ``key`` has every column ``only`` asks for."""
+    for c in stored:
+        if f"{c['backbone']}/{c['size']}/{c['start']}" == key:
+            arm = all((c.get("insns") or {}).get(column) for column in ("a72", "a76"))
+            x86 = c.get("x86_ratio") is not None
+            return {"all": arm and x86, "arm": arm, "x86": x86}[only]
+    return False
+
+
 def merge(stored: list[dict], cell: Cell, only: str) -> list[dict]:
     """``stored`` cells with ``cell`` in its place, keeping stored columns not remeasured."""
     out, placed = [], False
@@ -366,6 +376,8 @@ def main() -> None:
     parser.add_argument("--x86-per-block", type=int, default=10)
     parser.add_argument("--emulator-warmup", type=int, default=1)
     parser.add_argument("--emulator-repeats", type=int, default=3)
+    parser.add_argument("--resume", action="store_true",
+                        help="skip cells already stored with the columns --only asks for")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite the .md from the stored .json")
     args = parser.parse_args()
@@ -392,6 +404,9 @@ def main() -> None:
                 print(cell.key, flush=True)
                 if start == "pretrained" and backbone not in PRETRAINED:
                     cell.unavailable = NO_PRETRAINED
+                elif args.resume and measured(cells, cell.key, args.only):
+                    print("  stored, skipped (--resume)", flush=True)
+                    continue
                 else:
                     started = time.monotonic()
                     measure_cell(cell, args.only, args, data)

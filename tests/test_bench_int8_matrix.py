@@ -14,6 +14,7 @@ from int8_matrix import (  # noqa: E402
     Cell,
     drift_verdict,
     markdown,
+    measured,
     merge,
     summary,
     verdict,
@@ -95,7 +96,7 @@ def test_table_row_shows_counts_ratios_and_verdicts():
     assert "**Summary** over 1 measured cells (0 not available offline): A76 <= 0.6: 1 met, " \
            "0 not met; x86 <= 0.6: 1 met, 0 not met; A72 <= 0.7: 0 met, 1 not met; " \
            "drop <= 2.0 pts: 1 met, 0 not met." in text
-    assert "`python x`" in text  # the command line that made the file
+    assert "Made by `python x`. Digits (digits), trained" in text  # the command line
     assert "a72_analysis.md" in text  # why A72 cells miss
 
 
@@ -135,3 +136,13 @@ def test_merge_orders_cells_by_size_then_backbone_then_start():
         ("mobilenet_v2", 96, "scratch"), ("mobilenet_v2", 160, "scratch"),
         ("mobilenet_v2", 160, "pretrained"), ("efficientnet_b0", 160, "scratch")]
     assert asdict(Cell("x", 1, "scratch"))["insns"] == {}
+
+
+def test_resume_skips_only_cells_stored_with_the_asked_columns():
+    from dataclasses import asdict
+
+    stored = [asdict(_cell(a76=(100, 40), a72=(100, 90), x86=None))]
+    assert measured(stored, "mobilenet_v2/96/scratch", "arm") is True
+    assert measured(stored, "mobilenet_v2/96/scratch", "x86") is False
+    assert measured(stored, "mobilenet_v2/96/scratch", "all") is False
+    assert measured(stored, "mobilenet_v2/160/scratch", "arm") is False
