@@ -29,6 +29,8 @@ SECTIONS = [
     ("service_soak", "Service soak"),
     ("arm_instructions", "Emulated Pi 4 / Pi 5: ARM vs x86 agreement, instructions per invoke"),
     ("demo_spread", "The demo's image training under other CPUs' kernel choices: the spread"),
+    ("int8_matrix", "int8 vs fp32 per backbone x size x (scratch, pretrained): instructions "
+     "on emulated Pi 4 / Pi 5, x86 time, drift, against the issue-14 targets"),
     ("decode_instructions", "A 12 MP JPEG, file -> probabilities vs the invoke, on emulated "
      "Pi cores"),
     ("train_throughput", "Training throughput"),
