@@ -53,6 +53,8 @@ def test_without_models_the_error_names_the_fetch_command(elsewhere, tmp_path):
 
 
 def test_the_cache_keypoints_fetch_fills_is_used_from_any_folder(elsewhere, tmp_path):
+    pytest.importorskip("skimage", reason="data poses builds from scikit-image's photos "
+                        "(host side; a Pi runs keypoints extract on its own photos)")
     cache = _copy_models(elsewhere / ".cache" / "edgepose" / "models")
     fetched = fetch_pose_models()  # already there and verified: nothing downloaded
     assert (Path(fetched.directory), fetched.source) == (cache, "cache")
@@ -66,6 +68,8 @@ def test_the_cache_keypoints_fetch_fills_is_used_from_any_folder(elsewhere, tmp_
 
 
 def test_edgepose_models_dir_is_searched_first(elsewhere, tmp_path, monkeypatch):
+    pytest.importorskip("skimage", reason="data poses builds from scikit-image's photos "
+                        "(host side; a Pi runs keypoints extract on its own photos)")
     models = _copy_models(tmp_path / "my_models")
     monkeypatch.setenv("EDGEPOSE_MODELS_DIR", str(models))
     result = CliRunner().invoke(main, ["data", "poses", str(tmp_path / "out"), "--per-photo",
