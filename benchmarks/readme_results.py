@@ -33,6 +33,7 @@ SECTIONS = [
      "on emulated Pi 4 / Pi 5, x86 time, drift, against the issue-14 targets"),
     ("a72_analysis", "int8 vs fp32 on the Pi 4's Cortex-A72: instruction classes and MAC lanes"),
     ("localise_diff", "Where ARM and x86 int8 outputs part, op by op"),
+    ("decode_latency", "A 12 MP JPEG, file -> probabilities vs the invoke, timed on this machine"),
     ("decode_instructions", "A 12 MP JPEG, file -> probabilities vs the invoke, on emulated "
      "Pi cores"),
     ("train_throughput", "Training throughput"),
