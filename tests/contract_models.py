@@ -159,3 +159,12 @@ def unit_representative(low: float = 0.0, high: float = 1.0, n: int = 16, seed: 
 def class_files(root: Path, classes: list[str]) -> list[tuple[Path, str]]:
     """(file, class) for every image under ``root/<class>/``."""
     return [(p, name) for name in classes for p in sorted((root / name).glob("*.png"))]
+
+
+def unit_tflites(build: Path) -> tuple[Path, Path]:
+    """The 0..1 brightness model as ``unit_fp32.tflite`` and as ``unit_uint8.tflite`` (uint8
+    input, scale 1/255, zero point 0: the raw-bytes quantization) in ``build``."""
+    unit = brightness_model("0..1")
+    return (to_tflite(unit, build / "unit_fp32.tflite"),
+            to_tflite(unit, build / "unit_uint8.tflite", io="uint8",
+                      representative=unit_representative()))

@@ -157,3 +157,16 @@ def copy_split(splits: Splits, split: str, dest: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(splits.absolute(sample), target)
     return dest
+
+
+def copy_renamed(dataset: Path, dest: Path, pattern: str = "*.png") -> Path:
+    """Copy every ``pattern`` file of a class-folder ``dataset`` into ``dest`` under another
+    name (``renamed_<name>``, same class folder); returns ``dest``. The same bytes under
+    new paths: what a check by content (not by path) must still recognise."""
+    import shutil
+
+    for path in dataset.rglob(pattern):
+        target = dest / path.parent.name / f"renamed_{path.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    return dest

@@ -8,7 +8,6 @@ included); no emulator needed: the sample choice is host code.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 
 from edgepose.arm.emulated import labelled_inputs
 from edgepose.errors import DataError
-from tests.run_fixtures import copy_split
+from tests.run_fixtures import copy_renamed, copy_split
 from tests.test_bench_heldout import Run
 
 
@@ -40,11 +39,7 @@ def test_the_runs_own_training_images_are_left_out_by_path(run):
 
 
 def test_copies_under_other_names_are_left_out_by_content(run, tmp_path):
-    copy = tmp_path / "copy"
-    for path in run.dataset.rglob("*.png"):
-        target = copy / path.parent.name / f"renamed_{path.name}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+    copy = copy_renamed(run.dataset, tmp_path / "copy")
     _, labels, described = labelled_inputs(run.model, data=copy)
     assert sorted(labels.tolist()) == [0, 1, 2]
     assert described.endswith(_seen(run, copy, ", 10 of them copies under another name"))

@@ -22,7 +22,7 @@ from edgepose.data.splits import Sample, Splits
 from edgepose.errors import DataError
 from edgepose.runtime.input_contract import InputContract
 from tests import contract_models as cm
-from tests.run_fixtures import copy_split
+from tests.run_fixtures import copy_renamed, copy_split
 
 SPLIT_OF = {0: "train", 1: "train", 2: "val", 3: "test"}
 
@@ -67,11 +67,7 @@ def test_the_runs_own_training_images_are_left_out_by_path(run):
 
 
 def test_copies_under_other_names_are_left_out_by_content(run, tmp_path):
-    copy = tmp_path / "copy"
-    for path in run.dataset.rglob("*.png"):
-        target = copy / path.parent.name / f"renamed_{path.name}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+    copy = copy_renamed(run.dataset, tmp_path / "copy")
     result = _bench(run, copy)
     assert result.rows[0].accuracy == 1.0 and result.settings.samples == 3
     assert (f"model_fp32.tflite: 10 of 13 samples in {copy} are images it was trained or "

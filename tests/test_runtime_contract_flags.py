@@ -32,10 +32,7 @@ class Stated:
         self.colours = cm.write_colour_images(root / "colours", per_class=2)
         build = root / "models"
         build.mkdir()
-        unit = cm.brightness_model("0..1")
-        self.float_unit = cm.to_tflite(unit, build / "unit_fp32.tflite")
-        self.uint8_raw_bytes = cm.to_tflite(unit, build / "unit_uint8.tflite", io="uint8",
-                                            representative=cm.unit_representative())
+        self.float_unit, self.uint8_raw_bytes = cm.unit_tflites(build)
         self.metadata = build / "unit_metadata.tflite"
         self.metadata.write_bytes(add_metadata(self.float_unit.read_bytes(), "unit",
                                                cm.BRIGHTNESS, InputContract.from_range(0, 1),

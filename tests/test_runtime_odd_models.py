@@ -36,10 +36,8 @@ class Models:
         self.colours = cm.write_colour_images(root / "colours")
         build = root / "models"
         build.mkdir()
+        self.float_unit, self.uint8_raw_bytes = cm.unit_tflites(build)
         unit = cm.brightness_model("0..1")
-        self.float_unit = cm.to_tflite(unit, build / "unit_fp32.tflite")
-        self.uint8_raw_bytes = cm.to_tflite(unit, build / "unit_uint8.tflite", io="uint8",
-                                            representative=cm.unit_representative())
         self.int8_unit = cm.to_tflite(unit, build / "unit_int8.tflite", io="int8",
                                       representative=cm.unit_representative())
         self.uint8_half = cm.to_tflite(unit, build / "half_uint8.tflite", io="uint8",
