@@ -35,7 +35,7 @@ from edgepose.converters.export import input_shape, load_keras_model, training_o
 from edgepose.converters.hardswish import count_hard_swish
 from edgepose.converters.manifest_writer import versions
 from edgepose.converters.mode_steps import ConversionContext, SavedModels, table_mode
-from edgepose.converters.model_outputs import keras_probabilities
+from edgepose.converters.model_outputs import keras_output_kind, keras_probabilities
 from edgepose.converters.modes import DEFAULT_MODES, MODES
 from edgepose.converters.options import ConvertOptions
 from edgepose.converters.source import Source, infer_config, resolve_source, source_contract
@@ -101,6 +101,10 @@ def _load(source: str | Path, options: ConvertOptions, progress: Progress) -> _L
     model = load_keras_model(src.model_path)
     shape = input_shape(model)
     src.config = infer_config(src.config, shape, src.model_path)
+    try:  # probabilities or logits: refused here, naming the file, when the model cannot say
+        keras_output_kind(model)
+    except ModelError as exc:
+        raise ModelError(exc.message, src.model_path) from None
     contract = source_contract(src, model, options.stated)
     progress(f"input contract: {contract.describe()}")
     num_outputs = int(model.outputs[0].shape[-1])

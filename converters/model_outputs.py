@@ -14,18 +14,46 @@ from edgepose.runtime.classifier import Classifier
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
 
+# Layers that pass values through unchanged in kind: look behind them for the activation.
+_PASS_THROUGH = ("Reshape", "Flatten", "Dropout", "Identity", "InputLayer")
+
+
 def keras_output_kind(model) -> str:
-    """``"probabilities"`` when the model's last layer ends in softmax/sigmoid (a Dense or
+    """``"probabilities"`` when the model's output comes from softmax/sigmoid (a Dense or
     Conv activation, a ``Softmax`` layer, an ``Activation`` layer), else ``"logits"``:
     a model trained with ``from_logits=True`` (a common tutorial shape) outputs raw
     scores, and the manifest must say so, so the runtime applies softmax before it shows
-    a score (never a logit as a confidence)."""
+    a score (never a logit as a confidence). Reshape/Flatten/Dropout after the activation
+    are looked through, and a nested model as the last layer is looked into.
+
+    Raises:
+        ModelError: the output comes from a layer that says neither (e.g. a ``Lambda``):
+            guessing would either show logits as confidences or apply softmax twice.
+    """
+    from edgepose.errors import ModelError
+
     layer = model.layers[-1]
-    if type(layer).__name__ == "Softmax":
-        return "probabilities"
-    activation = getattr(layer, "activation", None)
-    name = getattr(activation, "__name__", str(activation or ""))
-    return "probabilities" if name in _PROBABILITY_ACTIVATIONS else "logits"
+    while True:
+        kind = type(layer).__name__
+        if kind == "Softmax":
+            return "probabilities"
+        if hasattr(layer, "layers") and layer.layers:  # a nested model: its own last layer
+            layer = layer.layers[-1]
+            continue
+        if kind in _PASS_THROUGH:
+            inbound = layer._inbound_nodes[0].parent_nodes if layer._inbound_nodes else []
+            if len(inbound) == 1:
+                layer = inbound[0].operation
+                continue
+            break
+        activation = getattr(layer, "activation", None)
+        if activation is None:
+            break
+        name = getattr(activation, "__name__", str(activation))
+        return "probabilities" if name in _PROBABILITY_ACTIVATIONS else "logits"
+    raise ModelError(f"cannot tell whether the output layer {layer.name!r} ({kind}) gives "
+                     "probabilities or logits: end the model with a softmax (or a Dense "
+                     "without activation for logits)")
 
 
 def keras_probabilities(model, x: np.ndarray, batch_size: int = 32) -> np.ndarray:

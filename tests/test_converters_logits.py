@@ -111,3 +111,36 @@ def test_predict_shows_a_probability_never_a_logit(logits_run):
     assert top[0]["label"] == truth
     assert all(0.0 <= entry["score"] <= 1.0 for entry in top)
     assert sum(entry["score"] for entry in top) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("softmax then Reshape", "probabilities"), ("logits then Flatten", "logits"),
+    ("nested softmax head", "probabilities"), ("logits then Dropout", "logits")])
+def test_layers_after_the_activation_are_looked_through(kind, expected):
+    import keras
+
+    inputs = keras.Input((4,))
+    if kind == "softmax then Reshape":
+        out = keras.layers.Reshape((3,))(keras.layers.Dense(3, activation="softmax")(inputs))
+    elif kind == "logits then Flatten":
+        out = keras.layers.Flatten()(keras.layers.Dense(3)(inputs))
+    elif kind == "nested softmax head":
+        out = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])(
+            inputs)
+    else:
+        out = keras.layers.Dropout(0.1)(keras.layers.Dense(3)(inputs))
+    assert keras_output_kind(keras.Model(inputs, out)) == expected
+
+
+def test_an_output_layer_that_cannot_say_is_refused_naming_the_file(tmp_path):
+    import keras
+
+    inputs = keras.Input((cm.SIZE, cm.SIZE, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Lambda(lambda v: v * 2.0)(keras.layers.Dense(3)(x))
+    path = _save(keras.Model(inputs, out), tmp_path / "lambda")
+    result = CliRunner().invoke(main, ["convert", str(path), "--fp32"])
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {path}: cannot tell whether")
