@@ -178,7 +178,7 @@ def main() -> None:
     unknown = sorted(set(args.backbones.split(",")) - set(BACKBONES))
     if unknown:
         raise SystemExit(f"unknown backbones {unknown}; known: {', '.join(BACKBONES)}")
-    out_dir = results_dir(args.out, machine_slug)()
+    out_dir = results_dir(args.out, machine_slug())
     from importlib import metadata
 
     runtime = f"ai_edge_litert {metadata.version('ai-edge-litert')}"
@@ -276,7 +276,8 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
             f"{r['size_bytes'] / 1024:.0f} | {r['convert_seconds']:.1f} | {r['load_ms']:.1f} | "
             f"{r['invoke_p50_ms']:.2f} | {r['invoke_p90_ms']:.2f} | {r['e2e_p50_ms']:.2f} | "
             f"{r['macs'] / 1e6:.1f} | {r['macs_per_s'] / 1e9:.1f} | "
-            f"{'-' if share is None else f'{100 * share:.1f}'} | "
+            f"{'-' if share is None else f'{100 * share:.1f}'}"
+            f"{' ‡' if share is not None and share > 1 else ''} | "
             f"{'-' if acc is None else f'{100 * acc:.1f}%'}{mark} | "
             f"{'-' if drop is None else f'{drop:.2f}'}{mark} | "
             f"{'-' if agree is None else f'{100 * agree:.1f}%'}{mark} |")
@@ -296,11 +297,28 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
     if chance:
         lines.append(f"The Keras model of this run did not learn (test accuracy < 20%, "
                      f"10 classes) for {', '.join(chance)}: its † figures say little.")
+    above = above_peak(results)
+    if above:
+        lines.append(f"‡ above 100% of the nominal peak ({', '.join(above)}): the core ran "
+                     f"faster than the {peak.get('mhz', 0):.0f} MHz /proc/cpuinfo reports (a "
+                     "virtual machine's fixed figure, or boost clocks), so on this machine the "
+                     "nominal peak is a floor, not a ceiling: read % peak as relative, not "
+                     "absolute.")
     missing = _missing_fallback(results)
     if missing:
         lines.append(f"int8-fallback not built for {', '.join(missing)}: plain int8 was within "
                      f"the {s['max_drop']} point budget, so there was nothing to fall back from.")
     return "\n".join(lines) + "\n"
+
+
+def above_peak(results: dict) -> list[str]:
+    """Rows (``backbone px mode threads``) whose achieved MAC/s exceed the nominal peak.
+
+    The nominal peak (:func:`nominal_peak`) assumes the clock ``/proc/cpuinfo``
+    reports; a row above it proves the clock figure wrong for this machine.
+    """
+    return [f"{r['backbone']} {r['size']} {r['mode']} x{r['threads']}" for r in results["rows"]
+            if (share := peak_share(r, results["peak"])) is not None and share > 1]
 
 
 def _missing_fallback(results: dict) -> list[str]:

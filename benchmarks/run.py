@@ -50,6 +50,10 @@ def steps(cache: Path) -> list[Step]:
         Step("train_throughput", "train_throughput.py", [],
              ["--batches", "1", "--sizes", "160", "--backbones", "mobilenet_v3_small"], "--out",
              "training images/s per backbone x size, frozen and fine-tune"),
+        Step("train_vs_fit", "train_throughput.py", ["--vs-fit", "--batches", "6"],
+             ["--vs-fit", "--batches", "1", "--rounds", "1", "--sizes", "96",
+              "--backbones", "mobilenet_v3_small"], "--out",
+             "edgepose's training loop vs a plain Keras fit, same model and arrays"),
         Step("runtime_overhead", "runtime_overhead.py", [], ["--runs", "40", "--blocks", "2"],
              "--out", "Classifier.classify vs a bare invoke loop"),
         Step("service_soak", "service_soak.py", [], ["--frames", "300"], "--out",
@@ -62,6 +66,8 @@ def steps(cache: Path) -> list[Step]:
              "MobileNetV3 int8 vs fp32, hard-swish rewrite, auto-fallback"),
         Step("latency_matrix", "latency_matrix.py", [], ["--quick"], "--out",
              "backbone x size x mode x threads: load, p50/p90, e2e, accuracy, MACs, MAC/s"),
+        Step("decode_latency", "decode_latency.py", [], ["--runs", "20", "--blocks", "4"],
+             "--out", "a 12 MP JPEG, file -> probabilities vs the invoke alone"),
         Step("demo", "demo.py", demo, [*demo, "--runs", "20"], "--record-dir",
              "the main job per task (image MobileNetV2, keypoint MLP) x mode"),
         Step("peers", "peers.py", ["--models", str(cache / "models")],
@@ -83,6 +89,25 @@ class StepResult:
     seconds: float
     log: str | None
     written: list[str] = field(default_factory=list)
+    finished: str | None = None  # UTC time the step ended (ISO 8601)
+
+
+def earlier_steps(machine_json: Path, rerun: set[str], order: list[str]) -> list[StepResult]:
+    """The steps an earlier run recorded in ``machine_json`` that this run does not redo.
+
+    A ``--only`` run then leaves the other steps' rows (and when they ran) in
+    ``machine.md`` instead of erasing them; unreadable or missing files give none.
+    """
+    from edgepose.errors import DataError
+    from edgepose.fileio import read_json
+
+    try:
+        recorded = read_json(machine_json).get("steps", [])
+        earlier = [StepResult(**r) for r in recorded if r.get("name") not in rerun]
+    except (DataError, TypeError, AttributeError):
+        return []
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(earlier, key=lambda r: rank.get(r.name, len(rank)))
 
 
 def _version(package: str) -> str | None:
@@ -116,8 +141,10 @@ def machine_markdown(facts: dict, results: list[StepResult], quick: bool) -> str
     lines += [f"| {k} | {v} |" for k, v in rows]
     if d.get("warnings"):
         lines += [""] + [f"> warning: {w}" for w in d["warnings"]]
-    lines += ["", "## Steps of that run", "", "| step | status | seconds |", "|---|---|---|"]
-    lines += [f"| {r.name} | {r.status} | {r.seconds:.0f} |" for r in results]
+    lines += ["", "## Steps recorded in this folder", "",
+              "| step | status | seconds | finished (UTC) |", "|---|---|---|---|"]
+    lines += [f"| {r.name} | {r.status} | {r.seconds:.0f} | {r.finished or '-'} |"
+              for r in results]
     return "\n".join(lines) + "\n"
 
 
@@ -146,7 +173,8 @@ def run_step(step: Step, out: Path, quick: bool, logs: Path) -> StepResult:
     seconds = time.time() - started
     status = "ok" if code == 0 else f"failed (exit {code})"
     written = sorted(name for name, mtime in _mtimes(out).items() if before.get(name) != mtime)
-    return StepResult(step.name, status, seconds, str(log), written)
+    finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return StepResult(step.name, status, seconds, str(log), written, finished)
 
 
 def main() -> None:
@@ -180,6 +208,7 @@ def main() -> None:
     todo = [s for s in suite if s.name in chosen and s.name not in skipped]
     print(f"edgepose benchmark suite on {slug}: {len(todo)} steps -> {out}", flush=True)
     results: list[StepResult] = []
+    earlier = earlier_steps(out / "machine.json", {s.name for s in todo}, names)
     started = time.time()
     for i, step in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {step.name}: {step.about} ...", flush=True)
@@ -190,9 +219,11 @@ def main() -> None:
         if result.status.startswith("failed") and result.log:
             tail = Path(result.log).read_text(errors="replace").splitlines()[-15:]
             print("    " + "\n    ".join(tail), flush=True)
+        recorded = sorted(earlier + results, key=lambda r: names.index(r.name)
+                          if r.name in names else len(names))
         write_json(out / "machine.json", dict(facts, quick=args.quick,
-                                              steps=[asdict(r) for r in results]))
-        write_text(out / "machine.md", machine_markdown(facts, results, args.quick))
+                                              steps=[asdict(r) for r in recorded]))
+        write_text(out / "machine.md", machine_markdown(facts, recorded, args.quick))
 
     print(f"\nsummary ({time.time() - started:.0f} s, results in {out}):")
     for r in results:

@@ -94,7 +94,7 @@ def main() -> None:
     from edgepose.bench.device import machine_slug
     from edgepose.fileio import write_text
 
-    folder = results_dir(args.results, machine_slug)()
+    folder = results_dir(args.results, machine_slug())
     source = folder / "latency_matrix.json"
     if not source.is_file():
         raise SystemExit(f"{source}: not found; run benchmarks/latency_matrix.py first")

@@ -1,0 +1,49 @@
+"""benchmarks/latency_matrix.py: % of the nominal peak, and rows that prove the clock wrong."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from latency_matrix import above_peak, peak_share, to_markdown  # noqa: E402
+
+PEAK = {"fp32_macs_per_s": 83e9, "int8_macs_per_s": 332e9, "mhz": 2596.0,
+        "note": "2596 MHz x 2 FMA x 16 fp32 lanes (AVX-512); int8 4x with avx512_vnni"}
+
+
+def _row(mode: str, threads: int, gmacs: float) -> dict:
+    return {"backbone": "mobilenet_v2", "size": 224, "mode": mode, "threads": threads,
+            "size_bytes": 2048, "convert_seconds": 1.0, "load_ms": 1.0, "invoke_p50_ms": 1.0,
+            "invoke_p90_ms": 1.1, "e2e_p50_ms": 1.5, "macs": 300e6, "macs_per_s": gmacs * 1e9,
+            "accuracy": 0.9, "drop_pts": 0.0, "top1_agreement": 1.0, "keras_accuracy": 0.9}
+
+
+def _results(rows: list[dict]) -> dict:
+    return {"machine": "x86_64-test", "peak": PEAK, "rows": rows,
+            "device": {"cpu_model": "cpu", "cores": 2, "governor": None, "python": "3.11",
+                       "runtime": None},
+            "settings": {"per_class": 100, "training": "full", "runs": 100, "warmup": 10,
+                         "modes": ["fp32", "int8"], "max_drop": 2.0}}
+
+
+def test_peak_share_uses_the_mode_type_and_the_threads():
+    assert peak_share(_row("fp32", 1, 41.5), PEAK) == 0.5
+    assert peak_share(_row("int8", 2, 332.0), PEAK) == 0.5  # int8 peak x 2 threads
+    assert peak_share(_row("fp32", 1, 41.5), {"note": "no clock"}) is None
+
+
+def test_rows_above_the_nominal_peak_are_marked_and_explained():
+    results = _results([_row("fp32", 1, 93.6), _row("fp32", 2, 130.3), _row("int8", 1, 204.6)])
+    assert above_peak(results) == ["mobilenet_v2 224 fp32 x1"]
+    text = to_markdown(results)
+    assert "| 112.8 ‡ |" in text  # 93.6 / 83
+    assert "| 78.5 |" in text  # 130.3 / 166: below the peak, no mark
+    assert "‡ above 100% of the nominal peak (mobilenet_v2 224 fp32 x1)" in text
+    assert "2596 MHz" in text
+
+
+def test_no_mark_when_every_row_is_below_the_peak():
+    text = to_markdown(_results([_row("fp32", 1, 41.5)]))
+    assert "‡" not in text
