@@ -103,7 +103,9 @@ def measure(run: Path, threads: list[int], runs: int, warmup: int) -> list[dict]
                 "delegation": row.delegation, "peak_rss_mb": row.peak_rss_mb,
                 "float_layers": len(mode.get("float_layers") or []),
                 "keras_accuracy": report.get("keras_accuracy"),
-                "samples": result.settings.samples})
+                "samples": result.settings.samples,
+                # bench's own contention checks (CPU use around the run, p90/p50 spread)
+                "busy": [w for w in result.warnings if w.startswith("machine busy")]})
     return rows
 
 
@@ -297,6 +299,17 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
     if chance:
         lines.append(f"The Keras model of this run did not learn (test accuracy < 20%, "
                      f"10 classes) for {', '.join(chance)}: its † figures say little.")
+    busy = sorted({f"{r['backbone']} {r['size']} {r['mode']}" for r in results["rows"]
+                   if r.get("busy")})
+    if busy:
+        lines.append(f"Machine busy while these models were timed (edgepose bench's check): "
+                     f"{', '.join(busy)}: their latencies are contended, not results.")
+    slower = more_threads_slower(results)
+    if slower:
+        lines.append(f"2 threads slower than 1 (beyond 5%): {', '.join(slower)}. Either too "
+                     "little work per op to split (dynamic-range ops outside XNNPACK run "
+                     "single-threaded) or other work took a core while that row was timed: "
+                     "rerun before quoting.")
     above = above_peak(results)
     if above:
         lines.append(f"‡ above 100% of the nominal peak ({', '.join(above)}): the core ran "
@@ -309,6 +322,20 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
         lines.append(f"int8-fallback not built for {', '.join(missing)}: plain int8 was within "
                      f"the {s['max_drop']} point budget, so there was nothing to fall back from.")
     return "\n".join(lines) + "\n"
+
+
+def more_threads_slower(results: dict, margin: float = 0.05) -> list[str]:
+    """Models (``backbone px mode``) whose invoke p50 with more threads exceeds 1 thread's.
+
+    ``margin`` is the share beyond which a difference counts (timing noise below).
+    """
+    one = {(r["backbone"], r["size"], r["mode"]): r["invoke_p50_ms"]
+           for r in results["rows"] if r["threads"] == 1}
+    return [f"{r['backbone']} {r['size']} {r['mode']} ({one[key]:.2f} -> "
+            f"{r['invoke_p50_ms']:.2f} ms at {r['threads']} threads)"
+            for r in results["rows"]
+            if r["threads"] > 1 and (key := (r["backbone"], r["size"], r["mode"])) in one
+            and r["invoke_p50_ms"] > one[key] * (1 + margin)]
 
 
 def above_peak(results: dict) -> list[str]:

@@ -47,3 +47,18 @@ def test_rows_above_the_nominal_peak_are_marked_and_explained():
 def test_no_mark_when_every_row_is_below_the_peak():
     text = to_markdown(_results([_row("fp32", 1, 41.5)]))
     assert "‡" not in text
+
+
+def test_more_threads_slower_and_busy_rows_are_named():
+    slow = _row("fp32", 2, 41.5)
+    slow["invoke_p50_ms"] = 1.2  # vs 1.0 at one thread
+    same = _row("int8", 2, 200.0)
+    same["invoke_p50_ms"] = 1.04  # within 5 %
+    busy = _row("int8", 1, 200.0)
+    busy["busy"] = ["machine busy: load average 3.0 at start"]
+    results = _results([_row("fp32", 1, 41.5), slow, busy, same])
+    text = to_markdown(results)
+    assert "2 threads slower than 1 (beyond 5%): mobilenet_v2 224 fp32 (1.00 -> 1.20 ms at 2 " \
+           "threads)." in text
+    assert "Machine busy while these models were timed (edgepose bench's check): " \
+           "mobilenet_v2 224 int8:" in text
