@@ -173,3 +173,13 @@ def test_bench_plot_writes_a_png(tiny_run, tmp_path):
                                        "--warmup", "0", "--plot", str(plot)])
     assert result.exit_code == 0, result.output
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_terminal_table_names_the_unit_of_every_latency(split_result):
+    from edgepose.bench.bench_report import terminal_table
+
+    columns, rows = terminal_table(split_result)
+    assert columns[2:6] == ["first ms", "inv p50 ms", "e2e p50 ms", "e2e p90 ms"]
+    p50 = {(r.mode, r.threads): r.invoke.p50_ms for r in split_result.rows}
+    assert [float(row[3]) for row in rows] == pytest.approx(
+        [round(p50[(r.mode, r.threads)], 3) for r in split_result.rows], abs=1e-3)

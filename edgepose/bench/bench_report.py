@@ -48,8 +48,9 @@ def table(result: BenchResult) -> tuple[list[str], list[list[str]]]:
     return list(COLUMNS), [row_values(row) for row in result.rows]
 
 
-TERMINAL_COLUMNS = ["model", "KB", "first", "inv p50", "e2e p50", "e2e p90", "acc", "agree",
-                    "KL"]
+# every latency header names its unit: a table pasted elsewhere keeps it
+TERMINAL_COLUMNS = ["model", "KB", "first ms", "inv p50 ms", "e2e p50 ms", "e2e p90 ms", "acc",
+                    "agree", "KL"]
 
 
 def _short_name(row: BenchRow, rows: list[BenchRow]) -> str:
