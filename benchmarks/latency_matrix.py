@@ -260,7 +260,8 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
            f"for the integer modes ({peak_rate / 1e9:.0f} / {int8_rate / 1e9:.0f} GMAC/s per "
            f"core: {peak['note']})." if peak_rate else "no nominal peak (CPU clock unknown)."),
         "",
-        "| backbone | px | mode | thr | KB | convert s | load ms | invoke p50 ms | p90 ms | e2e p50 ms "
+        "| backbone | px | mode | thr | KB | convert s | load ms | invoke p50 ms | p90 ms "
+        "| e2e p50 ms "
         "| MMAC | GMAC/s | % peak | acc | drop pts | top-1 agree |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     own_used = False

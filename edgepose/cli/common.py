@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 import click
@@ -13,7 +15,20 @@ from edgepose.fileio import _to_jsonable
 
 # soft_wrap: a line longer than the terminal is not broken, so a printed command stays
 # copyable whatever the console width (tables still fit the width).
-console = Console(stderr=False, soft_wrap=True)
+# Piped into a file or a CI log, rich would assume 80 columns and fold table cells
+# word by word; there a table gets the width it needs (up to PIPE_WIDTH), and COLUMNS,
+# when set, still wins (rich reads it).
+PIPE_WIDTH = 200
+
+
+def _console_width() -> int | None:
+    """None (rich measures the terminal) on a terminal or with COLUMNS set, else PIPE_WIDTH."""
+    if "COLUMNS" in os.environ or sys.stdout.isatty():
+        return None
+    return PIPE_WIDTH
+
+
+console = Console(stderr=False, soft_wrap=True, width=_console_width())
 
 
 def print_json(obj: Any) -> None:
