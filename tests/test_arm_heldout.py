@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edgepose.arm.emulated import labelled_inputs
-from edgepose.errors import DataError
+from edgepose.errors import ConfigError, DataError
 from tests.run_fixtures import copy_renamed, copy_split
 from tests.test_bench_heldout import Run
 
@@ -68,3 +68,52 @@ def test_a_model_outside_a_run_uses_everything(run, tmp_path):
     _, labels, described = labelled_inputs(alone, data=run.dataset)
     assert np.bincount(labels).tolist() == [4, 4, 5]  # the mislabelled copy counts
     assert described == f"all 13 samples from {run.dataset}"
+
+
+def _other_run(run: Run, root: Path, trained_on: list[str]) -> Path:
+    """A second run folder over the same dataset whose train split also holds ``trained_on``."""
+    from edgepose.data.splits import Sample, Splits
+
+    other = root / "other_run"
+    other.mkdir(parents=True)
+    items = [Sample(s.path, s.label, "train" if s.path in trained_on else s.split)
+             for s in run.splits.items]
+    Splits("image", run.splits.root, run.splits.classes, items).save(other / "splits.json")
+    model = other / "model_fp32.tflite"
+    model.write_bytes(run.model.read_bytes())
+    return model
+
+
+def test_every_models_run_counts_when_several_are_emulated(run, tmp_path):
+    other = _other_run(run, tmp_path, ["dark/3.png"])  # one of the three test images
+    _, labels, described = labelled_inputs(run.model, data=run.dataset, also=[other])
+    assert len(labels) == 2  # dark/3.png was the other model's training image
+    assert described.startswith(f"all 2 samples from {run.dataset}; " + _seen(run, run.dataset))
+    assert described.endswith(f"model_fp32.tflite: 1 of 3 samples in {run.dataset} are "
+                              "images it was trained or selected on (1 train in "
+                              f"{other.parent / 'splits.json'}); left out: its accuracy is on "
+                              "the 2 held-out ones")
+
+
+def test_data_every_emulated_model_trained_on_is_refused(run, tmp_path):
+    other = _other_run(run, tmp_path, [f"{name}/3.png" for name in ("dark", "mid", "bright")])
+    with pytest.raises(DataError) as info:
+        labelled_inputs(run.model, data=run.dataset, also=[other])
+    assert "all 3 samples are images model_fp32.tflite was trained or selected on" \
+           in str(info.value)
+
+
+def test_a_split_of_one_run_is_not_used_for_another_runs_model(run, tmp_path):
+    other = _other_run(run, tmp_path, [])
+    with pytest.raises(ConfigError) as info:
+        labelled_inputs(run.model, split="test", also=[other])
+    runs = ", ".join(sorted(str(p.resolve()) for p in (run.run, other.parent)))
+    assert str(info.value) == (f"--split test with models of different runs ({runs}): each "
+                               "run has its own test split; emulate one run's models at a time")
+    same_run = run.run / "model_copy.tflite"
+    same_run.write_bytes(run.model.read_bytes())
+    try:  # models of one run pass the check and go on to read that run (no config.json here)
+        with pytest.raises(DataError, match="not an edgepose run directory"):
+            labelled_inputs(run.model, split="test", also=[same_run])
+    finally:
+        same_run.unlink()

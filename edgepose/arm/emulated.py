@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -330,14 +331,16 @@ def emulated_bench(models: list[Path], pi: int = 5, *, split: str | None = None,
     if split is None and data is None:
         return run_emulated(models, pi, **options)
     inputs, labels, described = labelled_inputs(models[0], split=split, data=data,
-                                                max_samples=max_samples, seed=seed)
+                                                max_samples=max_samples, seed=seed,
+                                                also=models[1:])
     result = run_emulated(models, pi, inputs, labels, **options)
     result.samples = described
     return result
 
 
 def labelled_inputs(model: Path, *, split: str | None = None, data: str | Path | None = None,
-                    max_samples: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+                    max_samples: int = 50, seed: int = 0,
+                    also: Sequence[Path] = ()) -> tuple[np.ndarray, np.ndarray, str]:
     """A stratified, seeded subset of labelled samples, prepared for ``model``.
 
     Returns ``(inputs N x <input shape>, label indices N, description)``, the
@@ -345,7 +348,14 @@ def labelled_inputs(model: Path, *, split: str | None = None, data: str | Path |
     (:func:`edgepose.sampling.stratified_indices`); unreadable samples are left
     out and counted in it. ``data`` files ``model``'s run trained or selected on are
     left out first, as ``edgepose bench --data`` does (:func:`held_out_data`; the
-    warning ends the description); DataError when every file was.
+    warning ends the description); DataError when every file was. Every model of the
+    job gets these same inputs, so ``also`` (the other models) count too: a file any of
+    their runs trained or selected on is left out as well.
+
+    Raises:
+        ConfigError: ``split`` with models of different run folders (each run has its
+            own split; one emulator job feeds every model the same inputs).
+        DataError: no held-out sample is left, or the samples cannot be read.
     """
     from edgepose.bench.harness import held_out_data
     from edgepose.bench.labelled_data import folder_data, label_indices, screen, split_data
@@ -353,9 +363,18 @@ def labelled_inputs(model: Path, *, split: str | None = None, data: str | Path |
 
     seen_note = None
     if split:
+        runs = sorted({str(Path(m).resolve().parent) for m in [model, *also]})
+        if len(runs) > 1:
+            raise ConfigError(f"--split {split} with models of different runs "
+                              f"({', '.join(runs)}): each run has its own {split} split; "
+                              "emulate one run's models at a time")
         labelled = split_data(model, split)
     else:
-        labelled, seen_note = held_out_data(folder_data(data), Path(model))
+        labelled, notes = folder_data(data), []
+        for each in [model, *also]:
+            labelled, note = held_out_data(labelled, Path(each))
+            notes += [note] if note else []
+        seen_note = "; ".join(notes) or None
     classifier = Classifier.from_file(model)
     labelled, choice = labelled.subset(max_samples, seed)
     screened = screen(classifier, labelled)
