@@ -128,9 +128,10 @@ def infer_config(config: dict[str, Any], shape: tuple[int, ...],
 
     Raises:
         ConfigError: a bare model whose input is 3 x H x W or 1 x H x W (channels
-            first), or H x W x 2 or H x W x 4 (grey/RGB with alpha): converting it as
-            keypoint features would give confident nonsense, and edgepose feeds
-            channels-last RGB or greyscale images only.
+            first), H x W x 2 or H x W x 4 (grey/RGB with alpha), or H x W with W > 4
+            (an image without a channel axis, or some feature matrix: not K keypoints
+            of 2..4 values): converting it as keypoint features would give confident
+            nonsense, and edgepose feeds channels-last RGB or greyscale images only.
     """
     config = dict(config)
     if "task" not in config and len(shape) == 3 and shape[0] in (1, 3) \
@@ -147,6 +148,14 @@ def infer_config(config: dict[str, Any], shape: tuple[int, ...],
                           "(alpha?); edgepose feeds images as RGB (3 channels) or greyscale "
                           "(1), so it cannot convert this as an image model nor as keypoint "
                           "features", model_path)
+    if "task" not in config and len(shape) == 2 and shape[-1] > 4:
+        dims = " x ".join(str(d) for d in shape)
+        reshape = f"keras.layers.Reshape(({shape[0]}, {shape[1]}, 1))"
+        raise ConfigError(f"the model's input is {dims}: an image without a channel axis, or "
+                          "a feature matrix? edgepose converts images laid out H x W x C and "
+                          "keypoints as K x 2..4 (x, y[, z][, visibility]) or one flat "
+                          f"vector; for a greyscale image put {reshape} in front, then "
+                          "convert that", model_path)
     if "task" not in config:  # H x W x 3 (RGB) or H x W x 1 (greyscale) is an image
         config["task"] = "image" if len(shape) == 3 and shape[-1] in (1, 3) else "keypoints"
     if config["task"] == "image" and "preprocessing" not in config:

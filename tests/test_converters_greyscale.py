@@ -210,3 +210,40 @@ def test_an_image_input_with_alpha_is_refused_not_read_as_keypoints(tmp_path, ch
         "channels (alpha?); edgepose feeds images as RGB (3 channels) or greyscale (1), so it "
         "cannot convert this as an image model nor as keypoint features"]
     assert not (tmp_path / "model_fp32.tflite").exists()
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (32, 24), (10, 16)])
+def test_a_two_dimensional_input_wider_than_a_keypoint_is_refused(shape):
+    from edgepose.converters.source import infer_config
+
+    with pytest.raises(ConfigError) as info:
+        infer_config({}, shape, "m.keras")
+    assert info.value.message == (
+        f"the model's input is {shape[0]} x {shape[1]}: an image without a channel axis, or a "
+        "feature matrix? edgepose converts images laid out H x W x C and keypoints as K x 2..4 "
+        "(x, y[, z][, visibility]) or one flat vector; for a greyscale image put "
+        f"keras.layers.Reshape(({shape[0]}, {shape[1]}, 1)) in front, then convert that")
+
+
+@pytest.mark.parametrize("shape", [(33, 4), (33, 3), (21, 2)])
+def test_keypoints_as_rows_of_two_to_four_values_stay_keypoints(shape):
+    from edgepose.converters.source import infer_config
+
+    assert infer_config({}, shape)["task"] == "keypoints"
+
+
+def test_a_bare_28_by_28_model_is_refused_by_convert_naming_the_file(tmp_path):
+    import keras
+
+    inputs = keras.Input((28, 28), batch_size=1)
+    x = keras.layers.Flatten()(inputs)
+    path = _save(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)), tmp_path)
+    result = CliRunner().invoke(main, ["convert", str(path), "--fp32"])
+    assert result.exit_code == ConfigError.exit_code
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {path}: the model's input is 28 x 28: an image without a channel "
+                      "axis, or a feature matrix? edgepose converts images laid out H x W x C "
+                      "and keypoints as K x 2..4 (x, y[, z][, visibility]) or one flat vector; "
+                      "for a greyscale image put keras.layers.Reshape((28, 28, 1)) in front, "
+                      "then convert that"]
+    assert not (tmp_path / "model_fp32.tflite").exists()
