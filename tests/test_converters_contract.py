@@ -82,14 +82,14 @@ def test_the_report_names_the_contract_used(unit_converted):
 
     report = json.loads((unit_converted / "conversion_report.json").read_text())
     assert report["settings"]["input_contract"] == (
-        "pixels 0..1 (mean 0, std 255), RGB, NHWC, float32 (from --input-range)")
+        "input 0..1 = pixel / 255, RGB, NHWC, float32 (from --input-range)")
 
 
 def test_a_rescaling_first_layer_is_read_as_raw_pixels(tmp_path, brightness):
     path = _save(cm.brightness_model("rescaling"), tmp_path)
     report = convert_run(path, ["int8"], calib_data=brightness)
     assert report.settings["input_contract"] == (
-        "pixels 0..255 (mean 0, std 1), RGB, NHWC, float32 (from the model's first layer "
+        "input 0..255 = pixel, RGB, NHWC, float32 (from the model's first layer "
         "'rescale' (Rescaling of raw 0..255 pixels))")
     answers = _answers(tmp_path / "model_int8.tflite", brightness, cm.BRIGHTNESS)
     assert [a for a, _ in answers] == [t for _, t in answers]
@@ -116,7 +116,7 @@ def test_a_bgr_model_gets_its_channels_swapped(tmp_path):
 
 @pytest.mark.parametrize("case, values, message", [
     ("pixels for a 0..1 model", lambda x: x * 255.0, r"spans 0\.\.255 but the model's input "
-     r"contract is 0\.\.1 \(pixels 0\.\.1 \(mean 0, std 255\), RGB, NHWC, float32 \(from "
+     r"contract is 0\.\.1 \(input 0\.\.1 = pixel / 255, RGB, NHWC, float32 \(from "
      r"--input-range\)\)"),
     ("one NaN", lambda x: np.where(np.arange(x.size).reshape(x.shape) == 77, np.nan, x),
      r"calibration data has 1 NaN/inf values \(first in sample 0\)"),

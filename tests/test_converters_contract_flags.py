@@ -153,7 +153,7 @@ def test_override_contract_uses_the_flag_says_so_and_converts(tmp_path, brightne
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["settings"]["input_contract"] == (
-        "pixels 0..1 (mean 0, std 255), RGB, NHWC, float32 (from --input-range 0,1 "
+        "input 0..1 = pixel / 255, RGB, NHWC, float32 (from --input-range 0,1 "
         "(--override-contract; the model states pixels 0..255, RGB in the run's config.json))")
     model = path.parent / "model_int8.tflite"
     assert Manifest.load(model.with_suffix(".json")).input_contract["std"] == [255.0]

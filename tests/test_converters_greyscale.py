@@ -101,7 +101,7 @@ def test_the_manifest_states_one_channel_and_one_mean_std(converted):
     assert manifest.preprocessing["channels"] == 1
     report = json.loads((converted / "conversion_report.json").read_text())
     assert report["settings"]["input_contract"] == (
-        "pixels 0..1 (mean 0, std 255), grey, NHWC, float32 (from --input-range)")
+        "input 0..1 = pixel / 255, grey, NHWC, float32 (from --input-range)")
 
 
 @pytest.mark.parametrize("mode", ["fp32", "int8"])
@@ -127,7 +127,7 @@ def test_a_grey_model_with_rescaling_first_needs_no_flag(tmp_path, images):
                                        str(images), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["settings"]["input_contract"] == (
-        "pixels 0..255 (mean 0, std 1), grey, NHWC, float32 (from the model's first layer "
+        "input 0..255 = pixel, grey, NHWC, float32 (from the model's first layer "
         "'rescale' (Rescaling of raw 0..255 pixels))")
     meta = input_metadata(read_model_info(tmp_path / "model_int8.tflite"))
     assert (meta.mean, meta.std, meta.color_space) == ((0.0,), (1.0,), "GRAYSCALE")

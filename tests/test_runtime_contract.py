@@ -48,7 +48,7 @@ def test_quantization_parameters_state_a_known_range_or_nothing(scale, zero_poin
 
 def test_the_source_of_a_quantization_contract_names_the_parameters():
     contract = contract_from_quantization(1 / 255, 0, "uint8")
-    assert contract.describe() == ("pixels 0..1 (mean 0, std 255), RGB, NHWC, uint8 (from "
+    assert contract.describe() == ("input 0..1 = pixel / 255, RGB, NHWC, uint8 (from "
                                    "uint8 input quantization (scale 0.00392157, zero point 0 "
                                    "-> 0..1))")
 
@@ -123,3 +123,14 @@ def test_predict_with_a_bad_range_exits_2_with_one_line(tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: --input-range takes 2 comma-separated numbers, got '1'"]
+
+
+@pytest.mark.parametrize("contract, line", [
+    (InputContract.from_range(-1.0, 1.0), "input -1..1 = (pixel - 127.5) / 127.5, RGB, NHWC"),
+    (InputContract.from_range(0.0, 255.0), "input 0..255 = pixel, RGB, NHWC"),
+    (InputContract(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
+     "= (pixel - [123.675, 116.28, 103.53]) / [58.395, 57.12, 57.375], RGB, NHWC"),
+    (InputContract(mean=(127.5,), std=(1.0,), channels=1), "= (pixel - 127.5), grey, NHWC"),
+])
+def test_the_contract_line_says_how_the_input_is_computed_from_a_pixel(contract, line):
+    assert line in contract.describe()

@@ -93,7 +93,7 @@ def test_a_float_greyscale_model_is_right_on_rgb_and_grey_files(grey, images):
 
 def test_the_contract_of_a_greyscale_model_says_grey(grey):
     clf = Classifier.from_file(grey.float, stated=UNIT)
-    assert clf.contract.describe() == ("pixels 0..1 (mean 0, std 255), grey, NHWC, float32 "
+    assert clf.contract.describe() == ("input 0..1 = pixel / 255, grey, NHWC, float32 "
                                        "(from --input-range)")
     assert clf.sample_shape == (cm.SIZE, cm.SIZE, 1)
 

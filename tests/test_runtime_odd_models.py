@@ -123,14 +123,14 @@ def test_predict_cli_takes_input_range(odd):
                                        "--input-range", "0,1", "--json"])
     assert result.exit_code == 0, result.output
     assert '"label": "mid"' in result.output
-    assert "pixels 0..1 (mean 0, std 255), RGB, NHWC, float32 (from --input-range)" \
+    assert "input 0..1 = pixel / 255, RGB, NHWC, float32 (from --input-range)" \
         in result.output
 
 
 def test_a_uint8_input_with_scale_1_over_255_takes_raw_bytes(odd):
     clf = Classifier.from_file(odd.uint8_raw_bytes, labels_path=_labels(odd.uint8_raw_bytes))
     assert clf.contract.describe().startswith(
-        "pixels 0..1 (mean 0, std 255), RGB, NHWC, uint8 (from uint8 input quantization "
+        "input 0..1 = pixel / 255, RGB, NHWC, uint8 (from uint8 input quantization "
         "(scale 0.00392157, zero point 0 -> 0..1))")
     pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(2, 0).repeat(2, 1)
     clf.set_input(np.repeat(pixels, 3, axis=-1))
@@ -306,5 +306,5 @@ def test_bench_with_data_uses_the_stated_contract_and_prints_it(odd, tmp_path):
     [row] = json.loads(result.stdout)["result"]["rows"]
     assert row["accuracy"] == 1.0
     table = CliRunner().invoke(main, [*args, "--input-range", "0,1"])
-    assert f"input contract {model}: pixels 0..1 (mean 0, std 255), RGB, NHWC, float32 " \
+    assert f"input contract {model}: input 0..1 = pixel / 255, RGB, NHWC, float32 " \
            "(from --input-range)" in " ".join(table.stdout.split())

@@ -168,18 +168,30 @@ class InputContract:
         return x[..., ::-1] if self.channel_order == "BGR" else x
 
     def describe(self) -> str:
-        """One line, e.g. ``pixels 0..1 (mean 0, std 255), RGB, NHWC, float32 (from the
-        manifest)``."""
+        """One line: what the model receives, computed from 0..255 pixels, e.g.
+        ``input 0..1 = pixel / 255, RGB, NHWC, float32 (from the manifest)`` or
+        ``input -1..1 = (pixel - 127.5) / 127.5, ...``."""
         where = f" (from {self.source})" if self.source else ""
         if self.kind == FEATURES:
             return f"features as given, {self.dtype}{where}"
         lo, hi = self.value_range or (0.0, 255.0)
-        uniform = len(set(self.mean)) == 1 and len(set(self.std)) == 1
-        values = (f"mean {_fmt(self.mean[0])}, std {_fmt(self.std[0])}" if uniform else
-                  f"mean {[_fmt(m) for m in self.mean]}, std {[_fmt(s) for s in self.std]}")
         colour = "grey" if self.channels == 1 else self.channel_order
-        return (f"pixels {_fmt(lo)}..{_fmt(hi)} ({values}), {colour}, "
+        return (f"input {_fmt(lo)}..{_fmt(hi)} = {self.formula()}, {colour}, "
                 f"{self.layout}, {self.dtype}{where}")
+
+    def formula(self) -> str:
+        """How the input is computed from a 0..255 pixel: ``pixel / 255``,
+        ``(pixel - 127.5) / 127.5``, ``pixel`` (as decoded), or per channel
+        ``(pixel - [123.7, 116.3, 103.5]) / [58.4, 57.1, 57.4]``."""
+        def one(values: tuple[float, ...]) -> str:
+            if len(set(values)) == 1:
+                return _fmt(values[0])
+            return "[" + ", ".join(_fmt(v) for v in values) + "]"
+
+        term = "pixel" if not any(self.mean) else f"(pixel - {one(self.mean)})"
+        if all(s == 1.0 for s in self.std):
+            return term
+        return f"{term} / {one(self.std)}"
 
     def describe_values(self) -> str:
         """The normalisation and order alone, e.g. ``pixels 0..1, RGB``."""
