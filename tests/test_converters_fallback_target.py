@@ -21,7 +21,11 @@ import pytest
 
 from edgepose.converters import ConvertOptions, run_conversion
 from edgepose.converters.conversion_report import ConversionReport, ModeResult
-from edgepose.converters.fallback import execution_order, outside_notes
+from edgepose.converters.fallback import (
+    execution_order,
+    fallback_result_from_dict,
+    outside_notes,
+)
 from edgepose.converters.target import measure_rows
 from tests import xnnpack_scale_models as scale
 
@@ -96,6 +100,23 @@ def test_the_fallback_section_names_its_start_and_its_speed_beside_it(add_run):
     assert report.fallback.summary() == (
         f"int8-fallback kept {len(report.fallback.float_layers)} layer(s) float on top of "
         f"{start}; within budget: True")
+
+
+def test_the_cli_says_what_the_fallback_started_from(add_run, tmp_path):
+    from click.testing import CliRunner
+
+    from edgepose.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(add_run[0], run)
+    result = CliRunner().invoke(main, ["convert", str(run), "--int8", "--max-drop", "5",
+                                       "--auto-fallback"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "int8-fallback kept" in line]
+    saved = json.loads((run / "conversion_report.json").read_text())["fallback"]
+    assert lines == [fallback_result_from_dict(saved).summary()]
+    assert " on top of the int8 chosen for this machine (int8, float ADD x1; hard-swish " \
+           "rewrite off; ops kept float: ADD x1); within budget: True" in lines[0]
 
 
 def test_the_layer_ranking_is_that_of_the_int8_the_fallback_starts_from(add_run):
