@@ -4,7 +4,9 @@
 :func:`fallback_step` (a :func:`~edgepose.converters.mode_steps.mode_step`, so timed
 and written like every mode) keeps layers float until int8 fits ``--max-drop``;
 :func:`check_budget` marks the modes over budget and raises after the report is
-saved.
+saved. Both the debugging and the fallback start from the int8 the report holds
+(:func:`fallback_start`: ``--target``'s choice of hard-swish rewrite and of ops
+kept float), and the fallback model is measured on the target like the int8 row.
 """
 
 from __future__ import annotations
@@ -17,26 +19,54 @@ import numpy as np
 
 from edgepose.converters.conversion_report import ConversionReport
 from edgepose.converters.debugger import layer_errors, plot_layer_errors
-from edgepose.converters.fallback import auto_fallback
+from edgepose.converters.fallback import FallbackStart, auto_fallback
 from edgepose.converters.mode_steps import ConversionContext, ModeOutput, mode_step
 from edgepose.converters.model_outputs import keras_probabilities, tflite_probabilities
 from edgepose.converters.modes import FALLBACK_MODE
+from edgepose.converters.target import describe_target, measure_rows, timing_sample
 from edgepose.converters.tflite import calibrate
 from edgepose.errors import DriftExceeded
 from edgepose.rundir import load_inputs
 from edgepose.runtime.classifier import Classifier
 
 
+def fallback_start(ctx: ConversionContext) -> FallbackStart:
+    """The int8 conversion the report's int8 row holds, for the steps that build on it.
+
+    ``--target``'s chosen candidate when it chose (its hard-swish rewrite setting and
+    the tensors it keeps float), else the int8 as converted (the conversion's rewrite
+    setting, nothing float).
+    """
+    choice = ctx.report.int8_choice
+    chosen = next((c for c in choice.candidates if c.chosen), None) if choice else None
+    if chosen is None:
+        return FallbackStart("int8 as converted", ctx.rewrite)
+    return FallbackStart(chosen.name, chosen.hardswish_rewrite, list(chosen.float_nodes),
+                         dict(chosen.float_ops), describe_target(choice.target))
+
+
+def start_export(ctx: ConversionContext, start: FallbackStart) -> Path:
+    """The SavedModel ``start`` was converted from: rewritten or not, as it was.
+
+    ``ctx.exports.get(True)`` is the rewritten export only when the conversion
+    rewrites; a start without the rewrite is the float modes' export.
+    """
+    return ctx.exports.get(start.hardswish_rewrite)
+
+
 def debug_layers_step(ctx: ConversionContext) -> None:
     """Per-layer quantization errors into ``ctx.report.layer_errors``; plot with ``debug_layers``.
 
-    The plot is ``quant_debug.png`` in the model's folder (its path joins
-    ``ctx.files``). Raises ModelError when the calibrated model cannot be built.
+    The errors are those of the int8 the report holds (:func:`fallback_start`: the
+    same export, its float ops not ranked). The plot is ``quant_debug.png`` in the
+    model's folder (its path joins ``ctx.files``). Raises ModelError when the
+    calibrated model cannot be built.
     """
     ctx.progress("per-layer quantization debugging")
-    src = ctx.source
-    ctx.report.layer_errors = layer_errors(ctx.exports.get(True), ctx.calibration,
-                                           ctx.options.compat, source=src.model_path)
+    src, start = ctx.source, fallback_start(ctx)
+    ctx.report.layer_errors = layer_errors(start_export(ctx, start), ctx.calibration,
+                                           ctx.options.compat, source=src.model_path,
+                                           float_nodes=start.float_nodes)
     if ctx.options.debug_layers:
         ctx.files.append(str(plot_layer_errors(ctx.report.layer_errors,
                                                src.out_dir / "quant_debug.png")))
@@ -82,29 +112,49 @@ def fallback_step(ctx: ConversionContext, name: str,
                   val_drop: Callable[[bytes], float]) -> ModeOutput:
     """int8 over budget: keep layers float (worst-ranked or a prefix) until the val drop fits.
 
-    ``name`` is :data:`FALLBACK_MODE`; ``val_drop`` from :func:`validation_drop`.
+    Starts from :func:`fallback_start` (its export, its float ops in every
+    candidate). ``name`` is :data:`FALLBACK_MODE`; ``val_drop`` from
+    :func:`validation_drop`. The row's ``float_layers`` and the manifest's are every
+    tensor kept float (the start's, then the strategy's); the manifest also records
+    the start (``fallback_start``, ``hardswish_rewrite``, ``float_ops``, ``float_nodes``).
     Raises ModelError when the calibrated model cannot be built or quantized.
     """
-    options, report = ctx.options, ctx.report
-    calibrated = calibrate(ctx.exports.get(True), ctx.calibration, options.compat,
+    options, report, start = ctx.options, ctx.report, fallback_start(ctx)
+    ctx.progress(f"auto-fallback: starting from {start.describe()}")
+    calibrated = calibrate(start_export(ctx, start), ctx.calibration, options.compat,
                            source=ctx.source.model_path)
     result, data = auto_fallback(calibrated, report.layer_errors, val_drop, options.max_drop,
-                                 options.io, options.compat, source=str(ctx.source.model_path))
+                                 options.io, options.compat, source=str(ctx.source.model_path),
+                                 start=start.float_nodes)
+    result.start = start
     ctx.progress(f"auto-fallback: {len(result.steps)} candidate(s) tried, chose "
                  f"{len(result.float_layers)} float layer(s) by {result.strategy} "
                  f"(within budget on {report.settings['fallback_selection_split']}: "
                  f"{result.within_budget})")
+    every = list(dict.fromkeys(start.float_nodes + result.float_layers))
     settings = dict(ctx.settings, mode=name, io=options.io, calibration=report.calibration,
-                    float_layers=result.float_layers, fallback_strategy=result.strategy)
-    return ModeOutput(data, settings, result.float_layers, fallback=result)
+                    float_layers=every, fallback_strategy=result.strategy,
+                    fallback_start=start.name, hardswish_rewrite=start.hardswish_rewrite,
+                    float_ops=dict(start.float_ops), float_nodes=list(start.float_nodes))
+    return ModeOutput(data, settings, every, fallback=result)
 
 
 def run_fallback(ctx: ConversionContext) -> None:
-    """The auto-fallback mode: announce the int8 loss, then :func:`fallback_step`."""
+    """The auto-fallback mode: announce the int8 loss, :func:`fallback_step`, then measure.
+
+    The new row is measured on ``--target`` like the others (on a Pi, instructions
+    per invoke, :func:`~edgepose.converters.target.measure_rows`), so the report's
+    slower-than-fp32 flag and fallback section judge it where the int8 was judged.
+
+    Raises:
+        ModelError: the calibrated model cannot be built or quantized.
+        RuntimeNotAvailable: a Pi target whose emulated run fails.
+    """
     val_drop = validation_drop(ctx)
     ctx.progress(f"auto-fallback: int8 lost {ctx.report.mode('int8').drop_pct:.2f} points, "
                  f"budget {ctx.options.max_drop}")
     ctx.report.fallback = fallback_step(ctx, FALLBACK_MODE, val_drop).fallback
+    measure_rows(ctx.report, ctx.options.target, timing_sample(ctx.reference.x), ctx.progress)
 
 
 def over_budget(report: ConversionReport, max_drop: float | None) -> list[str]:

@@ -137,8 +137,10 @@ class ConversionReport:
         Kept: rows made from the same source sha256 whose model file still exists and
         whose drift was measured on the same data. Dropped into :attr:`stale` (with the
         reason): rows from another source, rows whose file is gone, rows measured on
-        other data (the test split vs ``--eval-data``, or not at all), and a previous
-        report that cannot be read.
+        other data (the test split vs ``--eval-data``, or not at all), an int8-fallback
+        row when int8 is converted again now (it was built on the earlier int8), and a
+        previous report that cannot be read. A kept int8 / int8-fallback row keeps its
+        report section (``int8_choice`` / ``fallback``).
         """
         path = Path(directory) / f"{stem}.json"
         if not path.is_file():
@@ -152,6 +154,7 @@ class ConversionReport:
             self.stale.append(StaleRow("?", str(path), None, None, f"unreadable report ({exc})"))
             return
         done = {m.mode for m in self.modes}
+        now = frozenset(done)  # converted by this conversion
         for data in rows:
             try:
                 row = mode_result_from_dict(data, default_sha)
@@ -173,6 +176,10 @@ class ConversionReport:
                 # accuracy and drift on other data do not belong in one table
                 reason = (f"its drift was measured on other data ({_short(row.drift_data)}), "
                           f"this report's on {_short(self.drift_data)}")
+            elif row.mode == "int8-fallback" and "int8" in now:
+                # it was built on the earlier int8 (its export, its float ops), not this one
+                reason = ("it was built on an earlier int8 conversion and int8 was converted "
+                          "again now")
             if reason is not None:
                 self.stale.append(StaleRow(row.mode, row.path, row.made_at, row.source_sha256,
                                            reason))
@@ -183,6 +190,10 @@ class ConversionReport:
                 from edgepose.converters.target import int8_choice_from_dict
 
                 self.int8_choice = int8_choice_from_dict(previous.get("int8_choice"))
+            if row.mode == "int8-fallback" and self.fallback is None:  # and how it was made
+                from edgepose.converters.fallback import fallback_result_from_dict
+
+                self.fallback = fallback_result_from_dict(previous.get("fallback"))
         self.modes.sort(key=lambda m: _ORDER.index(m.mode) if m.mode in _ORDER else len(_ORDER))
 
     def speed_notes(self) -> list[str]:
@@ -226,9 +237,14 @@ class ConversionReport:
             notes.append(f"int16x8 is a reference-kernel mode: 0/{int16.total_nodes} nodes run "
                          "in XNNPACK" + (f"; invoke {int16.latency_ms:.3g} ms = "
                                          f"{', '.join(costs)} on this machine" if costs else ""))
+        from edgepose.converters.fallback import outside_notes
+
+        notes += outside_notes(self.modes)
         for row in self.stale:
+            flag = ("--int8 --max-drop N --auto-fallback" if row.mode == "int8-fallback"
+                    else f"--{row.mode}")  # there is no --int8-fallback flag
             notes.append(f"{row.mode} row of the earlier report dropped: {row.reason}; "
-                         f"re-convert with --{row.mode} to report it")
+                         f"re-convert with {flag} to report it")
         return notes
 
     def table(self, compact: bool = False) -> tuple[list[str], list[list[Any]]]:
@@ -320,6 +336,12 @@ class ConversionReport:
                           f"{s.strategy} {s.float_layers} -> {s.val_drop_pct:.2f}"
                           for s in fb.steps)]
             lines += [f"  - `{name}`" for name in fb.float_layers]
+            if fb.start is not None:  # what every candidate kept float besides its layers
+                from edgepose.converters.fallback import speed_line
+
+                lines += [f"- started from {fb.start.describe()}; every candidate keeps "
+                          "those ops float too"] + speed_line(
+                              self.modes, self.settings.get("target") or "host")
         data_notes = [note for note in self.data_notes() if note != self.drift_data]
         if data_notes:
             lines += ["", "## Data warnings", ""] + [f"- {note}" for note in data_notes]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,14 @@ def _cosine(float_tensors, quant_tensors, scale, zero_point) -> float:
 
 def layer_errors(saved_model_dir: str | Path, calibration: CalibrationSet,
                  compat: str | None = None, samples: int = 50,
-                 source: str | Path | None = None) -> list[LayerError]:
+                 source: str | Path | None = None,
+                 float_nodes: Sequence[str] = ()) -> list[LayerError]:
     """Per-layer int8 error, worst first (by rmse/scale).
+
+    ``float_nodes``: output tensor names kept float in the int8 being debugged (the
+    ops ``--target``'s choice keeps float, :mod:`edgepose.converters.target`); the
+    debugger quantizes the same way (its ``denylisted_nodes``), so those ops are not
+    ranked and the others' errors are those of that int8.
 
     Raises:
         ConversionError: the QuantizationDebugger cannot quantize the model (its log turned into one
@@ -59,7 +66,8 @@ def layer_errors(saved_model_dir: str | Path, calibration: CalibrationSet,
     converter = make_converter(saved_model_dir, MODES["int8"], calibration, "float", compat)
     options = tf.lite.experimental.QuantizationDebugOptions(
         layer_debug_metrics={"mean_abs_error": lambda diff: float(np.mean(np.abs(diff)))},
-        layer_direct_compare_metrics={"cosine": _cosine})
+        layer_direct_compare_metrics={"cosine": _cosine},
+        denylisted_nodes=list(float_nodes) or None)
     with captured_output() as log:
         try:
             debugger = tf.lite.experimental.QuantizationDebugger(

@@ -15,15 +15,27 @@ VALIDATION split -- the test split stays held out for the report:
 Candidates are tried from the fewest float layers up (ranked first on a tie),
 so the first one within budget is the cheapest; the search stops there or when
 ``max_float_fraction`` of the layers would be float.
+
+Every candidate starts from the int8 the report holds (:class:`FallbackStart`):
+the SavedModel variant (hard-swish rewrite on or off) and the ops kept float that
+``--target``'s choice made (:mod:`edgepose.converters.target`), plus its own
+layers. Starting from the plain int8 instead would silently undo that choice
+(e.g. put back the int8 ADDs XNNPACK refuses, which split the graph).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from edgepose.converters.debugger import LayerError
+from edgepose.converters.modes import FALLBACK_MODE
 from edgepose.converters.tflite import quantize_calibrated
+
+if TYPE_CHECKING:
+    from edgepose.converters.conversion_report import ModeResult
 
 STRATEGIES = ("ranked", "prefix")
 # Ops whose weights (and folded BatchNorm) make quantization error; the prefix
@@ -40,13 +52,67 @@ class FallbackStep:
 
 
 @dataclass
+class FallbackStart:
+    """The int8 conversion auto-fallback (and its per-layer debugging) starts from.
+
+    The one the report's int8 row holds: ``--target``'s chosen candidate
+    (``chosen_for`` names where its speed was measured), else the int8 as converted.
+    ``float_nodes`` are output tensor names kept float (a denylist), ``float_ops``
+    their count per op type.
+    """
+
+    name: str
+    hardswish_rewrite: bool
+    float_nodes: list[str] = field(default_factory=list)
+    float_ops: dict[str, int] = field(default_factory=dict)
+    chosen_for: str | None = None  # e.g. "this machine", "Pi 4 (emulated Cortex-A72)"
+
+    def describe(self) -> str:
+        """``the int8 chosen for this machine (int8, float ADD x1; hard-swish rewrite off;
+        ops kept float: ADD x1)``."""
+        which = (f"the int8 chosen for {self.chosen_for} ({self.name}; " if self.chosen_for
+                 else f"the {self.name} (")
+        kept = ", ".join(f"{op} x{n}" for op, n in sorted(self.float_ops.items())) or "none"
+        return (f"{which}hard-swish rewrite {'on' if self.hardswish_rewrite else 'off'}; "
+                f"ops kept float: {kept})")
+
+
+@dataclass
 class FallbackResult:
-    """What auto-fallback kept in float, which strategy chose it and how each step did."""
+    """What auto-fallback kept in float, which strategy chose it and how each step did.
+
+    ``float_layers`` are the strategy's own layers; the model also keeps the
+    start's ``float_nodes`` float (``start``).
+    """
 
     float_layers: list[str]
     steps: list[FallbackStep] = field(default_factory=list)
     within_budget: bool = False
     strategy: str | None = None  # the strategy of the model returned
+    start: FallbackStart | None = None
+
+    def summary(self) -> str:
+        """One line for the console: how many layers, from which start, within budget."""
+        start = f" on top of {self.start.describe()}" if self.start else ""
+        return (f"int8-fallback kept {len(self.float_layers)} layer(s) float{start}; "
+                f"within budget: {self.within_budget}")
+
+
+def fallback_result_from_dict(data: Any) -> FallbackResult | None:
+    """A :class:`FallbackResult` from its JSON form (an earlier report); None if unreadable."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        steps = [FallbackStep(**s) for s in data.get("steps") or []]
+        start = data.get("start")
+        names = {f.name for f in dataclasses.fields(FallbackStart)}
+        start = FallbackStart(**{k: v for k, v in start.items() if k in names}) \
+            if isinstance(start, dict) else None
+        return FallbackResult(float_layers=list(data.get("float_layers") or []), steps=steps,
+                              within_budget=bool(data.get("within_budget")),
+                              strategy=data.get("strategy"), start=start)
+    except (TypeError, AttributeError):
+        return None
 
 
 def execution_order(model: bytes) -> list[tuple[str, str]]:
@@ -104,12 +170,21 @@ def auto_fallback(calibrated: bytes, ranked: list[LayerError],
                   val_drop: Callable[[bytes], float], max_drop: float, io: str = "int8",
                   compat: str | None = None, max_float_fraction: float = 0.5,
                   source: str = "model",
-                  strategies: tuple[str, ...] = STRATEGIES) -> tuple[FallbackResult, bytes]:
+                  strategies: tuple[str, ...] = STRATEGIES,
+                  start: Sequence[str] = ()) -> tuple[FallbackResult, bytes]:
     """Try float sets from both strategies, fewest float layers first, until one fits.
 
-    Returns the result and the model chosen: the first (cheapest) candidate with
+    ``calibrated`` is :func:`~edgepose.converters.tflite.calibrate` of the start's
+    SavedModel; ``start``: tensor names the start keeps float, kept float in every
+    candidate (and never proposed again). Returns the result (``float_layers``: the
+    strategy's own layers) and the model chosen: the first (cheapest) candidate with
     ``val_drop(model) <= max_drop``, else the one with the smallest drop.
+
+    Raises:
+        ConversionError: the quantizer refuses a candidate.
     """
+    kept = list(dict.fromkeys(start))
+    ranked = [e for e in ranked if e.tensor not in set(kept)]
     limit = max(1, int(len(ranked) * max_float_fraction))
     proposals: list[tuple[int, int, str, list[str]]] = []
     if "ranked" in strategies:
@@ -127,7 +202,7 @@ def auto_fallback(calibrated: bytes, ranked: list[LayerError],
         if key in tried:
             continue
         tried.add(key)
-        model = quantize_calibrated(calibrated, io, float_layers, compat, source)
+        model = quantize_calibrated(calibrated, io, kept + float_layers, compat, source)
         # Accuracy differences are float sums of 1/N steps (100 * (0.95 - 0.90) is
         # 5.000000000000004): compare at the precision the report prints, so a drop
         # shown as 5.0 meets a budget of 5.0.
@@ -138,7 +213,41 @@ def auto_fallback(calibrated: bytes, ranked: list[LayerError],
         if drop <= max_drop:
             break
     if best is None:
-        return result, quantize_calibrated(calibrated, io, [], compat, source)
+        return result, quantize_calibrated(calibrated, io, kept, compat, source)
     drop, result.strategy, result.float_layers, model = best
     result.within_budget = drop <= max_drop
     return result, model
+
+
+def outside_notes(rows: Sequence[ModeResult]) -> list[str]:
+    """One line when the int8-fallback row leaves ops outside XNNPACK that int8 does not.
+
+    The int8 row is the fallback's start (both are made by the same conversion): an op
+    the fallback adds outside XNNPACK splits the graph the start kept whole, so it
+    costs speed beyond its float layers. Empty when either row is missing.
+    """
+    fallback = next((r for r in rows if r.mode == FALLBACK_MODE), None)
+    start = next((r for r in rows if r.mode == "int8"), None)
+    if fallback is None or start is None:
+        return []
+    more = {op: n - start.ops_outside.get(op, 0) for op, n in fallback.ops_outside.items()
+            if n > start.ops_outside.get(op, 0)}
+    if not more:
+        return []
+    listed = ", ".join(f"{op} x{n}" for op, n in sorted(more.items()))
+    return [f"{FALLBACK_MODE} leaves ops outside XNNPACK that the int8 it started from does "
+            f"not ({listed}; {fallback.partitions} partitions vs {start.partitions}): its "
+            "float layers split the graph"]
+
+
+def speed_line(rows: Sequence[ModeResult], target: str) -> list[str]:
+    """The fallback section's speed line: int8-fallback beside its start and fp32 on
+    ``target`` (ms or instructions, :func:`~edgepose.converters.target.row_speed`)."""
+    from edgepose.converters.target import describe_target, format_speed, row_speed
+
+    names = {FALLBACK_MODE: FALLBACK_MODE, "int8": "int8 (its start)", "fp32": "fp32"}
+    measured = [(names[r.mode], row_speed(r, target)) for r in rows if r.mode in names]
+    shown = [f"{name} {format_speed(speed, target)}" for name, speed in measured if speed]
+    if not any(name == FALLBACK_MODE for name, speed in measured if speed):
+        return []
+    return [f"- speed on {describe_target(target)}: {', '.join(shown)}"]

@@ -138,10 +138,13 @@ def measure_rows(report: ConversionReport, target: str, sample: np.ndarray,
                  progress: Callable[[str], None] | None = None) -> None:
     """Fill ``instructions_per_invoke`` of the rows made now, on a Pi target (one job).
 
-    On the host the rows already carry their median invoke (``latency_ms``).
+    Rows already counted on ``target`` are not counted again, so a step that adds
+    a row later (auto-fallback) calls this again for its row only. On the host the
+    rows already carry their median invoke (``latency_ms``).
     """
     pi = target_pi(target)
-    rows = [m for m in report.modes if m.made_at is None and Path(m.path).is_file()]
+    rows = [m for m in report.modes if m.made_at is None and Path(m.path).is_file()
+            and m.instructions_target != target]
     if pi is None or not rows:
         return
     if progress:
@@ -151,6 +154,12 @@ def measure_rows(report: ConversionReport, target: str, sample: np.ndarray,
                           strict=True):
         row.instructions_per_invoke = int(count)
         row.instructions_target = target
+
+
+def timing_sample(x: np.ndarray) -> np.ndarray:
+    """One raw input to time with, as ``write_mode`` times: the first test sample, else
+    zeros of its shape (``x``: ``N x ...``; speed hardly depends on the values)."""
+    return x[0] if len(x) else np.zeros(x.shape[1:], np.float32)
 
 
 def row_speed(row: ModeResult, target: str) -> float | None:
@@ -176,6 +185,9 @@ class Candidate:
     name: str
     hardswish_rewrite: bool
     float_ops: dict[str, int] = field(default_factory=dict)  # op type -> nodes kept float
+    # output tensor names of the nodes kept float (a denylist for quantize_calibrated):
+    # what a later step (auto-fallback) needs to start from this very conversion
+    float_nodes: list[str] = field(default_factory=list)
     partitions: int | None = None
     delegation: str | None = None
     ops_outside: dict[str, int] = field(default_factory=dict)
@@ -303,7 +315,8 @@ def candidate_models(job: TargetJob, work: Path) -> list[tuple[Candidate, bytes]
         for op, _ in keep:
             counts[op] = counts.get(op, 0) + 1
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(counts.items()))
-        made.append((Candidate(f"{label}, float {listed}", rewritten, counts), data))
+        made.append((Candidate(f"{label}, float {listed}", rewritten, counts,
+                               [name for _, name in keep]), data))
     return made
 
 
@@ -316,9 +329,13 @@ def choose_int8(job: TargetJob, report: ConversionReport, target: str) -> Int8Ch
     every candidate is converted, inspected, measured on the selection split and,
     with fp32 (when converted), on the target in one :func:`measure` call. The
     budget is ``max_drop`` or else what the int8 as converted loses there: no
-    candidate trades accuracy for speed behind the user's back. A candidate
-    replaces the int8 as converted only when faster by more than
-    :data:`FASTER_MARGIN`; the row is then rewritten and says which it is.
+    candidate trades accuracy for speed behind the user's back. When no candidate
+    fits ``max_drop``, the fastest of those losing no more than the int8 as
+    converted is kept (int8 is over budget either way; ``--auto-fallback`` starts
+    from this choice). A candidate replaces the int8 as converted only when faster
+    by more than :data:`FASTER_MARGIN`; the row is then rewritten and its settings
+    say which it is (``int8_candidate``, ``hardswish_rewrite``, ``float_ops`` and the
+    kept-float tensor names ``float_nodes``).
     """
     int8 = report.mode("int8")
     fp32 = next((m for m in report.modes if m.mode == "fp32"), None)
@@ -360,27 +377,35 @@ def choose_int8(job: TargetJob, report: ConversionReport, target: str) -> Int8Ch
                         selection_split=job.selection_split, budget_pct=budget,
                         candidates=[c for c, _ in made],
                         fp32_speed=fp32_speed)
-    fitting = [(c, d) for c, d in made if c.within_budget]
-    best = min(fitting, key=lambda cd: cd[0].speed)[0] if fitting else default
-    if best is not default and default.within_budget \
+    fitting = [c for c, _ in made if c.within_budget]
+    if not fitting:
+        # Nothing fits --max-drop: int8 is over budget whichever is kept (the budget
+        # check and auto-fallback take it from there, starting from this choice). Keep
+        # the fastest that loses no more than the int8 as converted: a faster start for
+        # the fallback, and no accuracy traded for speed.
+        fitting = [c for c, _ in made if c.drop_pct <= default.drop_pct]
+    best = min(fitting, key=lambda c: c.speed)
+    if best is not default and default in fitting \
             and best.speed > default.speed * (1.0 - FASTER_MARGIN):
         best = default  # not faster beyond timing noise: keep what the options asked for
     best.chosen = True
     choice.chosen = best.name
     others = ", ".join(f"{c.name} {format_speed(c.speed, target)}" for c, _ in made
                        if c is not best)
-    choice.reason = (f"fastest within the budget on {describe_target(target)} "
+    within = ("within the budget" if best.within_budget else
+              "of those losing no more than the int8 as converted (none is within the budget)")
+    choice.reason = (f"fastest {within} on {describe_target(target)} "
                      f"({format_speed(best.speed, target)}, {best.delegation}, drop "
                      f"{best.drop_pct:.2f} pts; others: {others})")
     if best is default:
         choice.reason = (f"kept the int8 as converted ({format_speed(best.speed, target)}, "
-                         f"{best.delegation}): no other candidate within the budget is faster "
+                         f"{best.delegation}): no other candidate {within} is faster "
                          f"by more than {FASTER_MARGIN:.0%} on {describe_target(target)}"
                          + (f" ({others})" if others else ""))
     else:
         settings = {"hardswish_rewrite": best.hardswish_rewrite,
-                    "float_ops": dict(best.float_ops), "int8_candidate": best.name,
-                    "target": target}
+                    "float_ops": dict(best.float_ops), "float_nodes": list(best.float_nodes),
+                    "int8_candidate": best.name, "target": target}
         data = next(d for c, d in made if c is best)
         row = job.write_int8(data, settings)
         # the conversion of the int8 row includes the search that chose it
@@ -452,9 +477,7 @@ def target_step(ctx: ConversionContext, modes: Sequence[str],
         return write_mode(ctx, "int8", data, 0.0, dict(written["int8"], **extra))
 
     target = options.target
-    # as write_mode times: a test sample, else zeros (speed hardly depends on the values)
-    x = ctx.reference.x
-    sample = x[0] if len(x) else np.zeros(x.shape[1:], np.float32)
+    sample = timing_sample(ctx.reference.x)
     measure_rows(report, target, sample, ctx.progress)
     if "int8" not in modes:
         return

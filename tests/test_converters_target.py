@@ -11,109 +11,18 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 from edgepose.converters import ConvertOptions, run_conversion
 from edgepose.converters.conversion_report import ConversionReport, ModeResult
 from edgepose.converters.target import needs_candidates
 from edgepose.errors import ConfigError, RuntimeNotAvailable
-from edgepose.rundir import RunDir, load_inputs
-
-
-def _train(run, build, epochs: int = 25):
-    """Replace the run's model by ``build(keras, inputs)``'s, trained on its train split."""
-    import keras
-
-    rundir = RunDir.open(run)
-    x, y = load_inputs(rundir.splits, rundir.splits.samples("train"), rundir.config)
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input(x.shape[1:])
-    model = keras.Model(inputs, build(keras, inputs, len(rundir.labels)))
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    model.fit(x.astype(np.float32), y, epochs=epochs, batch_size=32, verbose=0)
-    model.save(run / "model.keras")
-    return run
-
-
-def _main_branch(keras, h):
-    """The digits CNN of the run fixtures: what makes the model accurate."""
-    for filters in (16, 32):
-        h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
-        h = keras.layers.BatchNormalization(momentum=0.5)(h)
-        h = keras.layers.ReLU(6.0)(h)
-        h = keras.layers.MaxPooling2D()(h)
-    return keras.layers.Conv2D(32, 3, padding="same", activation="relu")(h)
-
-
-def _wide_add(keras, inputs, classes: int):
-    """The digits CNN plus a side branch ``relu6(a + wide)``: ``wide`` is a frozen conv
-    with large weights (range in the thousands, as in an untrained network), so the
-    fused-RELU6 ADD's input scale is > 256x its output scale and XNNPACK refuses it."""
-    h = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
-    main = _main_branch(keras, h)
-    a = keras.layers.Conv2D(32, 3, strides=4, padding="same")(h)
-    wide = keras.layers.Conv2D(32, 3, strides=4, padding="same", trainable=False,
-                               kernel_initializer=keras.initializers.RandomNormal(
-                                   stddev=100.0, seed=1))(h)
-    side = keras.layers.ReLU(6.0)(keras.layers.Add()([a, wide]))
-    h = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(main),
-                                    keras.layers.GlobalAveragePooling2D()(side)])
-    return keras.layers.Dense(classes, activation="softmax")(h)
-
-
-def _frozen_conv(keras, stddev: float, seed: int):
-    return keras.layers.Conv2D(32, 3, strides=4, padding="same", trainable=False,
-                               kernel_initializer=keras.initializers.RandomNormal(
-                                   stddev=stddev, seed=seed))
-
-
-def _with_side(keras, inputs, classes: int, side_branch):
-    """The digits CNN, its pooled features concatenated with ``side_branch(h)``'s."""
-    h = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
-    main = _main_branch(keras, h)
-    h = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(main),
-                                    keras.layers.GlobalAveragePooling2D()(side_branch(h))])
-    return keras.layers.Dense(classes, activation="softmax")(h)
-
-
-def _wide_add(keras, inputs, classes: int):
-    """``relu6(a + wide)``: ``wide`` is a frozen conv with large weights (a range in the
-    thousands, as in an untrained network), so the fused-RELU6 ADD's input scale is
-    over 256x its output scale: XNNPACK refuses it."""
-    def side(h):
-        a = keras.layers.Conv2D(32, 3, strides=4, padding="same")(h)
-        return keras.layers.ReLU(6.0)(keras.layers.Add()([a, _frozen_conv(keras, 100.0, 1)(h)]))
-    return _with_side(keras, inputs, classes, side)
-
-
-def _wide_sub(keras, inputs, classes: int):
-    """``relu6(a - wide)``: SUB has the same scale-ratio limit as ADD in XNNPACK."""
-    def side(h):
-        a = keras.layers.Conv2D(32, 3, strides=4, padding="same")(h)
-        diff = keras.layers.Subtract()([a, _frozen_conv(keras, 100.0, 1)(h)])
-        return keras.layers.ReLU(6.0)(diff)
-    return _with_side(keras, inputs, classes, side)
-
-
-def _wide_hard_swish(keras, inputs, classes: int):
-    """hard-swish of a wide activation (MobileNetV3 untrained): rewritten, its ``x + 3``
-    ADD (fused RELU6) is out of XNNPACK's scale range; not rewritten, int8 HARD_SWISH
-    is not an XNNPACK op. Either way some op stays outside."""
-    def side(h):
-        return keras.layers.Activation("hard_swish")(_frozen_conv(keras, 100.0, 1)(h))
-    return _with_side(keras, inputs, classes, side)
-
-
-def _made(digits_run, tmp_path_factory, name, build):
-    run = tmp_path_factory.mktemp(name) / "run"
-    shutil.copytree(digits_run, run)
-    return _train(run, build)
+from tests import xnnpack_scale_models as scale
 
 
 @pytest.fixture(scope="module")
 def wide_add(digits_run, tmp_path_factory):
-    run = _made(digits_run, tmp_path_factory, "wide_add", _wide_add)
+    run = scale.made(digits_run, tmp_path_factory, "wide_add", scale.wide_add)
     return run, run_conversion(run, ["fp32", "int8"], ConvertOptions())
 
 
@@ -142,6 +51,9 @@ def test_the_chosen_int8_keeps_that_add_float_and_runs_in_one_partition(wide_add
     manifest = json.loads((run / "model_int8.json").read_text())
     assert manifest["settings"]["int8_candidate"] == "int8, float ADD x1"
     assert manifest["settings"]["float_ops"] == {"ADD": 1}
+    # the tensor names too: what auto-fallback needs to start from this very int8
+    assert manifest["settings"]["float_nodes"] == chosen.float_nodes
+    assert len(chosen.float_nodes) == 1 and "add" in chosen.float_nodes[0].lower()
 
 
 def test_the_chosen_int8_stays_within_the_drift_budget(wide_add):
@@ -164,7 +76,7 @@ def test_the_report_names_every_candidate_and_why_one_was_chosen(wide_add):
 
 
 def test_a_sub_out_of_xnnpack_scale_range_is_kept_float_too(digits_run, tmp_path_factory):
-    run = _made(digits_run, tmp_path_factory, "wide_sub", _wide_sub)
+    run = scale.made(digits_run, tmp_path_factory, "wide_sub", scale.wide_sub)
     report = run_conversion(run, ["int8"], ConvertOptions())
     assert _as_converted(report).ops_outside == {"SUB": 1, "SOFTMAX": 1}
     assert _chosen(report).float_ops == {"SUB": 1}
@@ -173,7 +85,8 @@ def test_a_sub_out_of_xnnpack_scale_range_is_kept_float_too(digits_run, tmp_path
 
 def test_a_wide_hard_swish_tries_both_rewrites_and_keeps_a_delegated_one(
         digits_run, tmp_path_factory):
-    run = _made(digits_run, tmp_path_factory, "wide_hswish", _wide_hard_swish)
+    run = scale.made(digits_run, tmp_path_factory, "wide_hswish",
+                     scale.wide_hard_swish)
     report = run_conversion(run, ["int8"], ConvertOptions())
     names = [c.name for c in report.int8_choice.candidates]
     assert names[0] == "int8, hard-swish rewrite" and "int8, no hard-swish rewrite" in names

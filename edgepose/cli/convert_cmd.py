@@ -107,8 +107,8 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
             outside = ", ".join(f"{op} x{n}" for op, n in sorted(mode.ops_outside.items()))
             console.print(f"{mode.mode}: outside XNNPACK: {outside}")
     if report.fallback is not None:
-        console.print(f"int8-fallback kept {len(report.fallback.float_layers)} layer(s) float; "
-                      f"within budget: {report.fallback.within_budget}")
+        # and what it started from
+        console.print(report.fallback.summary(), highlight=False, soft_wrap=True)
     if report.int8_choice is not None:
         console.print(f"int8 for --target {report.int8_choice.target}: "
                       f"{report.int8_choice.chosen} ({report.int8_choice.trigger})",
