@@ -152,3 +152,18 @@ def test_why_a_progressive_jpeg_counts_at_full_size_its_reduced_decode_holds_it_
     progressive = write_jpeg(tmp_path / "progressive.jpg", (3000, 2000), progressive=True)
     assert peak_kib(baseline) < 6_000
     assert peak_kib(progressive) > 16_000
+
+
+def test_the_decode_steps_compose_to_the_model_input(tmp_path):
+    """benchmarks/decode_latency.py times these steps one by one: together they must be
+    exactly what image_to_array gives for a file."""
+    path = write_jpeg(tmp_path / "photo.jpg", (1600, 1200), orientation=6)
+    spec = ImagePreprocessing(96, 96, crop="center")
+    img = Image.open(path)
+    preprocess._plan(img, path, (spec.width, spec.height))
+    img.load()
+    assert img.size == (200, 150)  # 1/8, stored orientation
+    img = preprocess._to_rgb(preprocess._upright(img, in_place=True))
+    assert img.size == (150, 200)
+    steps = preprocess._pixels(preprocess._fit(img, spec), spec, None)
+    assert np.array_equal(steps, image_to_array(path, spec))
