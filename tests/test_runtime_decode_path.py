@@ -150,8 +150,9 @@ def test_why_a_progressive_jpeg_counts_at_full_size_its_reduced_decode_holds_it_
     1.5 samples per pixel at 4:2:0 = 18 MB; a baseline file streams a few block rows."""
     baseline = write_jpeg(tmp_path / "baseline.jpg", (3000, 2000))
     progressive = write_jpeg(tmp_path / "progressive.jpg", (3000, 2000), progressive=True)
-    assert peak_kib(baseline) < 6_000
-    assert peak_kib(progressive) > 16_000
+    # The difference, not the progressive figure alone: under QEMU (the emulated-Pi check)
+    # the emulator's own code cache adds a few MB to both.
+    assert peak_kib(progressive) - peak_kib(baseline) > 14_000
 
 
 def test_the_decode_steps_compose_to_the_model_input(tmp_path):
