@@ -100,9 +100,10 @@ conversion: about 8 bytes per pixel, so 320 MB at the cap, which a 1 GB
 Raspberry Pi running the service (about 120 MB resident) can still afford.
 Pillow's own limit (``Image.MAX_IMAGE_PIXELS``, 89 MP warning, 179 MP error)
 allows 1.4 GB for one picture: an out-of-memory kill on a 1-4 GB Pi, from a
-17 KB PNG. The cap counts the pixels that are actually decoded: a JPEG that
-is decoded reduced (:func:`load_rgb` with ``reduce_to``) is checked at its
-reduced size.
+17 KB PNG. The cap counts the pixels that are actually held: a baseline JPEG
+that is decoded reduced (:func:`load_rgb` with ``reduce_to``) is checked at its
+reduced size, a progressive JPEG at its stored size (libjpeg keeps all of its
+DCT coefficients, 3-6 bytes per pixel, at any decode scale).
 """
 
 # edgepose enforces its stricter cap itself; Pillow's warning at 89 MP would only
@@ -113,13 +114,17 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 _ROTATED_ORIENTATIONS = (5, 6, 7, 8)
 
 
-def _check_pixels(size: tuple[int, int], path: str | Path | None) -> None:
-    """Raise :class:`ImageTooLarge` when ``size`` (width, height) is over the cap."""
+def _check_pixels(size: tuple[int, int], path: str | Path | None, what: str = "image",
+                  why: str = "") -> None:
+    """Raise :class:`ImageTooLarge` when ``size`` (width, height) is over the cap.
+
+    ``what`` names the picture in the message, ``why`` (if any) is appended to it.
+    """
     width, height = size
     if width * height > MAX_IMAGE_PIXELS:
-        raise ImageTooLarge(f"image is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
+        raise ImageTooLarge(f"{what} is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
                             f"over edgepose's decode limit of {MAX_IMAGE_PIXELS / 1e6:.0f} "
-                            "megapixels", path)
+                            f"megapixels{why}", path)
 
 
 def _bomb(exc: Image.DecompressionBombError, path: str | Path | None) -> ImageTooLarge:
@@ -145,15 +150,59 @@ def _reduce_on_load(img: Image.Image, reduce_to: tuple[int, int]) -> None:
     img.draft(None, (max(int(width), 1), max(int(height), 1)))
 
 
-def _decode(img: Image.Image, path: str | Path | None,
-            reduce_to: tuple[int, int] | None) -> Image.Image:
-    """Decode a lazily opened image to RGB: draft, pixel cap from the header, then load."""
+def _is_progressive(img: Image.Image) -> bool:
+    """True for a progressive JPEG (SOF2/6/10/14), which Pillow flags in ``info``."""
+    return img.format == "JPEG" and bool(img.info.get("progressive")
+                                         or img.info.get("progression"))
+
+
+def _plan(img: Image.Image, path: str | Path | None,
+          reduce_to: tuple[int, int] | None) -> None:
+    """From the header alone: choose the decode scale (``draft``), then apply the pixel cap.
+
+    The cap counts what the decode holds in memory: the reduced size for a
+    baseline JPEG decoded reduced, but the stored size for a progressive one.
+    libjpeg decodes a multi-scan (progressive) file into a full-image buffer of
+    DCT coefficients, 2 bytes each (3 bytes per pixel at 4:2:0, 6 at 4:4:4),
+    whatever the output scale (libjpeg-turbo ``libjpeg.txt``, "Memory usage",
+    item 3): a 100 MP progressive JPEG drafted to 1/8 still needs 300-600 MB.
+
+    Raises:
+        ImageTooLarge: over :data:`MAX_IMAGE_PIXELS` (nothing decoded yet).
+    """
+    stored = img.size
     if reduce_to is not None and img.format == "JPEG":
         _reduce_on_load(img, reduce_to)
     _check_pixels(img.size, path)  # before load(): nothing of the picture is in memory yet
+    if img.size != stored and _is_progressive(img):
+        _check_pixels(stored, path, "progressive JPEG",
+                      " (libjpeg holds all of a progressive file in memory at any decode "
+                      "scale)")
+
+
+def _upright(img: Image.Image, in_place: bool) -> Image.Image:
+    """Apply the EXIF orientation; ``in_place`` (an image opened here) avoids Pillow's copy.
+
+    ``ImageOps.exif_transpose`` returns a copy of the whole decoded picture even
+    when there is nothing to rotate; an image edgepose opened itself is nobody
+    else's, so it is transposed in place and returned as it is.
+    """
+    if in_place:
+        ImageOps.exif_transpose(img, in_place=True)
+        return img
+    return ImageOps.exif_transpose(img) or img
+
+
+def _decode(img: Image.Image, path: str | Path | None,
+            reduce_to: tuple[int, int] | None, owned: bool = False) -> Image.Image:
+    """Decode a lazily opened image to RGB: draft, pixel cap from the header, then load.
+
+    ``owned``: ``img`` was opened by edgepose (not a caller's object), so the EXIF
+    rotation may change it in place.
+    """
+    _plan(img, path, reduce_to)
     img.load()
-    img = ImageOps.exif_transpose(img) or img
-    return _to_rgb(img)
+    return _to_rgb(_upright(img, in_place=owned))
 
 
 def load_rgb(path: str | Path | BinaryIO, reduce_to: tuple[int, int] | None = None,
@@ -173,8 +222,8 @@ def load_rgb(path: str | Path | BinaryIO, reduce_to: tuple[int, int] | None = No
         Path(path) if isinstance(path, (str, Path)) else None)
     fp = Path(path) if isinstance(path, str) else path
     try:
-        with Image.open(fp) as img:
-            return _decode(img, label, reduce_to)
+        with Image.open(fp) as img:  # closes the file; the decoded picture stays usable
+            return _decode(img, label, reduce_to, owned=True)
     except FileNotFoundError:
         raise DataError("file not found", label) from None
     except Image.DecompressionBombError as exc:
@@ -248,12 +297,22 @@ def image_to_array(image: str | Path | Image.Image | np.ndarray, spec: ImagePrep
     :class:`ImageTooLarge` beyond :data:`MAX_IMAGE_PIXELS`.
     """
     img = as_rgb_image(image, reduce_to=(spec.width, spec.height))
+    return _pixels(_fit(img, spec), spec, out)
+
+
+def _fit(img: Image.Image, spec: ImagePreprocessing) -> Image.Image:
+    """Crop (``spec.crop``) and resize a decoded RGB picture to the model's size, once."""
     box = _center_crop_box(img.size, spec.height, spec.width) if spec.crop == "center" else None
     if img.size != (spec.width, spec.height) or box is not None:
         img = img.resize((spec.width, spec.height), _RESAMPLE[spec.resize], box=box)
     if spec.channels == 1:
         # After the RGB decode, so transparency is composited over white as for colour.
         img = img.convert("L")
+    return img
+
+
+def _pixels(img: Image.Image, spec: ImagePreprocessing, out: np.ndarray | None) -> np.ndarray:
+    """The model-sized picture as ``uint8`` ``height x width x channels`` (into ``out``)."""
     pixels = np.asarray(img, dtype=np.uint8).reshape(spec.height, spec.width, spec.channels)
     if out is None:
         return pixels.copy()

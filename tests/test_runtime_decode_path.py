@@ -1,0 +1,170 @@
+"""The reduced JPEG decode path: EXIF rotation without a copy, and the pixel cap for
+progressive JPEGs (which libjpeg holds whole in memory at any decode scale)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from edgepose.errors import ImageTooLarge
+from edgepose.runtime import preprocess
+from edgepose.runtime.preprocess import ImagePreprocessing, as_rgb_image, image_to_array, load_rgb
+from tests import service_fixtures as fx
+
+PROGRESSIVE_WHY = "(libjpeg holds all of a progressive file in memory at any decode scale)"
+
+
+def write_jpeg(path: Path, size: tuple[int, int], mode: str = "RGB", progressive: bool = False,
+               orientation: int | None = None, seed: int = 0) -> Path:
+    """A seeded picture (random 32x24 colours upscaled bicubic: smooth, asymmetric), as JPEG."""
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).convert(mode)
+    picture = small.resize(size, Image.Resampling.BICUBIC)
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    picture.save(path, quality=90, progressive=progressive, exif=exif.tobytes())
+    return path
+
+
+def old_path(path: Path, reduce_to: tuple[int, int]) -> np.ndarray:
+    """The decode before this change: draft, load, ImageOps.exif_transpose (a copy), RGB."""
+    with Image.open(path) as img:
+        width, height = reduce_to
+        if img.getexif().get(0x0112) in (5, 6, 7, 8):
+            width, height = height, width
+        img.draft(None, (width, height))
+        img.load()
+        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+
+
+@pytest.mark.parametrize("orientation", [None, 1, 2, 3, 4, 5, 6, 7, 8])
+def test_in_place_exif_rotation_gives_the_old_pixels_exactly(tmp_path, orientation):
+    path = write_jpeg(tmp_path / "photo.jpg", (960, 720), orientation=orientation)
+    new = np.asarray(load_rgb(path, reduce_to=(96, 96)))
+    assert new.shape == ((240, 180, 3) if orientation in (5, 6, 7, 8) else (180, 240, 3))
+    assert np.array_equal(new, old_path(path, (96, 96)))
+
+
+def test_a_callers_opened_image_is_rotated_into_a_new_image_not_in_place(tmp_path):
+    path = write_jpeg(tmp_path / "rotated.jpg", (960, 720), orientation=6)
+    with Image.open(path) as img:
+        shown = as_rgb_image(img, reduce_to=(96, 96))
+        assert shown.size == (180, 240)
+        assert img.size == (240, 180)  # the caller's object keeps its stored orientation
+        assert img.getexif()[0x0112] == 6
+    assert np.array_equal(np.asarray(shown), old_path(path, (96, 96)))
+
+
+def test_the_model_input_is_unchanged_by_the_in_place_rotation(tmp_path):
+    path = write_jpeg(tmp_path / "rotated.jpg", (1200, 900), orientation=8)
+    spec = ImagePreprocessing(64, 64, crop="center")
+    shown = Image.fromarray(old_path(path, (64, 64)))
+    assert shown.size == (113, 150)  # 1/8 of 1200x900, then turned by orientation 8
+    expected = np.asarray(shown.resize((64, 64), Image.Resampling.BILINEAR,
+                                       box=preprocess._center_crop_box(shown.size, 64, 64)))
+    assert np.array_equal(image_to_array(path, spec), expected)
+
+
+@pytest.fixture
+def one_megapixel_cap(monkeypatch):
+    """A 1 MP cap, so the over-cap pictures of these tests stay small and fast."""
+    monkeypatch.setattr(preprocess, "MAX_IMAGE_PIXELS", 1_000_000)
+
+
+def test_a_progressive_jpeg_is_capped_at_its_stored_size(tmp_path, one_megapixel_cap):
+    path = write_jpeg(tmp_path / "progressive.jpg", (1600, 1200), progressive=True)
+    with pytest.raises(ImageTooLarge) as info:
+        load_rgb(path, reduce_to=(224, 224))
+    assert str(info.value) == (f"{path}: progressive JPEG is 1600x1200 = 1.9 megapixels, over "
+                               f"edgepose's decode limit of 1 megapixels {PROGRESSIVE_WHY}")
+
+
+def test_the_same_pixels_as_baseline_still_decode_reduced(tmp_path, one_megapixel_cap):
+    path = write_jpeg(tmp_path / "baseline.jpg", (1600, 1200))
+    assert load_rgb(path, reduce_to=(224, 224)).size == (400, 300)  # 1/4: 0.12 MP held
+
+
+def test_a_progressive_greyscale_jpeg_is_capped_too(tmp_path, one_megapixel_cap):
+    path = write_jpeg(tmp_path / "grey.jpg", (1200, 1000), mode="L", progressive=True)
+    with pytest.raises(ImageTooLarge, match=r"progressive JPEG is 1200x1000 = 1\.2 megapixels"):
+        load_rgb(path, reduce_to=(96, 96))
+
+
+def test_a_progressive_upload_is_capped_under_its_given_name(tmp_path, one_megapixel_cap):
+    data = write_jpeg(tmp_path / "p.jpg", (1600, 1200), progressive=True).read_bytes()
+    with pytest.raises(ImageTooLarge) as info:
+        load_rgb(io.BytesIO(data), reduce_to=(224, 224), name="upload")
+    assert str(info.value).startswith("upload: progressive JPEG is 1600x1200 = 1.9 megapixels")
+
+
+def test_a_lazily_opened_progressive_jpeg_is_capped_too(tmp_path, one_megapixel_cap):
+    path = write_jpeg(tmp_path / "p.jpg", (1600, 1200), progressive=True)
+    with Image.open(path) as img, pytest.raises(ImageTooLarge, match="progressive JPEG"):
+        image_to_array(img, ImagePreprocessing(224, 224))
+
+
+def test_a_progressive_jpeg_under_the_cap_still_decodes_reduced(tmp_path, one_megapixel_cap):
+    path = write_jpeg(tmp_path / "p.jpg", (960, 720), progressive=True)
+    assert load_rgb(path, reduce_to=(96, 96)).size == (240, 180)  # 1/4, like baseline
+
+
+def test_a_42_megapixel_progressive_jpeg_is_refused_at_the_real_cap(tmp_path):
+    """7000x6000: a baseline file with these pixels decodes at 1/8 (875x750) for a 224 model
+    (tests/test_runtime_decode.py); progressive, libjpeg would hold 84 MB of coefficients."""
+    path = write_jpeg(tmp_path / "big.jpg", (7000, 6000), mode="L", progressive=True)
+    with pytest.raises(ImageTooLarge) as info:
+        load_rgb(path, reduce_to=(224, 224))
+    assert str(info.value) == (f"{path}: progressive JPEG is 7000x6000 = 42.0 megapixels, over "
+                               f"edgepose's decode limit of 40 megapixels {PROGRESSIVE_WHY}")
+
+
+# VmHWM: this process's peak resident set (ru_maxrss would carry over the parent's peak
+# through fork + exec, and the parent here is pytest).
+MEMORY = ("import re, sys\n"
+          "from PIL import Image\n"
+          "def peak():\n"
+          "    return int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])\n"
+          "base = peak()\n"
+          "with Image.open(sys.argv[1]) as img:\n"
+          "    img.draft(None, (224, 224))\n"
+          "    img.load()\n"
+          "    assert img.size == (375, 250), img.size\n"
+          "print(peak() - base)\n")
+
+
+def peak_kib(path: Path) -> int:
+    done = subprocess.run([sys.executable, "-c", MEMORY, str(path)], capture_output=True,
+                          text=True, check=True, env=fx.python_env())
+    return int(done.stdout)
+
+
+def test_why_a_progressive_jpeg_counts_at_full_size_its_reduced_decode_holds_it_all(tmp_path):
+    """6 MP colour at 1/8: libjpeg's coefficient buffer for a progressive file is 2 bytes x
+    1.5 samples per pixel at 4:2:0 = 18 MB; a baseline file streams a few block rows."""
+    baseline = write_jpeg(tmp_path / "baseline.jpg", (3000, 2000))
+    progressive = write_jpeg(tmp_path / "progressive.jpg", (3000, 2000), progressive=True)
+    # The difference, not the progressive figure alone: under QEMU (the emulated-Pi check)
+    # the emulator's own code cache adds a few MB to both.
+    assert peak_kib(progressive) - peak_kib(baseline) > 14_000
+
+
+def test_the_decode_steps_compose_to_the_model_input(tmp_path):
+    """benchmarks/decode_latency.py times these steps one by one: together they must be
+    exactly what image_to_array gives for a file."""
+    path = write_jpeg(tmp_path / "photo.jpg", (1600, 1200), orientation=6)
+    spec = ImagePreprocessing(96, 96, crop="center")
+    img = Image.open(path)
+    preprocess._plan(img, path, (spec.width, spec.height))
+    img.load()
+    assert img.size == (200, 150)  # 1/8, stored orientation
+    img = preprocess._to_rgb(preprocess._upright(img, in_place=True))
+    assert img.size == (150, 200)
+    steps = preprocess._pixels(preprocess._fit(img, spec), spec, None)
+    assert np.array_equal(steps, image_to_array(path, spec))
