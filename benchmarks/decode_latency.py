@@ -591,7 +591,9 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(result, results_dir(None, result.machine))
     write_results(out, "decode_latency", asdict(result), text)
     print(text)
-    return 0 if result.passed else 1
+    # A missed target is a result (written above with its evidence), not a failed run:
+    # `benchmarks/run.py` counts a non-zero exit as a step that did not run.
+    return 0
 
 
 if __name__ == "__main__":
