@@ -3,6 +3,7 @@
     python benchmarks/int8_matrix.py [--backbones mobilenet_v2,...] [--sizes 96,160,224]
                                      [--starts scratch,pretrained] [--only all|arm|x86]
                                      [--max-drop 2.0] [--resume] [--render]
+                                     [--cache DIR] [--fallback] [--reconvert]
 
 Issue 14, goal 1: full int8 invoke <= 0.6x fp32 on emulated Cortex-A76 (instructions)
 and on x86 (time), <= 0.7x on Cortex-A72 where the hardware allows, with the int8
@@ -31,10 +32,18 @@ accuracy drop within the drift budget. Per cell (backbone, input size, start):
    :data:`BUSY_LOAD` is marked "busy: not a result": rerun with ``--only x86`` on a
    quiet machine.
 
-Trained runs and converted models are cached under ``.cache/bench/int8_matrix/`` so
-a rerun only measures. The results (``benchmarks/results/<machine>/int8_matrix.json``
-and ``.md``) are written after EACH cell and merged by cell with the stored ones,
-so a partial run leaves a valid partial table.
+5. with ``--fallback``, convert with ``--max-drop MAX_DROP --auto-fallback`` (the
+   user's documented path when int8 loses more than the budget): when the report
+   holds an ``int8-fallback`` row, its drop on the test split, the layers it keeps
+   float, its XNNPACK delegation and its A76/A72 instructions per invoke (and the
+   ratio to fp32) are recorded beside the plain int8 row.
+
+Trained runs and converted models are cached under ``.cache/bench/int8_matrix/``
+(``--cache DIR`` for another copy: never convert in a shared cache) so a rerun only
+measures; ``--reconvert`` converts the cached runs again with this checkout. The
+results (``benchmarks/results/<machine>/int8_matrix.json`` and ``.md``) are written
+after EACH cell and merged by cell with the stored ones, so a partial run leaves a
+valid partial table.
 """
 
 from __future__ import annotations
@@ -85,6 +94,11 @@ class Cell:
     x86_fp32_ms: float | None = None
     x86_load: float | None = None  # highest 1-minute load average while timing
     x86_at: str | None = None  # UTC when timed
+    # --fallback: the int8-fallback row (None when int8 was within budget or not asked)
+    fallback_drop_pts: float | None = None  # Keras - int8-fallback accuracy, test split
+    fallback_float_layers: int | None = None  # ops kept float
+    fallback_strategy: str | None = None  # ranked | prefix
+    fallback_delegation: str | None = None
 
     @property
     def key(self) -> str:
@@ -151,6 +165,22 @@ def _insns_text(cell: Cell, column: str) -> str:
     return f"{counts['fp32'] / 1e6:.1f}M / {counts['int8'] / 1e6:.1f}M"
 
 
+def _fallback_text(cell: Cell, max_drop: float) -> str:
+    """``drop met/NOT met, N float ops (strategy), A76 r, A72 r`` or ``-`` (no fallback row)."""
+    if cell.fallback_drop_pts is None:
+        return "-"
+    met = "met" if cell.fallback_drop_pts <= max_drop else "NOT met"
+    parts = [f"{cell.fallback_drop_pts:.2f} {met}",
+             f"{cell.fallback_float_layers} float ops ({cell.fallback_strategy})"]
+    for column in ("a76", "a72"):
+        counts = cell.insns.get(column) or {}
+        if counts.get("fp32") and counts.get("int8-fallback"):
+            parts.append(f"{column.upper()} {counts['int8-fallback'] / counts['fp32']:.2f}")
+    if cell.fallback_delegation:
+        parts.append(cell.fallback_delegation)
+    return "; ".join(parts)
+
+
 def _summary_line(cells: list[Cell], max_drop: float) -> str:
     counts = summary(cells, max_drop)
     names = {"a76": "A76 <= 0.6", "x86": "x86 <= 0.6", "a72": "A72 <= 0.7",
@@ -190,12 +220,13 @@ def markdown(results: dict) -> str:
              _summary_line(cells, max_drop), "",
              "| backbone | px | start | Keras acc | int8 drop pts | int8 XNNPACK "
              "| A76 insns fp32 / int8 | A76 int8/fp32 | A72 insns fp32 / int8 | A72 int8/fp32 "
-             "| x86 time int8/fp32 |",
-             "|---|---:|---|---:|---:|---|---:|---|---:|---|---|"]
+             "| x86 time int8/fp32 | int8-fallback (--max-drop --auto-fallback): drop pts; float "
+             "ops; A76, A72 insns / fp32; XNNPACK |",
+             "|---|---:|---|---:|---:|---|---:|---|---:|---|---|---|"]
     for c in cells:
         if c.unavailable:
             lines.append(f"| {c.backbone} | {c.size} | {c.start} | {c.unavailable} "
-                         "| | | | | | | |")
+                         "| | | | | | | | |")
             continue
         acc = "-" if c.keras_accuracy is None else f"{100 * c.keras_accuracy:.1f}%"
         drop = "-" if c.int8_drop_pts is None else (
@@ -203,31 +234,32 @@ def markdown(results: dict) -> str:
         lines.append(f"| {c.backbone} | {c.size} | {c.start} | {acc} | {drop} "
                      f"| {c.int8_delegation or '-'} | {_insns_text(c, 'a76')} "
                      f"| {_ratio_text(c, 'a76')} | {_insns_text(c, 'a72')} "
-                     f"| {_ratio_text(c, 'a72')} | {_ratio_text(c, 'x86')} |")
+                     f"| {_ratio_text(c, 'a72')} | {_ratio_text(c, 'x86')} "
+                     f"| {_fallback_text(c, max_drop)} |")
     return "\n".join(lines) + "\n"
 
 
 # ---- measuring (host side: TensorFlow in the subprocesses, emulator jobs) ----
 
-def _cli(*args: str) -> None:
+def _cli(*args: str, ok_codes: tuple[int, ...] = (0,)) -> None:
     """Run ``python -m edgepose ARGS`` with this checkout first on the path."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-m", "edgepose", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True)
-    if done.returncode != 0:
+    if done.returncode not in ok_codes:
         raise SystemExit(f"edgepose {' '.join(args[:2])} failed ({done.returncode}): "
                          f"{(done.stderr or done.stdout).strip().splitlines()[-1:]}")
 
 
-def digits_folder() -> Path:
-    data = CACHE / f"digits{DIGITS_PX}"
+def digits_folder(cache: Path = CACHE) -> Path:
+    data = cache / f"digits{DIGITS_PX}"
     _cli("data", "digits", str(data), "--size", str(DIGITS_PX))  # reused when complete
     return data
 
 
-def trained_run(cell: Cell, data: Path) -> Path:
+def trained_run(cell: Cell, data: Path, cache: Path = CACHE) -> Path:
     """The cell's run directory, trained once and cached (a finished run is renamed in)."""
-    run = CACHE / f"{cell.backbone}-{cell.size}-{cell.start}"
+    run = cache / f"{cell.backbone}-{cell.size}-{cell.start}"
     if (run / "model.keras").is_file():
         return run
     partial = run.with_name(run.name + ".partial")
@@ -245,15 +277,30 @@ def trained_run(cell: Cell, data: Path) -> Path:
     return run
 
 
-def converted(run: Path) -> dict:
-    """Convert fp32 + int8 once (cached in the run directory); the conversion report."""
+def converted(run: Path, max_drop: float | None = None, reconvert: bool = False) -> dict:
+    """Convert fp32 + int8 once (cached in the run directory); the conversion report.
+
+    ``max_drop``: convert with ``--max-drop MAX_DROP --auto-fallback`` (an int8 over
+    budget then gets an ``int8-fallback`` row; the CLI exits 3 when even that misses
+    the budget, after writing the report, which is what is read here).
+    ``reconvert``: convert again even when a cached conversion exists.
+    """
     from edgepose.fileio import read_json
     from edgepose.rundir import RunDir
 
     report_path = RunDir(run).conversion_report_path()
-    if not (report_path.is_file() and (run / "model_int8.tflite").is_file()
-            and (run / "model_fp32.tflite").is_file()):
-        _cli("convert", str(run), "--fp32", "--int8")
+    cached = (report_path.is_file() and (run / "model_int8.tflite").is_file()
+              and (run / "model_fp32.tflite").is_file())
+    if max_drop is not None and cached:  # a fallback run must hold the fallback decision
+        cached = read_json(report_path)["settings"].get("max_drop") == max_drop
+    if reconvert or not cached:
+        for stale in run.glob("model_int8-fallback.*"):
+            stale.unlink()
+        report_path.unlink(missing_ok=True)
+        args = ["convert", str(run), "--fp32", "--int8"]
+        if max_drop is not None:
+            args += ["--max-drop", str(max_drop), "--auto-fallback"]
+        _cli(*args, ok_codes=(0, 3) if max_drop is not None else (0,))
     return read_json(report_path)
 
 
@@ -298,8 +345,8 @@ def interleaved_ratio(fp32: Path, int8: Path, sample, blocks: int, per_block: in
 def measure_cell(cell: Cell, only: str, args, data: Path) -> Cell:
     from edgepose.arm.emulated import run_emulated
 
-    run = trained_run(cell, data)
-    report = converted(run)
+    run = trained_run(cell, data, args.cache)
+    report = converted(run, args.max_drop if args.fallback else None, args.reconvert)
     modes = {m["mode"]: m for m in report["modes"]}
     cell.keras_accuracy = report["keras_accuracy"]
     int8 = modes["int8"]
@@ -309,11 +356,20 @@ def measure_cell(cell: Cell, only: str, args, data: Path) -> Cell:
     cell.int8_delegation = int8.get("delegation")
     cell.fp32_delegation = modes["fp32"].get("delegation")
     fp32_path, int8_path = run / "model_fp32.tflite", run / "model_int8.tflite"
+    fallback = modes.get("int8-fallback")
+    arm_models = [fp32_path, int8_path]
+    if fallback is not None and fallback.get("drift"):
+        cell.fallback_drop_pts = round(
+            100 * (cell.keras_accuracy - fallback["drift"]["accuracy"]), 2)
+        cell.fallback_float_layers = len(fallback.get("float_layers") or [])
+        cell.fallback_strategy = (report.get("fallback") or {}).get("strategy")
+        cell.fallback_delegation = fallback.get("delegation")
+        arm_models.append(run / "model_int8-fallback.tflite")
     inputs = test_inputs(run, 3).astype("float32")
     if only in ("all", "arm"):
         for column, pi in (("a76", 5), ("a72", 4)):
             counts = {}
-            for path in (fp32_path, int8_path):  # each model its own emulator job
+            for path in arm_models:  # each model its own emulator job
                 result = run_emulated([path], pi, inputs, kernels=("xnnpack",),
                                       warmup=args.emulator_warmup, repeats=args.emulator_repeats)
                 r = result.runs[0]
@@ -380,6 +436,13 @@ def main() -> None:
                         help="skip cells already stored with the columns --only asks for")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite the .md from the stored .json")
+    parser.add_argument("--cache", type=Path, default=CACHE,
+                        help="trained runs and conversions (default .cache/bench/int8_matrix)")
+    parser.add_argument("--fallback", action="store_true",
+                        help="convert with --max-drop MAX_DROP --auto-fallback and record the "
+                             "int8-fallback row")
+    parser.add_argument("--reconvert", action="store_true",
+                        help="convert the cached runs again with this checkout")
     args = parser.parse_args()
     args.qemu = None
 
@@ -395,7 +458,7 @@ def main() -> None:
     cells = stored.get("cells", [])
     command = " ".join(["python benchmarks/int8_matrix.py", *sys.argv[1:]])
     commands = [c for c in stored.get("commands", []) if c != command] + [command]
-    data = digits_folder()
+    data = digits_folder(args.cache)
     # 96 px for every backbone first, then 160, then 224 (EfficientNetB0-224 last).
     for size in (int(s) for s in args.sizes.split(",")):
         for backbone in args.backbones.split(","):
