@@ -147,6 +147,10 @@ class Cell:
         return self.x86_load is not None and self.x86_load > BUSY_LOAD
 
 
+FALLBACK_FIELDS = ("fallback_drop_pts", "fallback_float_layers", "fallback_strategy",
+                   "fallback_delegation")
+
+
 def verdict(cell: Cell, column: str) -> str:
     """``met``, ``not met``, ``busy`` (x86 timed under load: not a result) or ``-``."""
     ratio = cell.ratio(column)
@@ -434,8 +438,11 @@ def merge(stored: list[dict], cell: Cell, only: str) -> list[dict]:
     for c in stored:
         if f"{c['backbone']}/{c['size']}/{c['start']}" == cell.key:
             new = asdict(cell)
-            if only == "x86":  # keep the stored instruction counts
+            if only == "x86":  # keep the stored instruction counts and fallback row
                 new["insns"], new["arm_identical"] = c.get("insns", {}), c.get("arm_identical", {})
+                if cell.fallback_drop_pts is None:
+                    for name in FALLBACK_FIELDS:
+                        new[name] = c.get(name)
             elif only == "arm":  # keep the stored x86 timing
                 for name in ("x86_ratio", "x86_fp32_ms", "x86_load", "x86_at"):
                     new[name] = c.get(name)

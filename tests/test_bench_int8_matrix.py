@@ -125,6 +125,18 @@ def test_merge_x86_only_keeps_stored_instruction_counts():
     assert merged[0]["x86_ratio"] == 0.5 and merged[0]["x86_load"] == 0.2
 
 
+def test_merge_x86_only_keeps_the_stored_fallback_row():
+    from dataclasses import asdict
+
+    stored_cell = _cell(a76=(100, 40), drop=31.23)
+    stored_cell.insns["a76"]["int8-fallback"] = 45
+    stored_cell.fallback_drop_pts, stored_cell.fallback_float_layers = 1.86, 8
+    fresh = Cell("mobilenet_v2", 96, "scratch", x86_ratio=0.5, x86_load=0.2)
+    merged = merge([asdict(stored_cell)], fresh, "x86")[0]
+    assert merged["fallback_drop_pts"] == 1.86 and merged["fallback_float_layers"] == 8
+    assert merged["insns"]["a76"]["int8-fallback"] == 45
+
+
 def test_merge_orders_cells_by_size_then_backbone_then_start():
     from dataclasses import asdict
 
