@@ -34,6 +34,82 @@ from pathlib import Path
 from benchmark_utils import results_dir, write_results  # noqa: E402  (the one path set-up)
 
 
+def error_profile(calibrated: bytes, x, samples: int = 16) -> list[dict]:
+    """Per int8 tensor, in execution order: the accumulated relative error and its range.
+
+    The calibrated float model and its plain int8 quantization (float I/O) run on the
+    same ``samples`` inputs with reference kernels and every tensor kept; per tensor
+    of the same name: ``relerr`` = RMS(dequantized int8 - float) / std(float) (error
+    accumulated from the input, not the op's own), ``std_steps`` = std(float) / the
+    int8 step, ``p9999_over_max`` = 99.99th percentile of |x| / max |x| (well under 1:
+    an outlier sets the range), ``crushed`` = share of channels whose whole range is
+    under 2 int8 steps.
+    """
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgepose.converters.fallback import execution_order
+    from edgepose.converters.tflite import quantize_calibrated
+
+    quantized = quantize_calibrated(calibrated, "float", [])
+
+    def tensors(model: bytes, sample) -> dict:
+        it = Interpreter(model_content=model, experimental_preserve_all_tensors=True,
+                         experimental_op_resolver_type=(
+                             OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+        it.allocate_tensors()
+        inp = it.get_input_details()[0]
+        if inp["dtype"] == np.int8:  # the quantizer may keep an int8 input
+            scale, zero = inp["quantization"]
+            sample = np.clip(np.round(sample / scale + zero), -128, 127)
+        it.set_tensor(inp["index"], sample[None].astype(inp["dtype"]))
+        it.invoke()
+        out = {}
+        for t in it.get_tensor_details():
+            try:
+                out[t["name"]] = (t, it.get_tensor(t["index"]))
+            except ValueError:
+                continue
+        return out
+
+    acc: dict[str, dict] = {}
+    for i in range(min(samples, len(x))):
+        floats, ints = tensors(calibrated, x[i]), tensors(quantized, x[i])
+        for name, (t, q) in ints.items():
+            scale, zero = t["quantization"]
+            f = floats.get(name, (None, None))[1]
+            if (t["dtype"] != np.int8 or not scale or f is None or f.shape != q.shape
+                    or f.dtype != np.float32 or f.ndim < 2):
+                continue
+            d = (q.astype(np.float32) - zero) * scale
+            a = acc.setdefault(name, {"n": 0, "s": 0.0, "ss": 0.0, "err": 0.0, "max": 0.0,
+                                      "abs": [], "lo": None, "hi": None, "scale": scale})
+            a["n"] += f.size
+            a["s"] += float(f.sum())
+            a["ss"] += float((f.astype(np.float64) ** 2).sum())
+            a["err"] += float(((d - f).astype(np.float64) ** 2).sum())
+            a["max"] = max(a["max"], float(np.abs(f).max()))
+            a["abs"].append(np.random.default_rng(i).choice(np.abs(f).ravel(),
+                                                            min(f.size, 4000)))
+            c = f.reshape(-1, f.shape[-1])
+            a["lo"] = c.min(0) if a["lo"] is None else np.minimum(a["lo"], c.min(0))
+            a["hi"] = c.max(0) if a["hi"] is None else np.maximum(a["hi"], c.max(0))
+    rows = []
+    for index, (name, op) in enumerate(execution_order(calibrated)):
+        a = acc.get(name)
+        if a is None:
+            continue
+        mean = a["s"] / a["n"]
+        std = max(float(np.sqrt(max(a["ss"] / a["n"] - mean ** 2, 0.0))), 1e-12)
+        p9999 = float(np.percentile(np.concatenate(a["abs"]), 99.99))
+        rows.append({"index": index, "op": op, "tensor": name.split(";")[0],
+                     "relerr": round(float(np.sqrt(a["err"] / a["n"])) / std, 3),
+                     "std_steps": round(std / a["scale"], 1),
+                     "p9999_over_max": round(p9999 / max(a["max"], 1e-12), 3),
+                     "crushed": round(float(np.mean(a["hi"] - a["lo"] < 2 * a["scale"])), 3)})
+    return rows
+
+
 def measure_run(run: Path, max_candidates: int = 10) -> dict:
     """The rows described in the module docstring for one run directory."""
     import numpy as np
@@ -70,6 +146,7 @@ def measure_run(run: Path, max_candidates: int = 10) -> dict:
         saved = export_saved_model(loaded.model, Path(tmp) / "saved",
                                    contract.normalize(ref.x[:4]), src.model_path)
         calibrated = calibrate(saved, cal)
+        profile = error_profile(calibrated, contract.normalize(ref.x))
         order = execution_order(calibrated)
         ranked = layer_errors(saved, cal)
         names = [e.tensor for e in ranked]
@@ -100,7 +177,8 @@ def measure_run(run: Path, max_candidates: int = 10) -> dict:
             print(f"  {label:28s} {row}", flush=True)
     return {"run": run.name, "keras_test_accuracy": ref.accuracy,
             "keras_val_accuracy": float(np.mean(keras["val"] == y_val)),
-            "val_samples": len(y_val), "test_samples": len(ref.y), "rows": rows}
+            "val_samples": len(y_val), "test_samples": len(ref.y), "rows": rows,
+            "profile": profile}
 
 
 def markdown(results: dict) -> str:
@@ -126,6 +204,21 @@ def markdown(results: dict) -> str:
                          f"| {v['lost']:.2f} | {v['disagree']:.2f} | {t['net_drop']:.2f} "
                          f"| {t['lost']:.2f} | {t['disagree']:.2f} |")
         lines.append("")
+        profile = run.get("profile") or []
+        if profile:
+            picks = sorted({round(q * (len(profile) - 1)) for q in (0, .05, .1, .25, .5, .75,
+                                                                    .9, 1.0)})
+            lines += ["Accumulated error, plain int8 (16 test inputs, reference kernels; "
+                      "relerr = RMS(int8 - float) / std(float); over all "
+                      f"{len(profile)} int8 tensors: lowest p99.99/max "
+                      f"{min(r['p9999_over_max'] for r in profile):.2f}, most channels "
+                      f"crushed under 2 steps {max(r['crushed'] for r in profile):.2f}):", "",
+                      "| op # | op | tensor | relerr | std / step |", "|---:|---|---|---:|---:|"]
+            for i in picks:
+                r = profile[i]
+                lines.append(f"| {r['index']} | {r['op']} | `{r['tensor'][-60:]}` "
+                             f"| {r['relerr']:.3f} | {r['std_steps']:.1f} |")
+            lines.append("")
     return "\n".join(lines)
 
 
