@@ -49,3 +49,54 @@ def test_with_max_drop_the_budget_check_speaks_instead():
     report = _report(_row("int8", 0.8922, 0.5799, 0.6506))
     assert drop_notes(report, 5.0) == []
     assert drop_notes(report, None, budget=40.0) == []  # a looser budget stated here
+
+
+def _ruined_int8_run(digits_run, folder):
+    """The digits model with the same float function but hopeless per-channel int8 weights.
+
+    The last conv's channel 0 is made dead (always 0 after ReLU) and the classifier's
+    weights from it set to 1000: the int8 weight scale of every class becomes ~8 and
+    every real weight rounds to zero, so int8 loses far more than the budget.
+    """
+    import shutil
+
+    import keras
+
+    run = folder / "run"
+    shutil.copytree(digits_run, run)
+    model = keras.models.load_model(run / "model.keras")
+    conv = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][-1]
+    kernel, bias = conv.get_weights()
+    kernel[..., 0], bias[0] = 0.0, -10.0
+    conv.set_weights([kernel, bias])
+    dense = model.get_layer("probabilities")
+    weights, dense_bias = dense.get_weights()
+    weights[0, :] = 1000.0
+    dense.set_weights([weights, dense_bias])
+    model.save(run / "model.keras")
+    return run
+
+
+def test_convert_warns_in_one_line_when_int8_loses_more_than_the_budget(digits_run, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from edgepose.cli import main
+
+    run = _ruined_int8_run(digits_run, tmp_path)
+    result = CliRunner().invoke(main, ["convert", str(run), "--int8"])
+    assert result.exit_code == 0, result.output  # no --max-drop: reported, not refused
+    report = json.loads((run / "conversion_report.json").read_text())
+    int8 = next(m for m in report["modes"] if m["mode"] == "int8")
+    drop = -100.0 * int8["drift"]["accuracy_delta"]
+    assert drop > 20.0
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning: int8")]
+    assert warnings == [
+        f"warning: int8 lost {drop:.2f} accuracy points vs Keras on {report['drift_data']} "
+        f"(top-1 agreement {100 * int8['drift']['top1_agreement']:.1f}%), over the 2-point "
+        "drift budget; --max-drop 2 --auto-fallback keeps the ops where its error starts in "
+        "float"]
+    stated = CliRunner().invoke(main, ["convert", str(run), "--int8", "--max-drop", "100"])
+    assert stated.exit_code == 0, stated.output
+    assert "warning: int8 lost" not in stated.stdout
