@@ -332,7 +332,8 @@ class ConversionReport:
             lines += ["", "## int8 auto-fallback", "",
                       f"- within budget: {fb.within_budget}; layers kept float: "
                       f"{len(fb.float_layers)} (strategy: {fb.strategy})",
-                      "- steps (strategy float layers -> validation drop, points): " + ", ".join(
+                      "- steps (strategy float layers -> validation points lost, Keras right and "
+                      "candidate wrong): " + ", ".join(
                           f"{s.strategy} {s.float_layers} -> {s.val_drop_pct:.2f}"
                           for s in fb.steps)]
             lines += [f"  - `{name}`" for name in fb.float_layers]

@@ -219,7 +219,7 @@ class Int8Choice:
                  f"{self.budget_pct:.2f} points; speed in {self.unit} per invoke"
                  + (f" (fp32: {format_speed(self.fp32_speed, self.target)})"
                     if self.fp32_speed else ""), "",
-                 "| candidate | XNNPACK | drop pts | speed | within budget | chosen |",
+                 "| candidate | XNNPACK | points lost | speed | within budget | chosen |",
                  "|---|---|---|---|---|---|"]
         for c in self.candidates:
             speed = "" if c.speed is None else format_speed(c.speed, self.target)
@@ -395,7 +395,7 @@ def choose_int8(job: TargetJob, report: ConversionReport, target: str) -> Int8Ch
     within = ("within the budget" if best.within_budget else
               "of those losing no more than the int8 as converted (none is within the budget)")
     choice.reason = (f"fastest {within} on {describe_target(target)} "
-                     f"({format_speed(best.speed, target)}, {best.delegation}, drop "
+                     f"({format_speed(best.speed, target)}, {best.delegation}, lost "
                      f"{best.drop_pct:.2f} pts; others: {others})")
     if best is default:
         choice.reason = (f"kept the int8 as converted ({format_speed(best.speed, target)}, "
@@ -421,12 +421,15 @@ def choose_int8(job: TargetJob, report: ConversionReport, target: str) -> Int8Ch
 
 
 def _selection(ctx) -> tuple[str, Callable[[Path], float]] | None:
-    """The split candidates are judged on, and accuracy points a .tflite loses there.
+    """The split candidates are judged on, and the accuracy points a .tflite LOSES there
+    (samples Keras gets right and it gets wrong, see
+    :func:`~edgepose.converters.selection.lost_points`).
 
     The validation split when the run has one (the test split stays held out for
     the report), else the test split (the report says so); None without labels.
     """
     from edgepose.converters.model_outputs import keras_probabilities, tflite_probabilities
+    from edgepose.converters.selection import lost_points
     from edgepose.rundir import load_inputs
     from edgepose.runtime.classifier import Classifier
 
@@ -439,13 +442,13 @@ def _selection(ctx) -> tuple[str, Callable[[Path], float]] | None:
         x, y, split = ctx.reference.x, ctx.reference.y, "test"
     else:
         return None
-    keras_accuracy = float(np.mean(
-        keras_probabilities(ctx.model, ctx.contract.normalize(x)).argmax(1) == y))
+    keras_top1 = keras_probabilities(ctx.model, ctx.contract.normalize(x)).argmax(1)
 
     def drop(path: Path) -> float:
+        # points LOST (Keras right, candidate wrong), as auto-fallback judges: a net
+        # difference lets flips both ways cancel (converters/selection.py)
         classifier = Classifier.from_file(path, num_threads=1, stated=ctx.contract.as_stated())
-        accuracy = float(np.mean(tflite_probabilities(classifier, x).argmax(1) == y))
-        return 100.0 * (keras_accuracy - accuracy)
+        return lost_points(keras_top1, tflite_probabilities(classifier, x).argmax(1), y)
 
     return split, drop
 

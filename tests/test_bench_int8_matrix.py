@@ -92,7 +92,7 @@ def test_table_row_shows_counts_ratios_and_verdicts():
     row = next(line for line in text.splitlines() if line.startswith("| mobilenet_v2 | 96"))
     assert row == ("| mobilenet_v2 | 96 | scratch | 90.0% | 0.37 met "
                    "| 1 partition, 66/67 nodes; outside: SOFTMAX x1 | 23.1M / 9.4M | 0.41 met "
-                   "| 24.0M / 21.2M | 0.88 NOT met | 0.48 met |")
+                   "| 24.0M / 21.2M | 0.88 NOT met | 0.48 met | - |")
     assert "**Summary** over 1 measured cells (0 not available offline): A76 <= 0.6: 1 met, " \
            "0 not met; x86 <= 0.6: 1 met, 0 not met; A72 <= 0.7: 0 met, 1 not met; " \
            "drop <= 2.0 pts: 1 met, 0 not met." in text
@@ -125,6 +125,18 @@ def test_merge_x86_only_keeps_stored_instruction_counts():
     assert merged[0]["x86_ratio"] == 0.5 and merged[0]["x86_load"] == 0.2
 
 
+def test_merge_x86_only_keeps_the_stored_fallback_row():
+    from dataclasses import asdict
+
+    stored_cell = _cell(a76=(100, 40), drop=31.23)
+    stored_cell.insns["a76"]["int8-fallback"] = 45
+    stored_cell.fallback_drop_pts, stored_cell.fallback_float_layers = 1.86, 8
+    fresh = Cell("mobilenet_v2", 96, "scratch", x86_ratio=0.5, x86_load=0.2)
+    merged = merge([asdict(stored_cell)], fresh, "x86")[0]
+    assert merged["fallback_drop_pts"] == 1.86 and merged["fallback_float_layers"] == 8
+    assert merged["insns"]["a76"]["int8-fallback"] == 45
+
+
 def test_merge_orders_cells_by_size_then_backbone_then_start():
     from dataclasses import asdict
 
@@ -146,3 +158,17 @@ def test_resume_skips_only_cells_stored_with_the_asked_columns():
     assert measured(stored, "mobilenet_v2/96/scratch", "x86") is False
     assert measured(stored, "mobilenet_v2/96/scratch", "all") is False
     assert measured(stored, "mobilenet_v2/160/scratch", "arm") is False
+
+
+def test_fallback_column_shows_drop_float_ops_and_instruction_ratios():
+    cell = _cell(a76=(1000, 400), a72=(1000, 900), drop=31.23)
+    cell.insns["a76"]["int8-fallback"] = 420
+    cell.insns["a72"]["int8-fallback"] = 950
+    cell.fallback_drop_pts, cell.fallback_float_layers = 1.86, 8
+    cell.fallback_strategy = "ranked"
+    cell.fallback_delegation = "1 partition, 70/71 nodes; outside: SOFTMAX x1"
+    text = markdown(_results([cell]))
+    row = next(line for line in text.splitlines() if line.startswith("| mobilenet_v2 | 96"))
+    assert row.endswith("| 1.86 met; 8 float ops (ranked); A76 0.42; A72 0.95; "
+                        "1 partition, 70/71 nodes; outside: SOFTMAX x1 |")
+    assert "| 31.23 NOT met |" in row  # the plain int8 row is still shown as measured

@@ -90,8 +90,11 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
                              stated=stated_from(input_range, input_mean, input_std,
                                                 channel_order, override_contract))
     report = run_conversion(source, chosen, options, progress)
+    from edgepose.converters.drift_note import drop_notes
+
+    warnings = report.data_notes() + drop_notes(report, max_drop)  # int8 over the budget
     if as_json:
-        for line in report.data_notes():  # stdout stays JSON; the warnings still show
+        for line in warnings:  # stdout stays JSON; the warnings still show
             status.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
         print_json(report)
         return
@@ -99,7 +102,7 @@ def convert(source: str, fp32: bool, fp16: bool, dynamic: bool, int8: bool, int1
     keras = "n/a" if report.keras_accuracy is None else f"{100 * report.keras_accuracy:.2f}%"
     measured = report.drift_data if report.drift_measured else "no held-out data"
     print_table(f"{report.source}: Keras accuracy {keras} on {measured}", columns, rows)
-    for line in report.data_notes():  # drift not measured, skipped files, calibration
+    for line in warnings:  # drift not measured, skipped files, calibration, int8 drop
         console.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
     console.print(f"input contract: {report.settings.get('input_contract')}", highlight=False)
     for mode in report.modes:
