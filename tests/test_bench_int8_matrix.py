@@ -95,7 +95,8 @@ def test_table_row_shows_counts_ratios_and_verdicts():
                    "| 24.0M / 21.2M | 0.88 NOT met | 0.48 met | - |")
     assert "**Summary** over 1 measured cells (0 not available offline): A76 <= 0.6: 1 met, " \
            "0 not met; x86 <= 0.6: 1 met, 0 not met; A72 <= 0.7: 0 met, 1 not met; " \
-           "drop <= 2.0 pts: 1 met, 0 not met." in text
+           "drop <= 2.0 pts: 1 met, 0 not met; drop <= 2.0 pts with int8 or, where it is over, " \
+           "its int8-fallback row: 1 met, 0 not met." in text
     assert "Made by `python x`. Digits (digits), trained" in text  # the command line
     assert "a72_analysis.md" in text  # why A72 cells miss
 
@@ -172,3 +173,17 @@ def test_fallback_column_shows_drop_float_ops_and_instruction_ratios():
     assert row.endswith("| 1.86 met; 8 float ops (ranked); A76 0.42; A72 0.95; "
                         "1 partition, 70/71 nodes; outside: SOFTMAX x1 |")
     assert "| 31.23 NOT met |" in row  # the plain int8 row is still shown as measured
+
+
+def test_the_budget_counted_on_what_ships_int8_or_its_fallback_row():
+    from int8_matrix import fallback_summary
+
+    cells = [_cell(drop=0.5),  # int8 fits
+             _cell(drop=5.2, fallback_drop_pts=1.86, fallback_x86_ratio=0.49),  # fallback fits
+             _cell(drop=31.2, fallback_drop_pts=2.60, fallback_x86_ratio=0.62),  # neither
+             _cell(drop=6.0)]  # over, no fallback row
+    assert fallback_summary(cells, 2.0) == (
+        "drop <= 2.0 pts with int8 or, where it is over, its int8-fallback row: 2 met, 2 not met "
+        "(int8-fallback x86 time <= 0.6 of fp32: 1 of 2)")
+    assert fallback_summary([_cell(drop=0.5)], 2.0) == (
+        "drop <= 2.0 pts with int8 or, where it is over, its int8-fallback row: 1 met, 0 not met")
