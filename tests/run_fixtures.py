@@ -170,3 +170,30 @@ def copy_renamed(dataset: Path, dest: Path, pattern: str = "*.png") -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
     return dest
+
+
+def ruined_int8_copy(digits_run: Path, run: Path) -> Path:
+    """A copy of ``digits_run`` at ``run`` whose model has the same float function but
+    hopeless per-channel int8 weights (the one owner of this construction).
+
+    The last conv's channel 0 is made dead (always 0 after ReLU) and the classifier's
+    weights from it set to 1000: float outputs do not change, but the int8 weight scale
+    of every class becomes ~8 and every real weight rounds to zero, so int8 loses far
+    more than any drift budget.
+    """
+    import shutil
+
+    import keras
+
+    shutil.copytree(digits_run, run)
+    model = keras.models.load_model(run / "model.keras")
+    conv = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][-1]
+    kernel, bias = conv.get_weights()
+    kernel[..., 0], bias[0] = 0.0, -10.0
+    conv.set_weights([kernel, bias])
+    dense = model.get_layer("probabilities")
+    weights, dense_bias = dense.get_weights()
+    weights[0, :] = 1000.0
+    dense.set_weights([weights, dense_bias])
+    model.save(run / "model.keras")
+    return run

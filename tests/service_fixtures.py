@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,6 +120,23 @@ def python_env(**extra: str) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+# VmHWM: the child's own peak resident set. ru_maxrss is not used: after fork + exec a
+# child reports the parent's peak (pytest's, often above what a decode adds).
+_PEAK = ("import re, sys\n"
+         "def peak():\n"
+         "    with open('/proc/self/status') as f:\n"
+         "        return int(re.search(r'VmHWM:\\s+(\\d+)', f.read())[1])\n")
+
+
+def peak_growth_kib(setup: str, body: str, path: Path) -> int:
+    """KiB by which a fresh Python process's peak memory grows while running ``body``
+    (Python source; ``sys.argv[1]`` is ``path``), after ``setup`` (imports: their memory
+    is not counted). Linux only (``/proc/self/status``)."""
+    script = f"{_PEAK}{setup}\nbase = peak()\n{body}\nprint(peak() - base)\n"
+    done = subprocess.run([PYTHON, "-c", script, str(path)], capture_output=True, text=True,
+                          check=True, env=python_env())
+    return int(done.stdout)
 
 
 def multipart_upload(field: str, filename: str, data: bytes) -> tuple[bytes, str]:

@@ -13,6 +13,7 @@ import edgepose.converters.tflite as tflite_module
 from edgepose.cli import main
 from edgepose.converters import convert_run
 from edgepose.errors import ConversionError, DriftExceeded
+from tests.run_fixtures import ruined_int8_copy
 
 
 def _copy(run, tmp_path):
@@ -23,27 +24,9 @@ def _copy(run, tmp_path):
 
 @pytest.fixture(scope="module")
 def bad_run(digits_run, tmp_path_factory):  # noqa: F811
-    """Same float function as the digits model, hopeless per-channel int8 weights.
-
-    Channel 0 of the last conv is made dead (always 0 after ReLU) and the classifier's
-    weights from it set to 1000: float outputs do not change, but int8 weight scale of
-    every class becomes ~8 and all real weights round to zero.
-    """
-    import keras
-
-    run = tmp_path_factory.mktemp("bad") / "run"
-    shutil.copytree(digits_run, run)
-    model = keras.models.load_model(run / "model.keras")
-    conv = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][-1]
-    kernel, bias = conv.get_weights()
-    kernel[..., 0], bias[0] = 0.0, -10.0
-    conv.set_weights([kernel, bias])
-    dense = model.get_layer("probabilities")
-    weights, dense_bias = dense.get_weights()
-    weights[0, :] = 1000.0
-    dense.set_weights([weights, dense_bias])
-    model.save(run / "model.keras")
-    return run
+    """Same float function as the digits model, hopeless per-channel int8 weights
+    (:func:`tests.run_fixtures.ruined_int8_copy`)."""
+    return ruined_int8_copy(digits_run, tmp_path_factory.mktemp("bad") / "run")
 
 
 def test_failed_conversion_keeps_the_previous_model_byte_identical(digits_run, tmp_path,  # noqa: F811

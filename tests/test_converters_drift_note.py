@@ -5,6 +5,7 @@ from __future__ import annotations
 from edgepose.converters.conversion_report import ConversionReport, ModeResult
 from edgepose.converters.drift_note import DRIFT_BUDGET, drop_notes
 from edgepose.runtime.drift_stats import DriftStats
+from tests.run_fixtures import ruined_int8_copy
 
 WHERE = "all 269 samples of the test split of digits64"
 
@@ -52,29 +53,8 @@ def test_with_max_drop_the_budget_check_speaks_instead():
 
 
 def _ruined_int8_run(digits_run, folder):
-    """The digits model with the same float function but hopeless per-channel int8 weights.
-
-    The last conv's channel 0 is made dead (always 0 after ReLU) and the classifier's
-    weights from it set to 1000: the int8 weight scale of every class becomes ~8 and
-    every real weight rounds to zero, so int8 loses far more than the budget.
-    """
-    import shutil
-
-    import keras
-
-    run = folder / "run"
-    shutil.copytree(digits_run, run)
-    model = keras.models.load_model(run / "model.keras")
-    conv = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][-1]
-    kernel, bias = conv.get_weights()
-    kernel[..., 0], bias[0] = 0.0, -10.0
-    conv.set_weights([kernel, bias])
-    dense = model.get_layer("probabilities")
-    weights, dense_bias = dense.get_weights()
-    weights[0, :] = 1000.0
-    dense.set_weights([weights, dense_bias])
-    model.save(run / "model.keras")
-    return run
+    """The digits model, hopeless in int8 (:func:`tests.run_fixtures.ruined_int8_copy`)."""
+    return ruined_int8_copy(digits_run, folder / "run")
 
 
 def test_convert_warns_in_one_line_when_int8_loses_more_than_the_budget(digits_run, tmp_path):

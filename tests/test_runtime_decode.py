@@ -58,24 +58,9 @@ def test_a_lazily_opened_image_is_capped_too(tmp_path):
         as_rgb_image(img)
 
 
-# Peak resident memory of the running process (KiB). ru_maxrss is not used: after fork +
-# exec a child reports the parent's peak (pytest's, often above what a decode adds), so a
-# difference of it cannot show a decode; VmHWM belongs to the new process image.
-_PEAK_GROWTH = ("import sys\n"
-                "from edgepose.errors import ImageTooLarge\n"
-                "from edgepose.runtime.preprocess import load_rgb\n"
-                "def hwm():\n"
-                "    with open('/proc/self/status') as f:\n"
-                "        return int(next(l for l in f if l.startswith('VmHWM')).split()[1])\n"
-                "base = hwm()\n"
-                "try:\n    load_rgb(sys.argv[1])\nexcept ImageTooLarge:\n    pass\n"
-                "print(hwm() - base)\n")
-
-
-def _peak_growth_kib(path: Path) -> int:
-    done = subprocess.run([sys.executable, "-c", _PEAK_GROWTH, str(path)], capture_output=True,
-                          text=True, check=True, env=fx.python_env())
-    return int(done.stdout)
+_IMPORTS = ("from edgepose.errors import ImageTooLarge\n"
+            "from edgepose.runtime.preprocess import load_rgb\n")
+_LOAD = "try:\n    load_rgb(sys.argv[1])\nexcept ImageTooLarge:\n    pass\n"
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="VmHWM is Linux's")
@@ -83,9 +68,10 @@ def test_the_cap_never_decodes_the_bomb(tmp_path):
     """Peak memory of a fresh process that refuses the bomb stays at its baseline; the same
     measurement sees an allowed 36-megapixel picture decoded (108 MB as RGB)."""
     bomb = fx.write_huge_png(tmp_path / "bomb.png", 12000, 12000)
-    assert _peak_growth_kib(bomb) < 20_000  # KiB: nothing near the 144 MB of the 1-bit picture
+    # KiB: nothing near the 144 MB of the 1-bit picture
+    assert fx.peak_growth_kib(_IMPORTS, _LOAD, bomb) < 20_000
     allowed = fx.write_huge_png(tmp_path / "allowed.png", 6000, 6000)
-    assert _peak_growth_kib(allowed) > 60_000  # the decode is seen when it happens
+    assert fx.peak_growth_kib(_IMPORTS, _LOAD, allowed) > 60_000  # seen when it happens
 
 
 def test_a_large_jpeg_counts_its_reduced_size_against_the_cap(tmp_path):

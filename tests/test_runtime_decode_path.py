@@ -4,8 +4,6 @@ progressive JPEGs (which libjpeg holds whole in memory at any decode scale)."""
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -125,24 +123,14 @@ def test_a_42_megapixel_progressive_jpeg_is_refused_at_the_real_cap(tmp_path):
                                f"edgepose's decode limit of 40 megapixels {PROGRESSIVE_WHY}")
 
 
-# VmHWM: this process's peak resident set (ru_maxrss would carry over the parent's peak
-# through fork + exec, and the parent here is pytest).
-MEMORY = ("import re, sys\n"
-          "from PIL import Image\n"
-          "def peak():\n"
-          "    return int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])\n"
-          "base = peak()\n"
-          "with Image.open(sys.argv[1]) as img:\n"
-          "    img.draft(None, (224, 224))\n"
-          "    img.load()\n"
-          "    assert img.size == (375, 250), img.size\n"
-          "print(peak() - base)\n")
+_DRAFT_LOAD = ("with Image.open(sys.argv[1]) as img:\n"
+               "    img.draft(None, (224, 224))\n"
+               "    img.load()\n"
+               "    assert img.size == (375, 250), img.size\n")
 
 
 def peak_kib(path: Path) -> int:
-    done = subprocess.run([sys.executable, "-c", MEMORY, str(path)], capture_output=True,
-                          text=True, check=True, env=fx.python_env())
-    return int(done.stdout)
+    return fx.peak_growth_kib("from PIL import Image", _DRAFT_LOAD, path)
 
 
 def test_why_a_progressive_jpeg_counts_at_full_size_its_reduced_decode_holds_it_all(tmp_path):
