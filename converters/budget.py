@@ -19,14 +19,15 @@ from edgepose.converters.conversion_report import ConversionReport
 from edgepose.converters.debugger import layer_errors, plot_layer_errors
 from edgepose.converters.fallback import FallbackStart, auto_fallback
 from edgepose.converters.mode_steps import ConversionContext, ModeOutput, mode_step
-from edgepose.converters.model_outputs import keras_probabilities, tflite_probabilities
 from edgepose.converters.modes import FALLBACK_MODE
-from edgepose.converters.selection import lost_points
-from edgepose.converters.target import describe_target, measure_rows, timing_sample
+from edgepose.converters.target import (
+    describe_target,
+    measure_rows,
+    selection_drop,
+    timing_sample,
+)
 from edgepose.converters.tflite import calibrate
 from edgepose.errors import DriftExceeded
-from edgepose.rundir import load_inputs
-from edgepose.runtime.classifier import Classifier
 
 
 def fallback_start(ctx: ConversionContext) -> FallbackStart:
@@ -88,22 +89,15 @@ def validation_drop(ctx: ConversionContext) -> Callable[[bytes], float]:
     Measured on the validation split; without one, on the test split, and the
     report's ``settings["fallback_selection_split"]`` says which.
     """
-    src, report = ctx.source, ctx.report
-    val = src.splits.samples("val") if src.splits is not None else []
-    if val:
-        x_val, y_val = load_inputs(src.splits, val, src.config)
-    else:  # no validation split: choose on the test split and say so in the report
-        x_val, y_val = ctx.reference.x, ctx.reference.y
-    report.settings["fallback_selection_split"] = "val" if val else "test"
-    keras_val = keras_probabilities(ctx.model, ctx.contract.normalize(x_val))
+    # one owner of the selection split and its Keras predictions: the --target step's
+    split, drop = selection_drop(ctx)  # labelled: the int8 drop was measured on it
+    ctx.report.settings["fallback_selection_split"] = split
 
     def val_drop(data: bytes) -> float:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "candidate.tflite"
             path.write_bytes(data)
-            probs = tflite_probabilities(Classifier.from_file(
-                path, num_threads=1, stated=ctx.contract.as_stated()), x_val)
-        return lost_points(keras_val.argmax(1), probs.argmax(1), y_val)
+            return drop(path)
 
     return val_drop
 

@@ -420,7 +420,7 @@ def choose_int8(job: TargetJob, report: ConversionReport, target: str) -> Int8Ch
 
 
 
-def _selection(ctx) -> tuple[str, Callable[[Path], float]] | None:
+def selection_drop(ctx) -> tuple[str, Callable[[Path], float]] | None:
     """The split candidates are judged on, and the accuracy points a .tflite LOSES there
     (samples Keras gets right and it gets wrong, see
     :func:`~edgepose.converters.selection.lost_points`).
@@ -484,7 +484,7 @@ def target_step(ctx: ConversionContext, modes: Sequence[str],
     measure_rows(report, target, sample, ctx.progress)
     if "int8" not in modes:
         return
-    selection = _selection(ctx)
+    selection = selection_drop(ctx)
     if selection is None:
         ctx.progress("int8 candidates not tried: no labelled split to check their accuracy")
         return

@@ -171,16 +171,22 @@ def _channels_first(channels: int):
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
 
 
+def _refused_by_convert(path) -> list[str]:
+    """``edgepose convert PATH --fp32`` on a model it must refuse: its ``error:`` lines,
+    after checking the exit code and that no model was written beside it."""
+    result = CliRunner().invoke(main, ["convert", str(path), "--fp32"])
+    assert result.exit_code == ConfigError.exit_code
+    assert not (path.parent / "model_fp32.tflite").exists()
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_a_channels_first_image_model_is_refused_not_read_as_keypoints(tmp_path, channels):
     path = _save(_channels_first(channels), tmp_path)
-    result = CliRunner().invoke(main, ["convert", str(path), "--fp32"])
-    assert result.exit_code == ConfigError.exit_code
-    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+    assert _refused_by_convert(path) == [
         f"error: {path}: the model's input is {channels} x 32 x 32 (channels first, NCHW): "
         "edgepose converts image models laid out H x W x C (channels last); rebuild it "
         "channels-last (keras.layers.Permute or data_format='channels_last') and convert that"]
-    assert not (tmp_path / "model_fp32.tflite").exists()
 
 
 @pytest.mark.parametrize("shape, task, channels", [
@@ -203,13 +209,10 @@ def test_an_image_input_with_alpha_is_refused_not_read_as_keypoints(tmp_path, ch
     inputs = keras.Input((cm.SIZE, cm.SIZE, channels), batch_size=1)
     x = keras.layers.GlobalAveragePooling2D()(inputs)
     path = _save(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)), tmp_path)
-    result = CliRunner().invoke(main, ["convert", str(path), "--fp32"])
-    assert result.exit_code == ConfigError.exit_code
-    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+    assert _refused_by_convert(path) == [
         f"error: {path}: the model's input is 32 x 32 x {channels}: an image with {channels} "
         "channels (alpha?); edgepose feeds images as RGB (3 channels) or greyscale (1), so it "
         "cannot convert this as an image model nor as keypoint features"]
-    assert not (tmp_path / "model_fp32.tflite").exists()
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (32, 24), (10, 16)])
@@ -238,12 +241,8 @@ def test_a_bare_28_by_28_model_is_refused_by_convert_naming_the_file(tmp_path):
     inputs = keras.Input((28, 28), batch_size=1)
     x = keras.layers.Flatten()(inputs)
     path = _save(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)), tmp_path)
-    result = CliRunner().invoke(main, ["convert", str(path), "--fp32"])
-    assert result.exit_code == ConfigError.exit_code
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {path}: the model's input is 28 x 28: an image without a channel "
-                      "axis, or a feature matrix? edgepose converts images laid out H x W x C "
-                      "and keypoints as K x 2..4 (x, y[, z][, visibility]) or one flat vector; "
-                      "for a greyscale image put keras.layers.Reshape((28, 28, 1)) in front, "
-                      "then convert that"]
-    assert not (tmp_path / "model_fp32.tflite").exists()
+    assert _refused_by_convert(path) == [
+        f"error: {path}: the model's input is 28 x 28: an image without a channel axis, or a "
+        "feature matrix? edgepose converts images laid out H x W x C and keypoints as K x 2..4 "
+        "(x, y[, z][, visibility]) or one flat vector; for a greyscale image put "
+        "keras.layers.Reshape((28, 28, 1)) in front, then convert that"]
