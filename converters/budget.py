@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from edgepose.converters.conversion_report import ConversionReport
+from edgepose.converters.conversion_report import ConversionReport, format_points
 from edgepose.converters.debugger import layer_errors, plot_layer_errors
 from edgepose.converters.fallback import FallbackStart, auto_fallback
 from edgepose.converters.mode_steps import ConversionContext, ModeOutput, mode_step
@@ -177,4 +177,19 @@ def check_budget(report: ConversionReport, max_drop: float | None, where: Path) 
     worst = max((report.mode(m) for m in report.failed_modes), key=lambda m: m.drop_pct)
     raise DriftExceeded(f"{', '.join(report.failed_modes)} lost more than {max_drop} "
                         f"accuracy points on {report.drift_data} ({worst.mode}: "
-                        f"{worst.drop_pct:.2f})", where)
+                        f"{worst.drop_pct:.2f}); {within_budget(report)}", where)
+
+
+def within_budget(report: ConversionReport) -> str:
+    """What a refused conversion still offers: ``within it: fp16 (0.00), dynamic (0.37)``.
+
+    The converted modes not in ``report.failed_modes`` whose drop was measured, in
+    report order, with their drop in points; when none (e.g. only int8 was asked
+    for), the lighter modes to try instead.
+    """
+    failed = set(report.failed_modes)
+    kept = [f"{m.mode} ({format_points(m.drop_pct)})" for m in report.modes
+            if m.mode not in failed and m.drop_pct is not None]
+    if kept:
+        return f"within it: {', '.join(kept)}"
+    return "no converted mode is within it; try --fp16 or --dynamic (float activations)"

@@ -218,7 +218,7 @@ class ConversionReport:
                 # --max-drop): never trade accuracy for speed behind the user's back.
                 allowed = max(_drop(row), budget or 0.0)
                 fastest = min((m for m in timed if _drop(m) <= allowed), key=speed)
-                drop = "" if fastest.drop_pct is None else f", drop {fastest.drop_pct:.2f} pts"
+                drop = "" if fastest.drop_pct is None else f", drop {_num(fastest.drop_pct, 2)} pts"
                 if target != "host":
                     notes.append(f"{row.mode} is {ratio:.2f}x slower than fp32 on "
                                  f"{describe_target(target)} ({speed(row) / 1e6:.2f} vs "
@@ -422,6 +422,11 @@ def _short(drift_data: str | None) -> str:
 
 def _pct(value: float | None) -> str | None:
     return None if value is None else f"{100 * value:.2f}%"
+
+
+def format_points(drop_pct: float) -> str:
+    """An accuracy drop in points as the report prints it: ``0.37``, ``0.00`` (never ``-0.00``)."""
+    return _num(drop_pct, 2) or ""
 
 
 def _num(value: float | None, digits: int) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -92,3 +93,23 @@ def test_auto_fallback_keeps_the_worst_layer_float_and_recovers_accuracy(bad_run
     assert fallback.input_dtype == "int8"
     assert "int8-fallback" in (bad_run / "conversion_report.md").read_text()
     assert np.isfinite(fallback.latency_ms)
+
+
+
+def test_refusal_names_the_modes_still_within_budget(bad_run, tmp_path):
+    run = _copy(bad_run, tmp_path)
+    with pytest.raises(DriftExceeded) as refused:
+        convert_run(run, ["fp32", "dynamic", "int8"], max_drop=5.0)
+    modes = {m["mode"]: m for m in json.loads((run / "conversion_report.json").read_text())["modes"]}
+    kept = [f"{mode} ({-100 * modes[mode]['drift']['accuracy_delta'] + 0.0:.2f})"
+            for mode in ("fp32", "dynamic")]
+    assert str(refused.value).endswith(f"; within it: {', '.join(kept)}")
+    assert kept[0] == "fp32 (0.00)"
+
+
+def test_refusal_with_no_mode_within_budget_names_the_lighter_modes(bad_run, tmp_path):
+    result = CliRunner().invoke(main, ["convert", str(_copy(bad_run, tmp_path)), "--int8",
+                                       "--max-drop", "5"])
+    assert result.exit_code == 3
+    assert ("no converted mode is within it; try --fp16 or --dynamic (float activations)"
+            in result.stderr)
