@@ -1,6 +1,6 @@
 """Why int8 loses points on a trained run: float sets, and how a candidate is judged.
 
-    python benchmarks/int8_drift.py RUN [RUN ...] [--cache DIR]
+    python benchmarks/int8_drift.py RUN [RUN ...] [--candidates N] [--curve]
 
 For each run directory (e.g. a cell of ``benchmarks/int8_matrix.py``; give COPIES,
 this script writes ``reference_outputs.npz`` into the run like ``edgepose convert``):
@@ -16,8 +16,10 @@ validation AND the test split against the Keras model:
 - the auto-fallback candidates in the order ``--auto-fallback`` tries them
   (:mod:`edgepose.converters.fallback`: ranked 1, 2, 4, ... and prefixes).
 
-Per row and split: net drop (Keras - candidate accuracy), points lost (Keras
-right, candidate wrong), disagreement (top-1 differs), in points
+``--curve`` adds the first k / last k weighted ops kept float (:func:`float_curve`):
+where in the network the lost points come from, and how much of it must stay
+float to fit the budget. Per row and split: net drop (Keras - candidate accuracy),
+points lost (Keras right, candidate wrong), disagreement (top-1 differs), in points
 (:func:`edgepose.converters.selection.flips`). A net drop near 0 with a large
 disagreement is flips cancelling, which is why auto-fallback selects by points lost.
 The result is ``benchmarks/results/<machine>/int8_drift.md`` (and ``.json``).
@@ -110,8 +112,9 @@ def error_profile(calibrated: bytes, x, samples: int = 16) -> list[dict]:
     return rows
 
 
-def measure_run(run: Path, max_candidates: int = 10) -> dict:
-    """The rows described in the module docstring for one run directory."""
+def measure_run(run: Path, max_candidates: int = 10, with_curve: bool = False) -> dict:
+    """The rows described in the module docstring for one run directory; with
+    ``with_curve`` also :func:`float_curve`'s sets (``curve``)."""
     import numpy as np
 
     from edgepose.converters.conversion_inputs import calibration_set, reference_outputs
@@ -161,7 +164,7 @@ def measure_run(run: Path, max_candidates: int = 10) -> dict:
                       for c in prefix_candidates(order, names, limit)]
         sets += [(f"fallback {s} {n}", c) for n, _, s, c in sorted(proposals,
                                                                    key=lambda p: p[:2])]
-        for label, float_set in sets[:max_candidates]:
+        def evaluate(label: str, float_set: list[str]) -> dict:
             model = Path(tmp) / "candidate.tflite"
             model.write_bytes(quantize_calibrated(calibrated, "int8", float_set))
             classifier = Classifier.from_file(model, num_threads=1,
@@ -173,12 +176,36 @@ def measure_run(run: Path, max_candidates: int = 10) -> dict:
                 row[split] = {"net_drop": round(f.net_drop, 2), "lost": round(f.lost, 2),
                               "disagree": round(f.disagree, 2)}
             del classifier
-            rows.append(row)
             print(f"  {label:28s} {row}", flush=True)
+            return row
+
+        rows = [evaluate(label, float_set) for label, float_set in sets[:max_candidates]]
+        curve = [evaluate(label, float_set) for label, float_set in
+                 (float_curve(order, names) if with_curve else [])]
     return {"run": run.name, "keras_test_accuracy": ref.accuracy,
             "keras_val_accuracy": float(np.mean(keras["val"] == y_val)),
             "val_samples": len(y_val), "test_samples": len(ref.y), "rows": rows,
-            "profile": profile}
+            "curve": curve, "profile": profile}
+
+
+def float_curve(order: list[tuple[str, str]], quantizable: list[str],
+                ) -> list[tuple[str, list[str]]]:
+    """Float sets that locate where the error is: the first k weighted ops (and the
+    ops between them) for k = 1..8 then every 6th up to all of them, and the last k
+    weighted ops (k = 5, 20) -- each as (label, tensor names)."""
+    from edgepose.converters.fallback import WEIGHTED_OPS
+
+    known = set(quantizable)
+    ops = [(name, op) for name, op in order if name in known]
+    starts = [i for i, (_, op) in enumerate(ops) if op in WEIGHTED_OPS]
+    ends = starts[1:] + [len(ops)]
+    n = len(starts)
+    counts = sorted({*range(1, min(n, 8) + 1), *range(8, n, 6), n})
+    sets = [(f"first {k} of {n} weighted", [name for name, _ in ops[:ends[k - 1]]])
+            for k in counts]
+    sets += [(f"last {k} of {n} weighted", [name for name, _ in ops[starts[n - k]:]])
+             for k in (5, 20) if k < n]
+    return sets
 
 
 def markdown(results: dict) -> str:
@@ -204,6 +231,15 @@ def markdown(results: dict) -> str:
                          f"| {v['lost']:.2f} | {v['disagree']:.2f} | {t['net_drop']:.2f} "
                          f"| {t['lost']:.2f} | {t['disagree']:.2f} |")
         lines.append("")
+        if run.get("curve"):
+            lines += ["Where the error is: points lost with the first / last k weighted ops "
+                      "(and the ops between them) kept float:", "",
+                      "| float ops | n | val lost | test net drop | test lost |",
+                      "|---|---:|---:|---:|---:|"]
+            lines += [f"| {r['float_ops']} | {r['count']} | {r['val']['lost']:.2f} "
+                      f"| {r['test']['net_drop']:.2f} | {r['test']['lost']:.2f} |"
+                      for r in run["curve"]]
+            lines.append("")
         profile = run.get("profile") or []
         if profile:
             picks = sorted({round(q * (len(profile) - 1)) for q in (0, .05, .1, .25, .5, .75,
@@ -226,6 +262,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--candidates", type=int, default=10)
+    parser.add_argument("--curve", action="store_true",
+                        help="also the float-prefix/suffix curve (where the error is)")
     args = parser.parse_args()
 
     from edgepose.bench.device import machine_slug
@@ -237,7 +275,7 @@ def main() -> None:
     command = " ".join(["python benchmarks/int8_drift.py", *sys.argv[1:]])
     for run in args.runs:
         print(run.name, flush=True)
-        measured = measure_run(run, args.candidates)
+        measured = measure_run(run, args.candidates, args.curve)
         runs = [r for r in stored["runs"] if r["run"] != measured["run"]] + [measured]
         stored = {"machine": machine_slug(), "date": time.strftime("%Y-%m-%d"),
                   "commands": [c for c in stored["commands"] if c != command] + [command],

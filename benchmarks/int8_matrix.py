@@ -106,6 +106,15 @@ DRIFT_EVIDENCE = (
     "instructions 0.45-0.54 on the A76 (int8 0.35-0.41) and time 0.49-0.58 on x86 "
     "(int8 0.46-0.51; timed interleaved on a quiet machine): all still <= 0.6; "
     "MobileNetV2-224 stays at 2.60 points with 7 ops float and is reported over budget. "
+    "Where its points go (`int8_drift.py --curve`, net drop on the test split, plain int8 "
+    "31.23): the stem conv alone float 34.57, the input normalisation and stem 24.91, "
+    "adding the first depthwise conv 8.18, the first 3 of its 53 weighted ops 3.35; the "
+    "rest is spread over the whole network: the first 44 of 53 float 0.37, the last 20 "
+    "float "
+    "alone 30.11. No float set of useful size fits the budget there: the fix is "
+    "in the weights (cross-layer equalization, Nagel et al. 2019, or quantization-aware "
+    "fine-tuning), which edgepose does not do, and `edgepose convert` refuses that int8 "
+    "naming the modes within budget. "
     f"Per-candidate figures: `{DRIFT_WHY}`.")
 
 

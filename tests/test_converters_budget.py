@@ -100,7 +100,8 @@ def test_refusal_names_the_modes_still_within_budget(bad_run, tmp_path):
     run = _copy(bad_run, tmp_path)
     with pytest.raises(DriftExceeded) as refused:
         convert_run(run, ["fp32", "dynamic", "int8"], max_drop=5.0)
-    modes = {m["mode"]: m for m in json.loads((run / "conversion_report.json").read_text())["modes"]}
+    report = json.loads((run / "conversion_report.json").read_text())
+    modes = {m["mode"]: m for m in report["modes"]}
     kept = [f"{mode} ({-100 * modes[mode]['drift']['accuracy_delta'] + 0.0:.2f})"
             for mode in ("fp32", "dynamic")]
     assert str(refused.value).endswith(f"; within it: {', '.join(kept)}")
