@@ -111,10 +111,9 @@ DRIFT_EVIDENCE = (
     "adding the first depthwise conv 8.18, the first 3 of its 53 weighted ops 3.35; the "
     "rest is spread over the whole network: the first 44 of 53 float 0.37, the last 20 "
     "float "
-    "alone 30.11. No float set of useful size fits the budget there: the fix is "
-    "in the weights (cross-layer equalization, Nagel et al. 2019, or quantization-aware "
-    "fine-tuning), which edgepose does not do, and `edgepose convert` refuses that int8 "
-    "naming the modes within budget. "
+    "alone 30.11. No float set of useful size fits the budget there (a fix would have "
+    "to change the weights, e.g. quantization-aware fine-tuning, which edgepose does not "
+    "do); `edgepose convert --max-drop` refuses that int8 naming the modes within budget. "
     f"Per-candidate figures: `{DRIFT_WHY}`.")
 
 
