@@ -50,7 +50,7 @@ def steps(cache: Path) -> list[Step]:
         Step("train_throughput", "train_throughput.py", [],
              ["--batches", "1", "--sizes", "160", "--backbones", "mobilenet_v3_small"], "--out",
              "training images/s per backbone x size, frozen and fine-tune"),
-        Step("train_vs_fit", "train_throughput.py", ["--vs-fit", "--batches", "6"],
+        Step("train_vs_fit", "train_throughput.py", ["--vs-fit", "--batches", "8", "--rounds", "3"],
              ["--vs-fit", "--batches", "1", "--rounds", "1", "--sizes", "96",
               "--backbones", "mobilenet_v3_small"], "--out",
              "edgepose's training loop vs a plain Keras fit, same model and arrays"),
