@@ -230,7 +230,8 @@ def peak_share(row: dict, peak: dict) -> float | None:
     return row["macs_per_s"] / (rate * (row["threads"] or 1)) if rate else None
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (``--quick`` applied); SystemExit for fewer than one block."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", default=",".join(BACKBONES))
     parser.add_argument("--sizes", default="224,96")
@@ -253,14 +254,24 @@ def main() -> None:
                         help="smoke run: 2 backbones at 96 px, probe training, 20 runs")
     parser.add_argument("--build", nargs=2, metavar=("BACKBONE", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.backbones, args.sizes, args.training = "mobilenet_v3_small,mobilenet_v2", "96", \
             "probe"
         args.per_class, args.epochs, args.runs, args.warmup = 30, 3, 20, 5
-    threads = [int(t) for t in args.threads.split(",")]
     if args.blocks < 1:
         raise SystemExit(f"--blocks must be at least 1, not {args.blocks}")
+    return args
+
+
+def settings_of(args: argparse.Namespace) -> dict:
+    """The settings a result records: every option but the internal and path ones."""
+    return {k: v for k, v in vars(args).items() if k not in ("build", "measure", "cache", "out")}
+
+
+def main() -> None:
+    args = parse_args()
+    threads = [int(t) for t in args.threads.split(",")]
     if args.build:
         return build(args, args.build[0], int(args.build[1]))
     if args.measure:
@@ -277,8 +288,7 @@ def main() -> None:
 
     runtime = f"ai_edge_litert {metadata.version('ai-edge-litert')}"
     results = {"machine": machine_slug(), "device": device_info(runtime), "peak": nominal_peak(),
-               "settings": {k: v for k, v in vars(args).items()
-                            if k not in ("build", "measure", "cache", "out")}, "rows": []}
+               "settings": settings_of(args), "rows": []}
     me = [sys.executable, str(Path(__file__).resolve())]
     passthrough = ["--per-class", str(args.per_class), "--epochs", str(args.epochs),
                    "--training", args.training, "--modes", args.modes,
