@@ -10,6 +10,13 @@ quantize + invoke + top-1), accuracy, drift vs Keras and top-1 agreement on the
 held-out test split. MACs per inference come from the graph
 (``edgepose.bench.macs``); MAC/s = MACs / invoke p50.
 
+The thread counts are compared with each other, so they are timed interleaved
+(:func:`time_model`): ``--blocks`` rounds, each timing every thread count once
+with ``runs // blocks`` runs, the order alternating (1,2 then 2,1 ...); a figure
+is the median over the blocks of each block's p50 (p90), and the lowest and
+highest block p50 are kept beside it. Load on a shared machine that comes and
+goes then hits every thread count alike instead of whichever block ran last.
+
 Each build and each measurement runs in its own process (build with TensorFlow,
 measure without), so load times and memory are those of a device process. Runs
 are kept in ``--cache`` (default ``.cache/bench/latency_matrix``) and reused when
@@ -17,7 +24,7 @@ their settings match. Results: benchmarks/results/<machine>/latency_matrix.json/
 
     .venv/bin/python benchmarks/latency_matrix.py [--backbones mobilenet_v2,...]
         [--sizes 224,96] [--modes fp32,fp16,dynamic,int8,int8-fallback] [--threads 1,2]
-        [--training full|probe] [--quick]
+        [--training full|probe] [--runs 100] [--blocks 4] [--quick]
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from benchmark_utils import ROOT, add_to_path, results_dir, write_results  # noqa: E402  (the one path set-up)
 
 FALLBACK = "int8-fallback"
@@ -72,9 +80,102 @@ def build(args: argparse.Namespace, backbone: str, size: int) -> None:
                dict(_settings(args, backbone, size), train_seconds=round(train_seconds, 1)))
 
 
-def measure(run: Path, threads: list[int], runs: int, warmup: int) -> list[dict]:
-    """Bench every converted model of ``run`` (no TensorFlow in this process)."""
-    from edgepose.bench import run_bench
+def block_orders(threads: list[int], blocks: int) -> list[list[int]]:
+    """The thread counts of each block, in the order they are timed.
+
+    Every block times every thread count once; the order is as given in even blocks
+    and reversed in odd ones (``[1, 2]``: 1,2 then 2,1 then 1,2 ...), so drifting load
+    (a burst, a clock change) hits each thread count as often first as last: the same
+    interleaving as decode_latency.py's and int8_matrix.py's loops.
+    """
+    return [list(threads) if b % 2 == 0 else list(reversed(threads)) for b in range(blocks)]
+
+
+def combine(block_rows: list, block_busy: list[list[str]]) -> dict:
+    """The timing fields of one model x thread count from its blocks (``BenchRow`` each).
+
+    ``invoke_p50_ms``/``invoke_p90_ms``/``e2e_p50_ms``/``e2e_p90_ms``: the median over
+    the blocks of each block's p50/p90 (ms); ``invoke_p50_min_ms``/``_max_ms``: the
+    lowest and highest block invoke p50 (how stable the figure is), and
+    ``invoke_p50_blocks_ms`` every block's, in timing order; ``load_ms``: median load
+    time (each block loads a fresh interpreter); ``peak_rss_mb``: the highest;
+    ``busy``: every block's busy-machine warnings (``block i/B: ...``), in order.
+    """
+    p50s = [r.invoke.p50_ms for r in block_rows]
+    count = len(block_rows)
+    return {
+        "load_ms": float(np.median([r.load_ms for r in block_rows])),
+        "invoke_p50_ms": float(np.median(p50s)),
+        "invoke_p90_ms": float(np.median([r.invoke.p90_ms for r in block_rows])),
+        "invoke_p50_min_ms": min(p50s), "invoke_p50_max_ms": max(p50s),
+        "invoke_p50_blocks_ms": p50s,
+        "e2e_p50_ms": float(np.median([r.end_to_end.p50_ms for r in block_rows])),
+        "e2e_p90_ms": float(np.median([r.end_to_end.p90_ms for r in block_rows])),
+        "peak_rss_mb": max(r.peak_rss_mb for r in block_rows),
+        "blocks": count, "runs_per_block": block_rows[0].invoke.count,
+        "busy": list(dict.fromkeys(f"block {i + 1}/{count}: {w}"
+                                   for i, warnings in enumerate(block_busy) for w in warnings)),
+    }
+
+
+def time_model(path: Path, threads: list[int], runs: int, warmup: int, blocks: int,
+               bench=None) -> list[dict]:
+    """Time one .tflite at every thread count in ``blocks`` interleaved blocks; a dict each.
+
+    Block order: :func:`block_orders`; each block is one ``bench`` call
+    (:func:`edgepose.bench.run_bench`, injectable for tests) with ``runs // blocks``
+    timed runs (at least 1) per thread count after ``warmup``, in a fresh interpreter.
+    Accuracy and drift do not depend on the thread count, so only the first block
+    scores the whole test split against the Keras outputs; the others give the
+    end-to-end loop its files (decode included, like the first) from a stratified
+    subset of ``runs // blocks`` test images, with no reference. Returns, per thread
+    count in ``threads`` order, :func:`combine`'s fields plus the first block's
+    accuracy, drift, delegation and sample count.
+    """
+    if bench is None:
+        from edgepose.bench import run_bench as bench
+
+    per_block = max(1, runs // blocks)
+    by_threads: dict[int, list] = {n: [] for n in threads}
+    busy: dict[int, list[list[str]]] = {n: [] for n in threads}
+    first = None
+    for index, order in enumerate(block_orders(threads, blocks)):
+        if index == 0:
+            result = bench([path], split="test", threads=order, runs=per_block, warmup=warmup,
+                           reference="keras")
+            first = result
+        else:
+            result = bench([path], split="test", threads=order, runs=per_block, warmup=warmup,
+                           reference="none", max_samples=per_block)
+        # bench's own contention checks (CPU use around the block, p90/p50 spread)
+        warnings = [w for w in result.warnings if w.startswith("machine busy")]
+        for row in result.rows:
+            by_threads[row.threads].append(row)
+            busy[row.threads].append(warnings)
+    scored = {row.threads: row for row in first.rows}
+    out = []
+    for n in threads:
+        row = scored[n]
+        drift = row.drift
+        out.append(dict(
+            threads=n, size_bytes=row.size_bytes, delegation=row.delegation,
+            accuracy=row.accuracy,
+            drop_pts=None if drift is None or drift.accuracy_delta is None
+            else -100.0 * drift.accuracy_delta,
+            top1_agreement=drift.top1_agreement if drift else None,
+            mean_kl=drift.mean_kl if drift else None, samples=first.settings.samples,
+            **combine(by_threads[n], busy[n])))
+    return out
+
+
+def measure(run: Path, threads: list[int], runs: int, warmup: int, blocks: int = 4,
+            bench=None) -> list[dict]:
+    """Bench every converted model of ``run`` (no TensorFlow in this process).
+
+    Each model is timed by :func:`time_model` (thread counts interleaved in ``blocks``
+    blocks); one row per model x thread count, with its MACs and MAC/s at the median
+    invoke p50 and the conversion report's figures.
+    """
     from edgepose.bench.macs import count_macs
     from edgepose.rundir import RunDir
 
@@ -84,28 +185,14 @@ def measure(run: Path, threads: list[int], runs: int, warmup: int) -> list[dict]
         path = Path(mode["path"])
         if not path.is_absolute():
             path = run / path.name
-        result = run_bench([path], split="test", threads=threads, runs=runs, warmup=warmup,
-                           reference="keras")
         macs = count_macs(path)
-        for row in result.rows:
-            drift = row.drift
+        for timed in time_model(path, threads, runs, warmup, blocks, bench):
             rows.append({
-                "mode": mode["mode"], "threads": row.threads, "size_bytes": row.size_bytes,
-                "convert_seconds": mode["conversion_seconds"], "load_ms": row.load_ms,
-                "invoke_p50_ms": row.invoke.p50_ms, "invoke_p90_ms": row.invoke.p90_ms,
-                "e2e_p50_ms": row.end_to_end.p50_ms, "e2e_p90_ms": row.end_to_end.p90_ms,
-                "accuracy": row.accuracy,
-                "drop_pts": None if drift is None or drift.accuracy_delta is None
-                else -100.0 * drift.accuracy_delta,
-                "top1_agreement": drift.top1_agreement if drift else None,
-                "mean_kl": drift.mean_kl if drift else None,
-                "macs": macs.total, "macs_per_s": macs.per_second(row.invoke.p50_ms),
-                "delegation": row.delegation, "peak_rss_mb": row.peak_rss_mb,
+                "mode": mode["mode"], "convert_seconds": mode["conversion_seconds"],
+                **timed,
+                "macs": macs.total, "macs_per_s": macs.per_second(timed["invoke_p50_ms"]),
                 "float_layers": len(mode.get("float_layers") or []),
-                "keras_accuracy": report.get("keras_accuracy"),
-                "samples": result.settings.samples,
-                # bench's own contention checks (CPU use around the run, p90/p50 spread)
-                "busy": [w for w in result.warnings if w.startswith("machine busy")]})
+                "keras_accuracy": report.get("keras_accuracy")})
     return rows
 
 
@@ -143,7 +230,8 @@ def peak_share(row: dict, peak: dict) -> float | None:
     return row["macs_per_s"] / (rate * (row["threads"] or 1)) if rate else None
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (``--quick`` applied); SystemExit for fewer than one block."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", default=",".join(BACKBONES))
     parser.add_argument("--sizes", default="224,96")
@@ -157,22 +245,37 @@ def main() -> None:
                         help="accuracy budget (points) for int8-fallback")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--blocks", type=int, default=4,
+                        help="rounds the thread counts are interleaved in (order alternating), "
+                             "each with runs // blocks timed runs per thread count")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench" / "latency_matrix")
     parser.add_argument("--out", type=Path, help="results folder [benchmarks/results/<machine>]")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2 backbones at 96 px, probe training, 20 runs")
     parser.add_argument("--build", nargs=2, metavar=("BACKBONE", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.backbones, args.sizes, args.training = "mobilenet_v3_small,mobilenet_v2", "96", \
             "probe"
         args.per_class, args.epochs, args.runs, args.warmup = 30, 3, 20, 5
+    if args.blocks < 1:
+        raise SystemExit(f"--blocks must be at least 1, not {args.blocks}")
+    return args
+
+
+def settings_of(args: argparse.Namespace) -> dict:
+    """The settings a result records: every option but the internal and path ones."""
+    return {k: v for k, v in vars(args).items() if k not in ("build", "measure", "cache", "out")}
+
+
+def main() -> None:
+    args = parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     if args.build:
         return build(args, args.build[0], int(args.build[1]))
     if args.measure:
-        print(json.dumps(measure(args.measure, threads, args.runs, args.warmup)))
+        print(json.dumps(measure(args.measure, threads, args.runs, args.warmup, args.blocks)))
         return
 
     from edgepose.bench.device import device_info, machine_slug
@@ -185,8 +288,7 @@ def main() -> None:
 
     runtime = f"ai_edge_litert {metadata.version('ai-edge-litert')}"
     results = {"machine": machine_slug(), "device": device_info(runtime), "peak": nominal_peak(),
-               "settings": {k: v for k, v in vars(args).items()
-                            if k not in ("build", "measure", "cache", "out")}, "rows": []}
+               "settings": settings_of(args), "rows": []}
     me = [sys.executable, str(Path(__file__).resolve())]
     passthrough = ["--per-class", str(args.per_class), "--epochs", str(args.epochs),
                    "--training", args.training, "--modes", args.modes,
@@ -208,7 +310,7 @@ def main() -> None:
             print(f"[{backbone} {size}] measure", flush=True)
             done = subprocess.run([*me, "--measure", str(folder / "run"), "--threads",
                                    args.threads, "--runs", str(args.runs),
-                                   "--warmup", str(args.warmup)],
+                                   "--warmup", str(args.warmup), "--blocks", str(args.blocks)],
                                   check=True, capture_output=True, text=True)
             rows = json.loads(done.stdout.strip().splitlines()[-1])
             for row in rows:
@@ -253,17 +355,17 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
         f"{device['governor'] or 'unknown'}; "
         f"Python {device['python']}, {device['runtime'] or 'ai_edge_litert'}. Digits, "
         f"{s['per_class']}/class, backbones weights=None, {s['training']!r} training. Latency: "
-        f"{s['runs']} timed runs after {s['warmup']}, XNNPACK; load = Classifier.from_file; "
+        + _timing_text(s) + " XNNPACK; load = Classifier.from_file; "
         "e2e = PNG decode + resize + invoke + top-1. MACs counted from the graph; "
         "GMAC/s = MACs / invoke p50; "
         + (f"% peak = share of the nominal peak of the threads used, fp32 for fp32/fp16, int8 "
            f"for the integer modes ({peak_rate / 1e9:.0f} / {int8_rate / 1e9:.0f} GMAC/s per "
            f"core: {peak['note']})." if peak_rate else "no nominal peak (CPU clock unknown)."),
         "",
-        "| backbone | px | mode | thr | KB | convert s | load ms | invoke p50 ms | p90 ms "
-        "| e2e p50 ms "
+        "| backbone | px | mode | thr | KB | convert s | load ms | invoke p50 ms "
+        "| block p50s ms | p90 ms | e2e p50 ms "
         "| MMAC | GMAC/s | % peak | acc | drop pts | top-1 agree |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     own_used = False
     for r in results["rows"]:
         other = trained.get((r["backbone"], r["size"], r["mode"]))
@@ -277,7 +379,8 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
         lines.append(
             f"| {r['backbone']} | {r['size']} | {r['mode']} | {r['threads']} | "
             f"{r['size_bytes'] / 1024:.0f} | {r['convert_seconds']:.1f} | {r['load_ms']:.1f} | "
-            f"{r['invoke_p50_ms']:.2f} | {r['invoke_p90_ms']:.2f} | {r['e2e_p50_ms']:.2f} | "
+            f"{r['invoke_p50_ms']:.2f} | {_block_range(r)} | "
+            f"{r['invoke_p90_ms']:.2f} | {r['e2e_p50_ms']:.2f} | "
             f"{r['macs'] / 1e6:.1f} | {r['macs_per_s'] / 1e9:.1f} | "
             f"{'-' if share is None else f'{100 * share:.1f}'}"
             f"{' ‡' if share is not None and share > 1 else ''} | "
@@ -306,7 +409,14 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
         lines.append(f"Machine busy while these models were timed (edgepose bench's check): "
                      f"{', '.join(busy)}: their latencies are contended, not results.")
     slower = more_threads_slower(results)
-    if slower:
+    if slower and s.get("blocks"):
+        lines.append(f"2 threads slower than 1 (beyond 5%): {', '.join(slower)}. In every "
+                     "block: the fastest 2-thread block p50 is above the slowest 1-thread one, "
+                     "so load that came and went does not explain it. Either too little work "
+                     "per op to split (dynamic-range ops outside XNNPACK run single-threaded) "
+                     "or other work held a core for the whole measurement: rerun before "
+                     "quoting.")
+    elif slower:
         lines.append(f"2 threads slower than 1 (beyond 5%): {', '.join(slower)}. Either too "
                      "little work per op to split (dynamic-range ops outside XNNPACK run "
                      "single-threaded) or other work took a core while that row was timed: "
@@ -326,17 +436,57 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
 
 
 def more_threads_slower(results: dict, margin: float = 0.05) -> list[str]:
-    """Models (``backbone px mode``) whose invoke p50 with more threads exceeds 1 thread's.
+    """Models (``backbone px mode``) slower with more threads than with 1, in every block.
 
-    ``margin`` is the share beyond which a difference counts (timing noise below).
+    With the thread counts interleaved in blocks (rows with ``invoke_p50_min_ms`` /
+    ``invoke_p50_max_ms``), a row is named only when the spreads do not overlap: its
+    lowest block invoke p50 exceeds the highest block p50 at 1 thread by more than
+    ``margin`` (a share: timing noise below). A row whose blocks overlap 1 thread's is
+    not called slower, whatever its median says: the blocks disagree. Rows of a
+    result without blocks (recorded before interleaving) compare the two p50s.
     """
-    one = {(r["backbone"], r["size"], r["mode"]): r["invoke_p50_ms"]
+    one = {(r["backbone"], r["size"], r["mode"]): r
            for r in results["rows"] if r["threads"] == 1}
-    return [f"{r['backbone']} {r['size']} {r['mode']} ({one[key]:.2f} -> "
-            f"{r['invoke_p50_ms']:.2f} ms at {r['threads']} threads)"
-            for r in results["rows"]
-            if r["threads"] > 1 and (key := (r["backbone"], r["size"], r["mode"])) in one
-            and r["invoke_p50_ms"] > one[key] * (1 + margin)]
+    named = []
+    for r in results["rows"]:
+        base = one.get((r["backbone"], r["size"], r["mode"]))
+        if r["threads"] <= 1 or base is None:
+            continue
+        low, high = _block_bounds(r)
+        base_low, base_high = _block_bounds(base)
+        if low <= base_high * (1 + margin):
+            continue
+        text = (f"{r['backbone']} {r['size']} {r['mode']} ({base['invoke_p50_ms']:.2f} -> "
+                f"{r['invoke_p50_ms']:.2f} ms at {r['threads']} threads")
+        if "invoke_p50_min_ms" in r:
+            text += (f"; block p50s {base_low:.2f}-{base_high:.2f} vs "
+                     f"{low:.2f}-{high:.2f} ms")
+        named.append(text + ")")
+    return named
+
+
+def _block_bounds(row: dict) -> tuple[float, float]:
+    """Lowest and highest block invoke p50 (ms); both the p50 for a row without blocks."""
+    return (row.get("invoke_p50_min_ms", row["invoke_p50_ms"]),
+            row.get("invoke_p50_max_ms", row["invoke_p50_ms"]))
+
+
+def _block_range(row: dict) -> str:
+    if "invoke_p50_min_ms" not in row:
+        return "-"
+    return f"{row['invoke_p50_min_ms']:.2f}-{row['invoke_p50_max_ms']:.2f}"
+
+
+def _timing_text(settings: dict) -> str:
+    """How the latencies were timed, for the header (results before blocks: one block)."""
+    runs, warmup, blocks = settings["runs"], settings["warmup"], settings.get("blocks")
+    if not blocks:
+        return f"{runs} timed runs after {warmup},"
+    return (f"thread counts interleaved in {blocks} blocks (order alternating: 1,2 then 2,1 "
+            f"...), each block {max(1, runs // blocks)} timed runs per thread count after "
+            f"{warmup} warm-up in a fresh interpreter; load, invoke p50/p90 and e2e p50 are "
+            "medians over the blocks of each block's figure, block p50s = lowest-highest "
+            "block invoke p50;")
 
 
 def above_peak(results: dict) -> list[str]:
