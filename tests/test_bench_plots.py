@@ -9,8 +9,10 @@ function closes it (``pyplot.close``) and its artists are inspected.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
+import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
@@ -91,6 +93,30 @@ def test_no_label_of_the_bench_plot_is_cut_or_overlaps(twenty_rows, drawn, tmp_p
         assert ticks
         assert no_two_overlap(ticks)
     assert no_two_overlap(boxes(fig, box_ax.get_yticklabels()))
+
+
+def labelled_ticks(fig, ax) -> list[str]:
+    """The x tick labels drawn with text inside the axis limits (major and minor)."""
+    lo, hi = sorted(ax.get_xlim())
+    fig.canvas.draw()
+    return [t.get_text() for t in ax.get_xticklabels(minor=True) + ax.get_xticklabels()
+            if t.get_text() and lo <= t.get_position()[0] <= hi]
+
+
+def test_a_log_axis_whose_boxes_fit_inside_one_decade_still_has_labelled_ticks(
+        twenty_rows, drawn, tmp_path):
+    # Seen on a run: invokes 2-10 us, end-to-end 13-80 us. All samples span 40x (log axis),
+    # yet the boxes (p5-p95 of end-to-end) lie between 0.01 and 0.1 ms: no decade tick.
+    rng = np.random.default_rng(0)
+    rows = [dataclasses.replace(row, invoke_ms=list(rng.uniform(0.002, 0.010, 10)),
+                                end_to_end_ms=list(rng.uniform(0.013, 0.080, 10)))
+            for row in twenty_rows.rows[:2]]
+    plot_latency(dataclasses.replace(twenty_rows, rows=rows), tmp_path / "bench.png")
+    (fig,) = drawn
+    box_ax, cdf_ax = fig.axes
+    assert box_ax.get_xscale() == cdf_ax.get_xscale() == "log"
+    assert box_ax.get_xlim() == cdf_ax.get_xlim()  # one latency axis for both panels
+    assert labelled_ticks(fig, box_ax) == labelled_ticks(fig, cdf_ax) == ["0.01"]
 
 
 @pytest.mark.parametrize("count", [1, 10, 11, 20, 21, 40])

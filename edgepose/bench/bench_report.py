@@ -158,7 +158,8 @@ def plot_latency(result: BenchResult, path: str | Path) -> Path:
     not drawn), labelled on the axis. Right: the CDF of end-to-end (solid) and
     invoke-only (dotted) latency. Each row keeps one colour in both panels, no
     colour repeated (:func:`row_colours`); one legend names every row and the two
-    line styles. The latency axis turns logarithmic when p99/p1 exceeds 20.
+    line styles. Both panels share one latency axis (ms), logarithmic when p99/p1
+    of all samples exceeds 20 (then it spans a decade, so it has a labelled tick).
     Raises ConfigError when matplotlib is missing.
     """
     try:
@@ -176,7 +177,9 @@ def plot_latency(result: BenchResult, path: str | Path) -> Path:
     names = [_row_name(row) for row in rows]
     colours = row_colours(len(rows))
     height = max(4.5, 0.32 * len(rows) + 2.0)
-    fig, (box_ax, cdf_ax) = plt.subplots(1, 2, figsize=(13, height),
+    # One latency axis for both panels: the boxes alone (p5-p95) can span less than the
+    # decade a log axis labels, which left the box panel with no readable tick.
+    fig, (box_ax, cdf_ax) = plt.subplots(1, 2, figsize=(13, height), sharex=True,
                                          gridspec_kw={"width_ratios": [1, 1.2]})
     e2e = [np.asarray(row.end_to_end_ms or row.invoke_ms, dtype=float) for row in rows]
     if rows:
