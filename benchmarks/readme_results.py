@@ -43,7 +43,8 @@ SECTIONS = [
     ("keypoints_onnx", "Keypoint MLP: edgepose int8 TFLite vs the ONNX Runtime route"),
     ("service_faults", "Service under injected faults"),
     ("train_vs_fit", "Training: edgepose's loop vs a plain Keras fit on the same arrays"),
-    ("machine", "The machine and software versions of the last suite run"),
+    ("machine", "The machine and software versions of the last suite run, and the CPU each "
+     "step ran on", 2),
 ]
 
 

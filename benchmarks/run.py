@@ -90,6 +90,7 @@ class StepResult:
     log: str | None
     written: list[str] = field(default_factory=list)
     finished: str | None = None  # UTC time the step ended (ISO 8601)
+    cpu_id: str | None = None  # edgepose.bench.device.cpu_id() of the CPU it ran on
 
 
 def earlier_steps(machine_json: Path, rerun: set[str], order: list[str]) -> list[StepResult]:
@@ -129,9 +130,36 @@ def machine_facts() -> dict:
     return {"device": asdict(info), "packages": {k: v for k, v in packages.items() if v}}
 
 
+# Steps whose figures do not depend on the host CPU: instructions counted on emulated
+# ARM cores (QEMU executes the same guest instructions on any host).
+HOST_INDEPENDENT = {"arm_instructions"}
+
+
+def other_cpus(facts: dict, results: list[StepResult]) -> list[str]:
+    """The recorded steps that did not run on this machine's CPU (``facts``'s cpu_id).
+
+    One slug can name different silicon (a VM's "AMD EPYC" is Zen 4 on one host, Zen
+    5 on the next), so a step recorded earlier may not compare with one run now. A
+    step without a recorded CPU id (recorded before ids were kept) counts as other;
+    :data:`HOST_INDEPENDENT` steps never do.
+    """
+    here = facts["device"].get("cpu_id")
+    return [r.name for r in results if r.name not in HOST_INDEPENDENT
+            and (r.cpu_id is None or r.cpu_id != here)]
+
+
+def _cpu_cell(result: StepResult, here: str | None) -> str:
+    if result.name in HOST_INDEPENDENT:
+        return "any (emulated ARM instruction counts)"
+    if result.cpu_id and result.cpu_id == here:
+        return "this one"
+    return result.cpu_id or "not recorded"
+
+
 def machine_markdown(facts: dict, results: list[StepResult], quick: bool) -> str:
     d = facts["device"]
-    rows = [("CPU", d["cpu_model"]), ("architecture", d["architecture"]),
+    rows = [("CPU", d["cpu_model"]), ("CPU id", d.get("cpu_id") or "unknown"),
+            ("architecture", d["architecture"]),
             ("cores", d["cores"]), ("board", d["board"] or "-"), ("system", d["system"]),
             ("governor", d["governor"] or "unknown (no cpufreq)"), ("Python", d["python"])]
     rows += [(name, version) for name, version in facts["packages"].items()]
@@ -141,10 +169,17 @@ def machine_markdown(facts: dict, results: list[StepResult], quick: bool) -> str
     lines += [f"| {k} | {v} |" for k, v in rows]
     if d.get("warnings"):
         lines += [""] + [f"> warning: {w}" for w in d["warnings"]]
-    lines += ["", "## Steps recorded in this folder", "",
-              "| step | status | seconds | finished (UTC) |", "|---|---|---|---|"]
-    lines += [f"| {r.name} | {r.status} | {r.seconds:.0f} | {r.finished or '-'} |"
-              for r in results]
+    lines += ["", "## Steps recorded in this folder", ""]
+    other = other_cpus(facts, results)
+    if other:
+        lines += [f"> warning: {', '.join(other)} ran on another CPU than the one above, or "
+                  "on one not recorded, under the same name: compare their figures with the "
+                  "other steps' only after rerunning them here (`benchmarks/run.py --only "
+                  f"{','.join(other)}`).", ""]
+    here = d.get("cpu_id")
+    lines += ["| step | status | seconds | finished (UTC) | CPU |", "|---|---|---|---|---|"]
+    lines += [f"| {r.name} | {r.status} | {r.seconds:.0f} | {r.finished or '-'} | "
+              f"{_cpu_cell(r, here)} |" for r in results]
     return "\n".join(lines) + "\n"
 
 
@@ -153,12 +188,16 @@ def _mtimes(out: Path) -> dict[str, float]:
         if out.is_dir() else {}
 
 
-def run_step(step: Step, out: Path, quick: bool, logs: Path) -> StepResult:
-    """Run one step in its own process; its output goes to a log file."""
+def run_step(step: Step, out: Path, quick: bool, logs: Path,
+             cpu: str | None = None) -> StepResult:
+    """Run one step in its own process; its output goes to a log file.
+
+    ``cpu``: the CPU id (``edgepose.bench.device.cpu_id``) recorded with the step.
+    """
     args = step.quick if quick else step.args
     if args is None:
         return StepResult(step.name, "skipped: no --quick variant (writes recorded results)",
-                          0.0, None)
+                          0.0, None, cpu_id=cpu)
     command = [sys.executable, str(ROOT / "benchmarks" / step.script), *args]
     if step.out_flag:
         command += [step.out_flag, str(out)]
@@ -174,7 +213,7 @@ def run_step(step: Step, out: Path, quick: bool, logs: Path) -> StepResult:
     status = "ok" if code == 0 else f"failed (exit {code})"
     written = sorted(name for name, mtime in _mtimes(out).items() if before.get(name) != mtime)
     finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return StepResult(step.name, status, seconds, str(log), written, finished)
+    return StepResult(step.name, status, seconds, str(log), written, finished, cpu)
 
 
 def main() -> None:
@@ -212,7 +251,7 @@ def main() -> None:
     started = time.time()
     for i, step in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {step.name}: {step.about} ...", flush=True)
-        result = run_step(step, out, args.quick, cache / "logs")
+        result = run_step(step, out, args.quick, cache / "logs", facts["device"]["cpu_id"])
         results.append(result)
         print(f"[{i}/{len(todo)}] {step.name}: {result.status}, {result.seconds:.0f} s"
               + (f"; log {result.log}" if result.log else ""), flush=True)

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from edgepose.bench import machine_slug, run_bench
 from edgepose.bench.baseline import compare_with_baseline, parse_tolerance
-from edgepose.bench.device import describe_throttled, device_info
+from edgepose.bench.device import cpu_id, describe_throttled, device_info
 from edgepose.cli import main
 from edgepose.errors import ConfigError, DataError, RegressionDetected
 from edgepose.fileio import write_json
@@ -95,6 +95,40 @@ def test_throttling_flags_are_decoded():
                                              "currently throttled (since boot)"]
 
 
+# /proc/cpuinfo excerpts as Linux prints them (first processor only matters).
+ZEN4_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+stepping\t: 1
+flags\t\t: fpu sse2 avx fma avx2 avx512f avx512dq avx512_bf16 avx512_vnni
+"""
+PI4_CPUINFO = """processor\t: 0
+BogoMIPS\t: 108.00
+Features\t: fp asimd evtstrm crc32 cpuid
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x0
+CPU part\t: 0xd08
+CPU revision\t: 3
+"""
+PI5_CPUINFO = PI4_CPUINFO.replace("fp asimd evtstrm crc32 cpuid", "fp asimd evtstrm aes pmull "
+                                  "sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc "
+                                  "dcpop asimddp").replace("0x0\n", "0x4\n").replace(
+                                      "0xd08", "0xd0b").replace(": 3\n", ": 1\n")
+
+
+def test_cpu_id_tells_apart_cpus_that_share_a_model_name():
+    assert cpu_id(ZEN4_CPUINFO) == \
+        "x86 family 25 model 17 stepping 1; avx2 fma avx512f avx512_vnni avx512_bf16"
+    assert cpu_id(PI4_CPUINFO) == \
+        "arm 0x41 part 0xd08 (Cortex-A72) r0p3; no listed SIMD extensions"
+    assert cpu_id(PI5_CPUINFO) == "arm 0x41 part 0xd0b (Cortex-A76) r4p1; asimddp asimdhp"
+    assert cpu_id("") is None and cpu_id("processor\t: 0\n") is None
+    assert device_info("x").cpu_id == cpu_id()  # recorded with every result
+
+
 def test_a_slower_run_than_the_baseline_is_a_regression(split_result, tmp_path):
     baseline = tmp_path / "baseline.json"
     write_json(baseline, split_result)
@@ -116,6 +150,23 @@ def test_the_same_result_as_the_baseline_is_not_a_regression(split_result, tmp_p
     assert len(comparison.deltas) == 3 * len(split_result.rows)
     assert not comparison.regressions
     comparison.raise_on_regression()
+
+
+def test_a_baseline_from_another_cpu_under_the_same_name_is_warned_about(split_result,
+                                                                          tmp_path):
+    baseline = tmp_path / "baseline.json"
+    write_json(baseline, split_result)
+    data = json.loads(baseline.read_text())
+    here = split_result.device.cpu_id
+    assert data["device"]["cpu_id"] == here  # the bench JSON records it
+    assert not [w for w in compare_with_baseline(split_result, baseline, 0.1).warnings
+                if "another CPU" in w]
+    data["device"]["cpu_id"] = "x86 family 26 model 2 stepping 0; avx2 fma avx512f"
+    baseline.write_text(json.dumps(data))
+    warnings = compare_with_baseline(split_result, baseline, 0.1).warnings
+    assert f"baseline was recorded on another CPU named like this one (x86 family 26 model 2 " \
+           f"stepping 0; avx2 fma avx512f; this is {here}): latencies may not be comparable" \
+           in warnings
 
 
 def test_tolerance_accepts_percent_and_fraction():

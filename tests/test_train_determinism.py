@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 import pytest
 
+from edgepose.bench.device import cpu_id
 from tests.assets import asset_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,4 +99,5 @@ def test_config_records_what_else_the_numbers_depend_on(runs):
     assert recorded["cpu_cores"] == len(os.sched_getaffinity(0))
     assert recorded["intra_op_threads"] >= 1
     assert set(recorded) == {"deterministic_ops", "cpu_cores", "intra_op_threads", "onednn",
-                             "cpu"}
+                             "cpu", "cpu_id"}
+    assert recorded["cpu_id"] == cpu_id()

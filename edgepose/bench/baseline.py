@@ -181,12 +181,18 @@ def compare_with_baseline(result: BenchResult, baseline_path: str | Path, tolera
     try:
         base_rows = {_key(r["model"], r["threads"], r["xnnpack"]): r for r in data["rows"]}
         base_slug = data.get("device", {}).get("slug")
+        base_cpu = data.get("device", {}).get("cpu_id")
     except (KeyError, TypeError, AttributeError) as exc:
         raise DataError(f"not an edgepose bench result ({exc})", baseline_path) from None
     comparison = BaselineComparison(str(baseline_path), tolerance, available=list(base_rows))
     if base_slug and base_slug != result.device.slug:
         comparison.warnings.append(f"baseline was recorded on {base_slug}, this is "
                                    f"{result.device.slug}: latencies may not be comparable")
+    elif base_cpu and result.device.cpu_id and base_cpu != result.device.cpu_id:
+        # the same name on other silicon (a VM's "AMD EPYC" on Zen 4 or Zen 5)
+        comparison.warnings.append(f"baseline was recorded on another CPU named like this one "
+                                   f"({base_cpu}; this is {result.device.cpu_id}): latencies "
+                                   "may not be comparable")
     for row in result.rows:
         key = _key(row.model, row.threads, row.xnnpack)
         base = base_rows.get(key)

@@ -25,6 +25,11 @@ _ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55
               "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76", "0xd0c": "Neoverse-N1",
               "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78", "0xd4f": "Neoverse-V2",
               "0xc07": "Cortex-A7", "0xc0f": "Cortex-A15"}
+# The ISA extensions that change which XNNPACK / oneDNN kernels run (so the figures):
+# x86 AVX2, AVX-512, VNNI, BF16, AMX; ARM dot product (SDOT), int8 matrix multiply,
+# fp16 arithmetic, BF16, SVE. Names as Linux prints them in /proc/cpuinfo.
+KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                "amx_int8", "asimddp", "i8mm", "asimdhp", "bf16", "sve")
 _MODEL_FILES = ("/proc/device-tree/model", "/sys/firmware/devicetree/base/model")
 _THERMAL = "/sys/class/thermal/thermal_zone0/temp"
 # vcgencmd get_throttled bits: 0-3 happening now, 16-19 happened since boot.
@@ -63,6 +68,7 @@ class DeviceInfo:
     before: Conditions | None = None
     after: Conditions | None = None
     warnings: list[str] = field(default_factory=list)
+    cpu_id: str | None = None  # cpu_id(): which silicon, where cpu_model hides it
 
 
 def _read(path: str) -> str | None:
@@ -84,6 +90,41 @@ def cpu_model() -> str:
         names = sorted({_ARM_PARTS.get(p.lower(), p) for p in parts})
         return "ARM " + "+".join(names)
     return platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_id(cpuinfo: str | None = None) -> str | None:
+    """Which CPU generation and kernel-relevant ISA this is, from ``/proc/cpuinfo``.
+
+    A VM often shows one ``model name`` ("AMD EPYC") for different silicon (Zen 4 and
+    Zen 5 differ twofold in AVX-512 throughput), so results recorded under one
+    :func:`machine_slug` can come from different CPUs; this tells them apart. x86:
+    ``x86 family 25 model 17 stepping 1; avx2 avx512f ...``; ARM: ``arm 0x41 part 0xd0b
+    (Cortex-A76) r4p1; asimddp ...``; the flags are those of :data:`KERNEL_FLAGS` the
+    first CPU reports. ``cpuinfo``: the file's text (read when None). None when the
+    file says neither.
+    """
+    text = _read("/proc/cpuinfo") if cpuinfo is None else cpuinfo
+    if not text:
+        return None
+
+    def first(key: str) -> str | None:
+        match = re.search(rf"^{key}\s*:\s*(\S+)", text, re.MULTILINE | re.IGNORECASE)
+        return match.group(1) if match else None
+
+    found = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text, re.MULTILINE)
+    flags = set(found.group(1).split()) if found else set()
+    isa = " ".join(f for f in KERNEL_FLAGS if f in flags) or "no listed SIMD extensions"
+    if first("cpu family") is not None:
+        return (f"x86 family {first('cpu family')} model {first('model')} "
+                f"stepping {first('stepping')}; {isa}")
+    part = first("CPU part")
+    if part is not None:
+        name = _ARM_PARTS.get(part.lower())
+        variant, revision = first("CPU variant"), first("CPU revision")
+        rev = (f" r{int(variant, 16)}p{revision}" if variant and revision else "")
+        return (f"arm {first('CPU implementer')} part {part}"
+                f"{f' ({name})' if name else ''}{rev}; {isa}")
+    return None
 
 
 def board_model() -> str | None:
@@ -239,7 +280,8 @@ def device_info(runtime: str | None = None, before: Conditions | None = None,
                       system=f"{platform.system()} {platform.release()}",
                       python=platform.python_version(), runtime=runtime,
                       numpy=numpy.__version__, board=board_model(),
-                      governor=_governor(governors), before=before, after=after)
+                      governor=_governor(governors), before=before, after=after,
+                      cpu_id=cpu_id())
     info.warnings = check_conditions(info)
     return info
 

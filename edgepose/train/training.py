@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.bench.device import cpu_model
+from edgepose.bench.device import cpu_id, cpu_model
 from edgepose.errors import ConfigError
 from edgepose.keras_quiet import keras, tf
 
@@ -135,7 +135,9 @@ def reproducibility(deterministic: bool) -> dict[str, object]:
     return {"deterministic_ops": deterministic, "cpu_cores": cores,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or cores,
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
-            "cpu": cpu_model()}
+            "cpu": cpu_model(),
+            # the model name can hide the silicon (a VM's "AMD EPYC"); the ISA picks kernels
+            "cpu_id": cpu_id()}
 
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
