@@ -118,6 +118,16 @@ def combine(block_rows: list, block_busy: list[list[str]]) -> dict:
     }
 
 
+def concerning(warnings: list[str], threads: int) -> list[str]:
+    """The busy warnings that concern the row timed with ``threads``.
+
+    Machine-wide ones (CPU use, load average) concern every row of the block; a
+    timing-spread one names its row (``... t=2 xnnpack: invoke p90 ...``,
+    :func:`edgepose.bench.checks.busy_warnings`) and concerns only that thread count.
+    """
+    return [w for w in warnings if " t=" not in w or f" t={threads} " in w]
+
+
 def time_model(path: Path, threads: list[int], runs: int, warmup: int, blocks: int,
                bench=None) -> list[dict]:
     """Time one .tflite at every thread count in ``blocks`` interleaved blocks; a dict each.
@@ -151,7 +161,7 @@ def time_model(path: Path, threads: list[int], runs: int, warmup: int, blocks: i
         warnings = [w for w in result.warnings if w.startswith("machine busy")]
         for row in result.rows:
             by_threads[row.threads].append(row)
-            busy[row.threads].append(warnings)
+            busy[row.threads].append(concerning(warnings, row.threads))
     scored = {row.threads: row for row in first.rows}
     out = []
     for n in threads:
@@ -351,7 +361,9 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
     trained, recipe = _convert_matrix(folder) if folder else ({}, None)
     lines = [
         f"# Latency matrix ({results['machine']})", "",
-        f"{device['cpu_model']}, {device['cores']} cores, governor "
+        f"{device['cpu_model']}"
+        + (f" ({device['cpu_id']})" if device.get("cpu_id") else "")
+        + f", {device['cores']} cores, governor "
         f"{device['governor'] or 'unknown'}; "
         f"Python {device['python']}, {device['runtime'] or 'ai_edge_litert'}. Digits, "
         f"{s['per_class']}/class, backbones weights=None, {s['training']!r} training. Latency: "
@@ -403,11 +415,17 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
     if chance:
         lines.append(f"The Keras model of this run did not learn (test accuracy < 20%, "
                      f"10 classes) for {', '.join(chance)}: its † figures say little.")
-    busy = sorted({f"{r['backbone']} {r['size']} {r['mode']}" for r in results["rows"]
-                   if r.get("busy")})
+    busy = [f"{r['backbone']} {r['size']} {r['mode']} {r['threads']} thr" for r in
+            sorted(results["rows"], key=lambda r: (r["backbone"], r["size"], r["mode"],
+                                                   r["threads"])) if r.get("busy")]
     if busy:
-        lines.append(f"Machine busy while these models were timed (edgepose bench's check): "
-                     f"{', '.join(busy)}: their latencies are contended, not results.")
+        from edgepose.bench.checks import SPREAD_LIMIT
+
+        lines.append(f"Machine busy while these models were timed (edgepose bench's check: "
+                     "other work on the CPU around a block, or a block's invoke p90 over "
+                     f"{SPREAD_LIMIT:g}x its p50): {', '.join(busy)}: their latencies are "
+                     "contended, not results "
+                     "(the JSON's `busy` says which block and which check).")
     slower = more_threads_slower(results)
     if slower and s.get("blocks"):
         lines.append(f"2 threads slower than 1 (beyond 5%): {', '.join(slower)}. In every "

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 from latency_matrix import (  # noqa: E402
     block_orders,
+    concerning,
     measure,
     more_threads_slower,
     parse_args,
@@ -47,7 +48,8 @@ class Recorder:
         result.warnings = ["CPU governor unknown (not a busy warning)"]
         if block == 2:
             result.warnings += ["machine busy: injected in block 2",
-                                "machine busy? injected spread in block 2"]
+                                "machine busy? model_fp32.tflite t=2 xnnpack: injected spread "
+                                "in block 2"]
         self.calls.append(options)
         self.results.append(result)
         return result
@@ -112,11 +114,22 @@ def test_row_reports_the_median_of_the_block_p50s_and_their_spread(timed):
         assert (row["blocks"], row["runs_per_block"]) == (BLOCKS, RUNS // BLOCKS)
 
 
-def test_busy_warnings_of_every_block_are_kept_with_their_block(timed):
-    _, rows = timed
-    for row in rows:
-        assert row["busy"] == ["block 2/3: machine busy: injected in block 2",
-                               "block 2/3: machine busy? injected spread in block 2"]
+def test_busy_warnings_are_kept_with_their_block_and_only_for_the_row_they_name(timed):
+    _, (one, two) = timed
+    # machine-wide: every thread count of the block; a spread: only the row it names
+    assert one["busy"] == ["block 2/3: machine busy: injected in block 2"]
+    assert two["busy"] == ["block 2/3: machine busy: injected in block 2",
+                           "block 2/3: machine busy? model_fp32.tflite t=2 xnnpack: injected "
+                           "spread in block 2"]
+
+
+def test_a_spread_warning_concerns_only_the_thread_count_it_names():
+    warnings = ["machine busy: load average 2.1 at start",
+                "machine busy? model_int8.tflite t=2 xnnpack: invoke p90 3 ms is 4x",
+                "machine busy? model_int8.tflite t=12 xnnpack: invoke p90 3 ms is 4x"]
+    assert concerning(warnings, 1) == warnings[:1]
+    assert concerning(warnings, 2) == warnings[:2]
+    assert concerning(warnings, 12) == [warnings[0], warnings[2]]
 
 
 def test_measure_keeps_every_field_the_table_and_the_readers_use(tiny_run, tmp_path):
@@ -205,3 +218,11 @@ def test_settings_carry_the_blocks():
     assert "cache" not in quick and "measure" not in quick
     with pytest.raises(SystemExit, match="^--blocks must be at least 1, not 0$"):
         parse_args(["--blocks", "0"])
+
+
+def test_the_header_names_the_cpu_id_when_recorded():
+    results = _results([_row("fp32", 1, [0.80, 0.81, 0.84])])
+    assert to_markdown(results).splitlines()[2].startswith("cpu, 2 cores, governor unknown;")
+    results["device"]["cpu_id"] = "x86 family 25 model 17 stepping 1; avx2 avx512f"
+    assert to_markdown(results).splitlines()[2].startswith(
+        "cpu (x86 family 25 model 17 stepping 1; avx2 avx512f), 2 cores, governor unknown;")
