@@ -14,7 +14,7 @@ import shutil
 import pytest
 
 from edgepose.converters import ConvertOptions, run_conversion
-from edgepose.converters.conversion_report import ConversionReport, ModeResult
+from edgepose.converters.conversion_report import ConversionReport, ModeResult, format_points
 from edgepose.converters.target import needs_candidates
 from edgepose.errors import ConfigError, RuntimeNotAvailable
 from tests import xnnpack_scale_models as scale
@@ -191,7 +191,7 @@ def test_target_pi4_judges_speed_by_instructions_counted_on_the_emulated_pi(digi
                         f"{fp32.instructions_per_invoke / 1e6:.2f} M instructions per invoke, "
                         "1 thread, XNNPACK): use fp32 there "
                         f"({fp32.instructions_per_invoke / 1e6:.2f} M instructions, drop "
-                        f"{fp32.drop_pct:.2f} pts)"] if ratio > 1.05 else [])
+                        f"{format_points(fp32.drop_pct)} pts)"] if ratio > 1.05 else [])
     columns, rows = report.table()
     assert columns[-1] == "M instructions/invoke (pi4)"
     assert rows[1][-1] == f"{int8.instructions_per_invoke / 1e6:.3f}"
