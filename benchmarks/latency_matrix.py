@@ -219,8 +219,9 @@ def nominal_peak() -> dict:
     """
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
-    found = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M)
-    flags = set(found.group(1).split()) if found else set()
+    from edgepose.bench.device import cpu_flags
+
+    flags = cpu_flags(text)
     lanes, isa = ((16, "AVX-512") if "avx512f" in flags else (8, "AVX2") if "avx2" in flags
                   else (4, "128-bit SIMD"))
     dot = flags & {"avx512_vnni", "avx_vnni", "asimddp"}

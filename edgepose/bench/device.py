@@ -92,6 +92,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The ISA extensions the first CPU of ``/proc/cpuinfo`` lists (x86 ``flags``, ARM
+    ``Features``); ``cpuinfo``: the file's text (read when None). Empty when unreadable."""
+    text = (_read("/proc/cpuinfo") or "") if cpuinfo is None else cpuinfo
+    found = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text, re.MULTILINE)
+    return set(found.group(1).split()) if found else set()
+
+
 def cpu_id(cpuinfo: str | None = None) -> str | None:
     """Which CPU generation and kernel-relevant ISA this is, from ``/proc/cpuinfo``.
 
@@ -111,8 +119,7 @@ def cpu_id(cpuinfo: str | None = None) -> str | None:
         match = re.search(rf"^{key}\s*:\s*(\S+)", text, re.MULTILINE | re.IGNORECASE)
         return match.group(1) if match else None
 
-    found = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text, re.MULTILINE)
-    flags = set(found.group(1).split()) if found else set()
+    flags = cpu_flags(text)
     isa = " ".join(f for f in KERNEL_FLAGS if f in flags) or "no listed SIMD extensions"
     if first("cpu family") is not None:
         return (f"x86 family {first('cpu family')} model {first('model')} "
