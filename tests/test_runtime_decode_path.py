@@ -143,16 +143,49 @@ def test_why_a_progressive_jpeg_counts_at_full_size_its_reduced_decode_holds_it_
     assert peak_kib(progressive) - peak_kib(baseline) > 14_000
 
 
-def test_the_decode_steps_compose_to_the_model_input(tmp_path):
+@pytest.mark.parametrize("progressive", [False, True])
+def test_the_decode_steps_compose_to_the_model_input(tmp_path, progressive):
     """benchmarks/decode_latency.py times these steps one by one: together they must be
-    exactly what image_to_array gives for a file."""
-    path = write_jpeg(tmp_path / "photo.jpg", (1600, 1200), orientation=6)
+    exactly what image_to_array gives for a file (a progressive one at 1/8 is decoded from
+    a rewritten copy: a new image)."""
+    path = write_jpeg(tmp_path / "photo.jpg", (1600, 1200), orientation=6,
+                      progressive=progressive)
     spec = ImagePreprocessing(96, 96, crop="center")
-    img = Image.open(path)
-    preprocess._plan(img, path, (spec.width, spec.height))
-    img.load()
-    assert img.size == (200, 150)  # 1/8, stored orientation
+    opened = Image.open(path)
+    scale = preprocess._plan(opened, path, (spec.width, spec.height))
+    img = preprocess._load(opened, scale, (spec.width, spec.height))
+    assert scale == 8 and img.size == (200, 150)  # 1/8, stored orientation
+    assert (img is not opened) == progressive
     img = preprocess._to_rgb(preprocess._upright(img, in_place=True))
     assert img.size == (150, 200)
     steps = preprocess._pixels(preprocess._fit(img, spec), spec, None)
     assert np.array_equal(steps, image_to_array(path, spec))
+
+
+def write_mpo(path: Path, size: tuple[int, int], progressive: bool = False) -> Path:
+    """A Multi-Picture file (what Pillow calls MPO): the photo, then a smaller second
+    picture, as phones with a depth map or stereo cameras write them."""
+    with Image.open(write_jpeg(path.with_suffix(".first.jpg"), size)) as first:
+        photo = first.convert("RGB")
+    second = photo.resize((size[0] // 4, size[1] // 4))
+    photo.save(path, "MPO", save_all=True, append_images=[second], quality=90,
+               progressive=progressive)
+    return path
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_multi_picture_jpeg_decodes_reduced_like_any_jpeg(tmp_path, progressive):
+    """Before: format "MPO" was not drafted, so a 12 MP phone photo decoded whole."""
+    path = write_mpo(tmp_path / "phone.jpg", (1600, 1200), progressive)
+    with Image.open(path) as img:
+        assert img.format == "MPO" and img.n_frames == 2
+    assert np.array_equal(np.asarray(load_rgb(path, reduce_to=(96, 96))),
+                          old_path(path, (96, 96)))
+    assert load_rgb(path, reduce_to=(96, 96)).size == (200, 150)  # 1/8 of the first picture
+
+
+def test_a_multi_picture_jpeg_is_capped_like_a_jpeg(tmp_path, one_megapixel_cap):
+    """Baseline: counted at its reduced size; progressive: at its stored size."""
+    assert load_rgb(write_mpo(tmp_path / "b.jpg", (1600, 1200)), (96, 96)).size == (200, 150)
+    with pytest.raises(ImageTooLarge, match=r"progressive JPEG is 1600x1200"):
+        load_rgb(write_mpo(tmp_path / "p.jpg", (1600, 1200), progressive=True), (96, 96))
