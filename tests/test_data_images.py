@@ -280,3 +280,44 @@ def test_a_file_given_as_the_dataset_is_an_error(tmp_path, photo):
     with pytest.raises(DataError, match="not a folder") as info:
         build_image_splits(path)
     assert info.value.path == path
+
+
+def noisy_photo(size: tuple[int, int]) -> Image.Image:
+    """Seeded colours upscaled bicubic plus grain: a photo-like JPEG with real AC scans."""
+    rng = np.random.default_rng(0)
+    smooth = np.asarray(Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+                        .resize(size, Image.Resampling.BICUBIC), dtype=np.float64)
+    return Image.fromarray(np.clip(smooth + rng.normal(0, 6, smooth.shape), 0, 255)
+                           .astype(np.uint8))
+
+
+def test_photos_are_verified_as_the_trainer_decodes_them(tmp_path, digits, monkeypatch):
+    """Verification decodes reduced, like image_to_array: a 1.9 MP baseline JPEG under a 1 MP
+    cap is usable (the trainer decodes it reduced, 0.1 MP) and kept; a progressive one is
+    refused (libjpeg holds all of it at any scale)."""
+    from edgepose.runtime import preprocess
+
+    monkeypatch.setattr(preprocess, "MAX_IMAGE_PIXELS", 1_000_000)
+    root = write_digit_folders(tmp_path / "data", digits, {"seven": 5, "one": 5})
+    big = noisy_photo((1600, 1200))
+    big.save(root / "seven" / "big.jpg", quality=90)
+    big.save(root / "one" / "progressive.jpg", quality=90, progressive=True)
+    report = build_image_splits(root)
+    reasons = {p.path: p.reason for p in report.problems}
+    assert set(reasons) == {"one/progressive.jpg"}
+    assert reasons["one/progressive.jpg"].startswith("progressive JPEG is 1600x1200")
+    assert "seven/big.jpg" in {s.path for s in report.splits.items}
+
+
+def test_a_progressive_photo_cut_inside_the_scans_a_reduced_decode_skips_is_reported(
+        tmp_path, digits):
+    """2400x1800 verified at 1/8, which reads no AC scan of the luma; the file ends inside
+    one: still unreadable (edgepose.runtime.jpeg_scans leaves a file without EOI alone)."""
+    root = write_digit_folders(tmp_path / "data", digits, {"seven": 5, "one": 5})
+    buffer = io.BytesIO()
+    noisy_photo((2400, 1800)).save(buffer, format="JPEG", quality=90, progressive=True)
+    (root / "one" / "cut.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) * 3 // 4])
+    reasons = {p.path: p.reason for p in build_image_splits(root).problems}
+    assert set(reasons) == {"one/cut.jpg"}
+    assert reasons["one/cut.jpg"].startswith("not a readable image (OSError: image file is "
+                                             "truncated")

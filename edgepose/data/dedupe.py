@@ -78,16 +78,19 @@ def _to_int(image_hash) -> int:
     return int.from_bytes(np.packbits(image_hash.hash.reshape(-1)).tobytes(), "big")
 
 
+# Both hashes look at <= 32x32 pixels; a picture is shrunk to this once first (and a JPEG
+# decoded reduced to about it), much cheaper than letting each hash resample a full photo.
+HASH_INPUT_SIDE = 256
+
+
 def image_hash(image) -> HashPair:
     """Perceptual (pHash, dHash) of a PIL image, as two 64-bit integers."""
     imagehash = _imagehash()
     if image.mode != "L":
         image = image.convert("L")
-    # Both hashes look at <= 32x32 pixels; shrinking a large photo once first is
-    # much cheaper than letting each hash resample the full image.
-    if max(image.size) > 256:
+    if max(image.size) > HASH_INPUT_SIDE:
         image = image.copy()
-        image.thumbnail((256, 256))
+        image.thumbnail((HASH_INPUT_SIDE, HASH_INPUT_SIDE))
     return _to_int(imagehash.phash(image)), _to_int(imagehash.dhash(image))
 
 
@@ -128,7 +131,7 @@ def _codes(splits: Splits, hashes: Mapping[str, HashPair] | None) -> np.ndarray:
         pair = hashes.get(sample.path) if hashes is not None else None
         if pair is None:
             path = splits.absolute(sample)
-            pair = image_hash(load_rgb(path))
+            pair = image_hash(load_rgb(path, reduce_to=(HASH_INPUT_SIDE, HASH_INPUT_SIDE)))
         codes[index] = pair
     return codes
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from PIL import Image
 
 from edgepose.data.dedupe import (
+    HASH_INPUT_SIDE,
     HashPair,
     LeakReport,
     find_leaks,
@@ -166,9 +167,14 @@ def _collect(root: Path, layout: dict[str, Path] | None,
 
 
 def _inspect(path: Path, want_hash: bool) -> tuple[str | None, HashPair | None]:
-    """Decode one image: ``(reason it failed, None)`` or ``(None, hash or None)``."""
+    """Decode one image: ``(reason it failed, None)`` or ``(None, hash or None)``.
+
+    Decoded as the trainer and the hash use it, reduced to about
+    :data:`HASH_INPUT_SIDE` (a 12 MP JPEG at 1/8): the whole file is still read,
+    so a truncated or unreadable one fails here as it would in training.
+    """
     try:
-        image = load_rgb(path)
+        image = load_rgb(path, reduce_to=(HASH_INPUT_SIDE, HASH_INPUT_SIDE))
     except DataError as exc:
         return exc.message, None
     except Image.DecompressionBombError as exc:
