@@ -156,6 +156,8 @@ def main() -> None:
 
 
 def to_markdown(results: dict) -> str:
+    from converters.conversion_report import format_points  # never -0.00
+
     lines = [f"# Conversion matrix ({results['machine']})", "",
              f"Digits demo data, {results['per_class']}/class; backbone weights=None, training "
              f"{results['training']!r} for {results['epochs']} epochs. "
@@ -165,7 +167,7 @@ def to_markdown(results: dict) -> str:
     for r in results["rows"]:
         lines.append(f"| {r['backbone']} | {r['size']} | {r['mode']} | {r['convert_seconds']} "
                      f"| {r['size_bytes'] / 1024:.0f} | {100 * r['accuracy']:.1f}% | "
-                     f"{r['drop_pct']:.2f} | {100 * r['top1_agreement']:.1f}% | "
+                     f"{format_points(r['drop_pct'])} | {100 * r['top1_agreement']:.1f}% | "
                      f"{r['mean_kl']:.4f} | {r['latency_ms']:.2f} | {r['partitions']} |")
     return "\n".join(lines) + "\n"
 

@@ -209,21 +209,34 @@ def measure(run: Path, threads: list[int], runs: int, warmup: int, blocks: int =
 INTEGER_MODES = ("dynamic", "int8", FALLBACK, "int16x8")  # XNNPACK runs these on int8 kernels
 
 
-def nominal_peak() -> dict:
+# AMD family 25 (Zen 3, Zen 4) has two 256-bit FMA pipes: Zen 4 runs a 512-bit AVX-512
+# instruction as two 256-bit halves, so AVX-512 doubles no throughput there (AMD, "Software
+# Optimization Guide for AMD Family 19h Processors", 56665, Zen 4 floating-point unit).
+_HALF_WIDTH_AVX512 = {("AuthenticAMD", "25")}
+
+
+def nominal_peak(cpuinfo: str | None = None) -> dict:
     """Nominal MAC/s of one core from /proc/cpuinfo: MHz x 2 FMA units x SIMD lanes.
 
     An upper bound for comparison, not a measurement: it assumes two vector pipes
-    (true of recent Xeon and Cortex-A76, not of every core) and the widest vector
-    ISA the CPU reports. int8 peak: 4x fp32 with a dot-product instruction (VNNI,
-    SDOT: four int8 products per 32-bit lane), else 2x.
+    (true of recent Xeon, Zen and Cortex-A76, not of every core) as wide as the
+    widest vector ISA the CPU reports, except where that ISA runs on narrower
+    pipes (:data:`_HALF_WIDTH_AVX512`: AVX-512 on Zen 4 counts as 8 fp32 lanes).
+    int8 peak: 4x fp32 with a dot-product instruction (VNNI, SDOT: four int8
+    products per 32-bit lane), else 2x. ``cpuinfo``: the file's text (read when None).
     """
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
     from edgepose.bench.device import cpu_flags
 
-    flags = cpu_flags(text)
+    if cpuinfo is None:
+        cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", cpuinfo, re.M)
+    vendor = re.search(r"^vendor_id\s*:\s*(\S+)", cpuinfo, re.M)
+    family = re.search(r"^cpu family\s*:\s*(\S+)", cpuinfo, re.M)
+    flags = cpu_flags(cpuinfo)
     lanes, isa = ((16, "AVX-512") if "avx512f" in flags else (8, "AVX2") if "avx2" in flags
                   else (4, "128-bit SIMD"))
+    if lanes == 16 and vendor and family and (vendor[1], family[1]) in _HALF_WIDTH_AVX512:
+        lanes, isa = 8, "AVX-512 on 256-bit pipes"
     dot = flags & {"avx512_vnni", "avx_vnni", "asimddp"}
     if mhz is None:
         return {"fp32_macs_per_s": None, "note": "no clock in /proc/cpuinfo"}
@@ -355,6 +368,7 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
     trained end to end, and latency does not depend on the weight values --
     else they are this run's own, marked with a dagger.
     """
+    from converters.conversion_report import format_points  # never -0.00
     s, peak, device = results["settings"], results["peak"], results["device"]
     device = device if isinstance(device, dict) else vars(device)
     peak_rate = peak.get("fp32_macs_per_s")
@@ -398,7 +412,7 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
             f"{'-' if share is None else f'{100 * share:.1f}'}"
             f"{' ‡' if share is not None and share > 1 else ''} | "
             f"{'-' if acc is None else f'{100 * acc:.1f}%'}{mark} | "
-            f"{'-' if drop is None else f'{drop:.2f}'}{mark} | "
+            f"{'-' if drop is None else format_points(drop)}{mark} | "
             f"{'-' if agree is None else f'{100 * agree:.1f}%'}{mark} |")
     lines.append("")
     if recipe:

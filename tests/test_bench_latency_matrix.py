@@ -63,3 +63,37 @@ def test_more_threads_slower_and_busy_rows_are_named():
     assert "Machine busy while these models were timed (edgepose bench's check: other " \
            "work on the CPU around a block, or a block's invoke p90 over 1.5x its p50): " \
            "mobilenet_v2 224 int8 1 thr: their latencies are contended" in text
+
+
+# /proc/cpuinfo excerpts as Linux prints them (first CPU): this project's Zen 4 host, and a
+# Sapphire Rapids Xeon (two 512-bit FMA pipes per core).
+ZEN4 = """vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+cpu MHz\t\t: 2596.140
+flags\t\t: fpu sse2 avx fma avx2 avx512f avx512dq avx512_bf16 avx512_vnni
+"""
+SAPPHIRE_RAPIDS = """vendor_id\t: GenuineIntel
+cpu family\t: 6
+model\t\t: 143
+model name\t: Intel(R) Xeon(R) Platinum 8488C
+cpu MHz\t\t: 2400.000
+flags\t\t: fpu sse2 avx fma avx2 avx512f avx512dq avx512_vnni amx_int8
+"""
+
+
+def test_the_nominal_peak_counts_avx512_at_the_width_of_the_pipes_that_run_it():
+    """Zen 4 runs AVX-512 on two 256-bit pipes: 16 fp32 MACs per cycle, not 32 (the
+    recorded Zen 4 table read about half its real share before)."""
+    from latency_matrix import nominal_peak
+
+    zen4 = nominal_peak(ZEN4)
+    assert zen4["lanes"] == 8 and zen4["isa"] == "AVX-512 on 256-bit pipes"
+    assert zen4["fp32_macs_per_s"] == 2596.14e6 * 2 * 8
+    assert zen4["int8_macs_per_s"] == 4 * zen4["fp32_macs_per_s"]  # VNNI
+    xeon = nominal_peak(SAPPHIRE_RAPIDS)
+    assert xeon["lanes"] == 16 and xeon["fp32_macs_per_s"] == 2400e6 * 2 * 16
+    assert nominal_peak(ZEN4.replace("avx512f ", "").replace("avx512dq ", "")
+                        .replace("avx512_bf16 ", "").replace("avx512_vnni", ""))["lanes"] == 8
+    assert nominal_peak("")["fp32_macs_per_s"] is None  # no clock: no peak
