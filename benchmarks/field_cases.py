@@ -150,7 +150,7 @@ def npy_pixels_for_unit_model(work: Path) -> tuple[str, str]:
     got = _error(lambda: convert_run(path, ["int8"], calib_data=npy,
                                      stated=StatedContract(input_range=(0.0, 1.0))))
     return "calibration data spans 0..255 but the model's input contract is 0..1", \
-        got.split(" (pixels")[0]
+        got.split(" (input ")[0]
 
 
 @case("1", "calibration .npy in 0..1 for a raw 0..255 (Rescaling) model")
@@ -164,7 +164,7 @@ def npy_unit_for_raw_model(work: Path) -> tuple[str, str]:
     np.save(npy, x)
     got = _error(lambda: convert_run(path, ["int8"], calib_data=npy))
     return "calibration data spans 0..1 but the model's input contract is 0..255", \
-        got.split(" (pixels")[0]
+        got.split(" (input ")[0]
 
 
 @case("1", "calibration .npy with one NaN")
@@ -493,7 +493,7 @@ def tutorial_augmentation(work: Path) -> tuple[str, str, bool]:
     np.save(calib, x)
     modes = ("fp32", "dynamic", "int8")
     report = convert_run(path, list(modes), calib_data=calib)
-    diffs = {mode: float(np.abs(tflite_probabilities(folder / f"user_model_{mode}.tflite", x)
+    diffs = {mode: float(np.abs(tflite_probabilities(folder / f"model_{mode}.tflite", x)
                                 - reference).max()) for mode in modes}
     bypassed = [re.sub(r"_\d+$", "", n) for n in report.settings["inference_mode_bypassed"]]
     expected = ("converts; max |TFLite - training=False| <= "

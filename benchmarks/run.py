@@ -75,6 +75,8 @@ def steps(cache: Path) -> list[Step]:
              "plain Pi example loop and ONNX Runtime, side by side"),
         Step("tradeoff", "tradeoff.py", [], [], "--results",
              "accuracy vs latency plot from the latency matrix"),
+        Step("field_cases", "field_cases.py", [], [], "--out",
+             "the user-found cases of wrong answers, rerun: expected vs got (no timing)"),
         Step("arm_instructions", "arm/instructions.py", [], None, None,
              "instructions per invoke on emulated Pi 4 / Pi 5 (needs `make arm-setup`)"),
     ]
