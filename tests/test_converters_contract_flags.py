@@ -74,18 +74,21 @@ def test_a_range_flag_against_a_rescaling_layer_is_refused_in_one_line(rescaling
     assert result.exit_code == ModelError.exit_code
     assert _errors(result) == [
         f"error: {rescaling}: --input-range 0,1 disagrees with {RESCALE_SOURCE} "
-        "(pixels 0..1 vs 0..255); drop the flag, or add --override-contract to use it anyway"]
+        "(input 0..1 = pixel / 255 vs input 0..255 = pixel); drop the flag, or add "
+        "--override-contract to use it anyway"]
     assert not (rescaling.parent / "model_int8.tflite").exists()
 
 
 @pytest.mark.parametrize("stated, clash", [
     (StatedContract(input_range=(-1.0, 1.0)), "--input-range -1,1 disagrees with {src} "
-                                              "(pixels -1..1 vs 0..255)"),
+                                              "(input -1..1 = (pixel - 127.5) / 127.5 vs input "
+                                              "0..255 = pixel)"),
     (StatedContract(mean=(127.5,), std=(127.5,)), "--input-mean 127.5 --input-std 127.5 "
-                                                  "disagrees with {src} (pixels -1..1 vs 0..255)"),
+                                                  "disagrees with {src} (input -1..1 = (pixel - "
+                                                  "127.5) / 127.5 vs input 0..255 = pixel)"),
     (StatedContract(mean=(0.0,), std=(255.0,), channel_order="bgr"),
      "--input-mean 0 --input-std 255 --channel-order bgr disagrees with {src} "
-     "(pixels 0..1 vs 0..255)"),
+     "(input 0..1 = pixel / 255 vs input 0..255 = pixel)"),
 ])
 def test_every_disagreeing_normalisation_is_refused_naming_flag_and_source(
         rescaling, stated, clash):
@@ -117,7 +120,8 @@ def test_a_channel_order_against_the_run_s_recorded_contract_is_refused(recorded
 
 def test_a_range_against_the_run_s_recorded_contract_is_refused(recorded_bgr):
     with pytest.raises(ModelError, match=r"--input-range 0,255 disagrees with the run's "
-                                         r"config\.json \(pixels 0\.\.255 vs 0\.\.1\)"):
+                                         r"config\.json \(input 0\.\.255 = pixel vs input 0\.\.1 "
+                                         r"= pixel / 255\)"):
         _contract(recorded_bgr, StatedContract(input_range=(0.0, 255.0)))
 
 
@@ -127,7 +131,8 @@ def test_an_edgepose_trained_model_refuses_a_foreign_range(tmp_path):
                  {"task": "image", "backbone": "scratch"})
     with pytest.raises(ModelError, match=r"--input-range 0,1 disagrees with the run directory "
                                          r"\(edgepose models rescale in the graph\) "
-                                         r"\(pixels 0\.\.1 vs 0\.\.255\)"):
+                                         r"\(input 0\.\.1 = pixel / 255 vs input 0\.\.255 = "
+                                         r"pixel\)"):
         _contract(path, StatedContract(input_range=(0.0, 1.0)))
 
 
@@ -145,8 +150,9 @@ def test_override_contract_uses_the_flag_says_so_and_converts(tmp_path, brightne
     refused = CliRunner().invoke(main, ["convert", str(path), "--fp32", "--input-range", "0,1"])
     assert refused.exit_code == ModelError.exit_code
     assert _errors(refused) == [
-        f"error: {path}: --input-range 0,1 disagrees with the run's config.json (pixels 0..1 vs "
-        "0..255); drop the flag, or add --override-contract to use it anyway"]
+        f"error: {path}: --input-range 0,1 disagrees with the run's config.json (input 0..1 = "
+        "pixel / 255 vs input 0..255 = pixel); drop the flag, or add --override-contract to use "
+        "it anyway"]
     result = CliRunner().invoke(main, ["convert", str(path), "--int8", "--input-range", "0,1",
                                        "--override-contract", "--calib-data", str(brightness),
                                        "--json"])
@@ -154,7 +160,8 @@ def test_override_contract_uses_the_flag_says_so_and_converts(tmp_path, brightne
     report = json.loads(result.stdout)
     assert report["settings"]["input_contract"] == (
         "input 0..1 = pixel / 255, RGB, NHWC, float32 (from --input-range 0,1 "
-        "(--override-contract; the model states pixels 0..255, RGB in the run's config.json))")
+        "(--override-contract; the model states input 0..255 = pixel, RGB in the run's "
+        "config.json))")
     model = path.parent / "model_int8.tflite"
     assert Manifest.load(model.with_suffix(".json")).input_contract["std"] == [255.0]
     files = cm.class_files(brightness, cm.BRIGHTNESS)

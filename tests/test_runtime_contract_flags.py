@@ -81,7 +81,8 @@ def test_a_range_against_the_manifest_is_refused_naming_both(stated):
     image = stated.images / "dark" / "0.png"
     assert _error_lines(["predict", str(stated.manifest), str(image), "--input-range", "0,255"]) \
         == [f"error: {stated.manifest}: --input-range 0,255 disagrees with the manifest "
-            "model_fp32.json (pixels 0..255 vs 0..1); drop the flag, or add "
+            "model_fp32.json (input 0..255 = pixel vs input 0..1 = pixel / 255); drop the flag, "
+            "or add "
             "--override-contract to use it anyway"]
 
 
@@ -90,7 +91,8 @@ def test_mean_std_against_tflite_metadata_is_refused(stated):
         Classifier.from_file(stated.metadata, stated=stated_contract(None, "127.5", "127.5"))
     assert info.value.message == (
         "--input-mean 127.5 --input-std 127.5 disagrees with TFLite metadata "
-        "NormalizationOptions (pixels -1..1 vs 0..1); drop the flag, or add "
+        "NormalizationOptions (input -1..1 = (pixel - 127.5) / 127.5 vs input 0..1 = pixel / "
+        "255); drop the flag, or add "
         "--override-contract to use it anyway")
 
 
@@ -99,7 +101,8 @@ def test_a_range_against_the_input_quantization_is_refused(stated):
         Classifier.from_file(stated.uint8_raw_bytes, stated=stated_contract("0,255"))
     assert info.value.message == (
         "--input-range 0,255 disagrees with uint8 input quantization (scale 0.00392157, zero "
-        "point 0 -> 0..1) (pixels 0..255 vs 0..1); drop the flag, or add --override-contract "
+        "point 0 -> 0..1) (input 0..255 = pixel vs input 0..1 = pixel / 255); drop the flag, or "
+        "add --override-contract "
         "to use it anyway")
 
 
@@ -122,7 +125,8 @@ def test_bench_refuses_a_disagreeing_flag_in_one_line(stated):
     assert _error_lines(["bench", str(stated.manifest), "--runs", "1", "--warmup", "0",
                          "--input-range", "-1,1"]) == [
         f"error: {stated.manifest}: --input-range -1,1 disagrees with the manifest "
-        "model_fp32.json (pixels -1..1 vs 0..1); drop the flag, or add --override-contract "
+        "model_fp32.json (input -1..1 = (pixel - 127.5) / 127.5 vs input 0..1 = pixel / 255); "
+        "drop the flag, or add --override-contract "
         "to use it anyway"]
 
 
@@ -156,7 +160,7 @@ def test_override_contract_fixes_a_wrong_manifest_and_says_so(stated):
     override = StatedContract(input_range=(0.0, 1.0), override=True)
     clf = Classifier.from_file(stated.wrong, stated=override)
     assert clf.contract.source == ("--input-range 0,1 (--override-contract; the model states "
-                                   "pixels 0..255, RGB in the manifest model_fp32.json)")
+                                   "input 0..255 = pixel, RGB in the manifest model_fp32.json)")
     answers = _answers(stated.wrong, stated.images, stated=override)
     assert [a for a, _ in answers] == [c for _, c in answers]
 
@@ -194,5 +198,5 @@ def test_agreement_allows_rounding_habits_only(flags, agrees):
         used = apply_stated(stated_contract(*flags), model, True)
         assert (used.mean, used.std) == ((127.5,), (127.5,))  # the model's own values
     else:
-        with pytest.raises(ModelError, match=r"disagrees with TFLite metadata \(pixels "):
+        with pytest.raises(ModelError, match=r"disagrees with TFLite metadata \(input "):
             apply_stated(stated_contract(*flags), model, True)

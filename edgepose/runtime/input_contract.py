@@ -174,10 +174,8 @@ class InputContract:
         where = f" (from {self.source})" if self.source else ""
         if self.kind == FEATURES:
             return f"features as given, {self.dtype}{where}"
-        lo, hi = self.value_range or (0.0, 255.0)
         colour = "grey" if self.channels == 1 else self.channel_order
-        return (f"input {_fmt(lo)}..{_fmt(hi)} = {self.formula()}, {colour}, "
-                f"{self.layout}, {self.dtype}{where}")
+        return f"{self.describe_range()}, {colour}, {self.layout}, {self.dtype}{where}"
 
     def formula(self) -> str:
         """How the input is computed from a 0..255 pixel: ``pixel / 255``,
@@ -194,9 +192,13 @@ class InputContract:
         return f"{term} / {one(self.std)}"
 
     def describe_values(self) -> str:
-        """The normalisation and order alone, e.g. ``pixels 0..1, RGB``."""
+        """The normalisation and order alone, e.g. ``input 0..1 = pixel / 255, RGB``."""
+        return f"{self.describe_range()}, {self.channel_order}"
+
+    def describe_range(self) -> str:
+        """The input's range and how it comes from a pixel, e.g. ``input 0..1 = pixel / 255``."""
         lo, hi = self.value_range or (0.0, 255.0)
-        return f"pixels {_fmt(lo)}..{_fmt(hi)}, {self.channel_order}"
+        return f"input {_fmt(lo)}..{_fmt(hi)} = {self.formula()}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the manifest's ``input_contract``); ``source`` is not stored.
@@ -362,9 +364,7 @@ def apply_stated(stated: StatedContract | None, base: InputContract | None,
         return wanted
     clashes = []
     if stated.normalization_given and not _same_normalization(wanted, base):
-        lo, hi = wanted.value_range or (0.0, 255.0)
-        blo, bhi = base.value_range or (0.0, 255.0)
-        clashes.append(f"pixels {_fmt(lo)}..{_fmt(hi)} vs {_fmt(blo)}..{_fmt(bhi)}")
+        clashes.append(f"{wanted.describe_range()} vs {base.describe_range()}")
     if stated.channel_order is not None and states_order \
             and wanted.channel_order != base.channel_order:
         clashes.append(f"{wanted.channel_order} vs {base.channel_order}")
