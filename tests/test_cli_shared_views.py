@@ -36,8 +36,8 @@ def test_the_serve_json_record_is_flat_with_every_pipeline_counter():
                           source_failures=0, inference_errors=0, sink_errors=3,
                           seconds=1.23456, stopped_by="signal", watchdog_stalls=1)
     record = ServeSummary("m.tflite", "image", "folder:x", None, run, "sit").to_dict()
-    assert list(record) == ["model", "task", "source", "http_url", "stopped_by", "seconds",
-                            "frames_captured", "frames_classified", "frames_dropped",
+    assert list(record) == ["model", "task", "threads", "source", "http_url", "stopped_by",
+                            "seconds", "frames_captured", "frames_classified", "frames_dropped",
                             "bad_frames", "source_failures", "inference_errors", "sink_errors",
                             "last_label", "watchdog_stalls"]
     assert (record["seconds"], record["sink_errors"], record["watchdog_stalls"]) == (1.235, 3, 1)

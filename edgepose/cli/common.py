@@ -56,3 +56,23 @@ def parse_int_list(value: str) -> list[int]:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+
+
+class ThreadsParam(click.ParamType):
+    """``--threads``: a count >= 1, or ``auto`` (timed on this device at start-up)."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            count = 0
+        if count < 1:
+            self.fail(f"expected a thread count >= 1 or 'auto', got {value!r}", param, ctx)
+        return count
+
+
+THREADS = ThreadsParam()

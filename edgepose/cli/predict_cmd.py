@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgepose.cli.common import console, print_json, print_table
+from edgepose.cli.common import THREADS, console, print_json, print_table
 from edgepose.cli.contract_options import contract_options, override_option, stated_from
 
 
@@ -13,7 +13,9 @@ def print_predictions(result) -> None:
     rows = [[p.input, p.no_person or ", ".join(f"{t.label} {t.score:.3f}" for t in p.top),
              f"{p.latency_ms:.2f}"] for p in result.predictions]
     print_table(f"{result.model} ({result.task})", ["input", "top-k", "ms"], rows)
-    threads = result.threads if result.threads is not None else "default"
+    threads = result.threads if result.threads is not None else "default (1)"
+    if result.threads_auto:
+        threads = f"{threads} ({result.threads_auto})"
     xnnpack = result.delegation if result.xnnpack else "off"
     console.print(f"runtime {result.runtime}, threads {threads}, XNNPACK: {xnnpack}; "
                   f"labels: {result.labels_source}")
@@ -31,8 +33,10 @@ def print_predictions(result) -> None:
               help="Manifest JSON (default: MODEL with .json next to it, if present).")
 @click.option("--labels", type=click.Path(dir_okay=False, path_type=str),
               help="Labels file, one per line (overrides manifest and embedded labels).")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Interpreter threads (default: the runtime's choice).")
+@click.option("--threads", type=THREADS, default=None,
+              help="Interpreter threads, or 'auto': time 1, 2, 4 ... up to the cores "
+                   "available and keep the fewest within 10% of the fastest (default: the "
+                   "runtime's choice, one XNNPACK thread).")
 @click.option("--no-xnnpack", is_flag=True, help="Run on the builtin kernels, for comparison.")
 @click.option("--runtime", "prefer", type=click.Choice(["ai_edge_litert", "tflite_runtime",
                                                         "tensorflow"]),
@@ -43,7 +47,8 @@ def print_predictions(result) -> None:
 @click.option("--strict", is_flag=True,
               help="Exit 2 when any input could not be processed (default: list it, go on).")
 def predict(model: str, inputs: tuple[str, ...], k: int, manifest: str | None,
-            labels: str | None, threads: int | None, no_xnnpack: bool, prefer: str | None,
+            labels: str | None, threads: int | str | None, no_xnnpack: bool,
+            prefer: str | None,
             input_range: str | None, input_mean: str | None, input_std: str | None,
             channel_order: str | None, override_contract: bool, as_json: bool, strict: bool
             ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from edgepose.cli.common import print_json, print_table
+from edgepose.cli.common import THREADS, print_json, print_table
 
 _PATH = click.Path(dir_okay=False, path_type=Path)
 
@@ -26,7 +26,10 @@ def _setup_logging(verbose: bool) -> None:
 @click.option("--pose-model", type=_PATH, help="Pose landmark model (keypoint classifiers).")
 @click.option("--pose-detector", type=_PATH, help="Pose detector model (optional).")
 @click.option("--labels", type=_PATH, help="Labels file, one per line (overrides the manifest).")
-@click.option("--threads", "num_threads", type=int, help="Interpreter threads.")
+@click.option("--threads", "num_threads", type=THREADS,
+              help="Interpreter threads, or 'auto': time 1, 2, 4 ... up to the cores available "
+                   "at start-up and keep the fewest within 10% of the fastest (default: the "
+                   "runtime's choice, one XNNPACK thread).")
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(1, 100))
 @click.option("--smoothing", type=click.Choice(["none", "majority", "ema"]), default="none",
               show_default=True, help="Temporal smoothing over the last --window frames.")

@@ -10,6 +10,7 @@ from pathlib import Path
 from edgepose.errors import DataError
 from edgepose.runtime.classifier import Classification, Classifier
 from edgepose.runtime.input_contract import StatedContract
+from edgepose.runtime.threads import resolve_threads
 
 
 @dataclass
@@ -37,13 +38,14 @@ class PredictResult:
     model: str
     task: str
     runtime: str  # e.g. "ai_edge_litert 2.3.0"
-    threads: int | None
+    threads: int | None  # None: the runtime's default (one XNNPACK thread)
     xnnpack: bool
     delegation: str  # DelegationReport.summary()
     labels_source: str
     predictions: list[Prediction] = field(default_factory=list)
     input_contract: str = ""  # InputContract.describe(): how pixels became model input
     failed: list[FailedInput] = field(default_factory=list)  # unreadable inputs, in order
+    threads_auto: str | None = None  # ThreadChoice.describe() when --threads auto chose
 
     def check(self, strict: bool = False) -> None:
         """Raise :class:`DataError` when nothing was processed, or (``strict``) anything failed.
@@ -63,7 +65,7 @@ class PredictResult:
 
 def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
                   manifest: str | Path | None = None, labels: str | Path | None = None,
-                  num_threads: int | None = None, use_xnnpack: bool = True,
+                  num_threads: int | str | None = None, use_xnnpack: bool = True,
                   prefer: str | None = None, stated: StatedContract | None = None
                   ) -> PredictResult:
     """Classify each input file (images, or keypoint JSON files for keypoint models).
@@ -73,12 +75,15 @@ def predict_files(model: str | Path, inputs: Sequence[str | Path], k: int = 3,
     not an image, a broken file, a bad keypoint file: a :class:`DataError`) is listed
     in ``failed`` and the others are still classified; call :meth:`PredictResult.check`
     to turn failures into an error. A model that cannot run raises at once (it would
-    fail every input).
+    fail every input). ``num_threads="auto"`` times the model at 1, 2, ... threads
+    first (:func:`edgepose.runtime.threads.choose_threads`, about a second).
     """
-    classifier = Classifier.from_file(model, manifest, labels, num_threads, use_xnnpack, prefer,
+    threads, choice = resolve_threads(num_threads, model, use_xnnpack, prefer)
+    classifier = Classifier.from_file(model, manifest, labels, threads, use_xnnpack, prefer,
                                       stated=stated)
     result = PredictResult(model=str(model), task=classifier.task,
-                           runtime=str(classifier.backend), threads=num_threads,
+                           runtime=str(classifier.backend), threads=threads,
+                           threads_auto=choice.describe() if choice else None,
                            xnnpack=use_xnnpack, delegation=classifier.delegation.summary(),
                            labels_source=classifier.labels_source,
                            input_contract=classifier.contract.describe())

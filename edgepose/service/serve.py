@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepose.runtime.classifier import Classifier
+from edgepose.runtime.threads import resolve_threads
 from edgepose.service.engine import Engine, load_pose
 from edgepose.service.http_server import HttpOptions, HttpService, parse_bind, read_token
 from edgepose.service.metrics import Metrics
@@ -41,7 +42,7 @@ class ServeConfig:
     pose_model: Path | None = None
     pose_detector: Path | None = None
     labels: Path | None = None
-    num_threads: int | None = None
+    num_threads: int | str | None = None  # "auto": timed at start-up (runtime.threads)
     top_k: int = 3
     smoothing: str = "none"
     window: int = 5
@@ -74,13 +75,14 @@ class ServeSummary:
     http_url: str | None
     run: PipelineSummary  # the counters, owned by the pipeline
     last_label: str | None
+    threads: int | None = None  # as the interpreter ran (None: the runtime's default)
 
     def to_dict(self) -> dict[str, Any]:
         """The flat ``serve --json`` record: every pipeline counter, seconds rounded to ms."""
         run = dataclasses.asdict(self.run)
-        head = {"model": self.model, "task": self.task, "source": self.source,
-                "http_url": self.http_url, "stopped_by": run.pop("stopped_by"),
-                "seconds": round(run.pop("seconds"), 3)}
+        head = {"model": self.model, "task": self.task, "threads": self.threads,
+                "source": self.source, "http_url": self.http_url,
+                "stopped_by": run.pop("stopped_by"), "seconds": round(run.pop("seconds"), 3)}
         stalls = run.pop("watchdog_stalls")
         return {**head, **run, "last_label": self.last_label, "watchdog_stalls": stalls}
 
@@ -100,8 +102,11 @@ def build_sinks(config: ServeConfig, metrics: Metrics) -> SinkSet:
 def build_pipeline(config: ServeConfig, notifier: SdNotifier | None = None) -> Pipeline:
     """Load the model(s) and build the pipeline, without starting anything."""
     spec = parse_source(config.source)  # fail on a bad --source before loading models
+    threads, choice = resolve_threads(config.num_threads, config.model)
+    if choice is not None:
+        log.info("threads %s", choice.describe())
     classifier = Classifier.from_file(config.model, labels_path=config.labels,
-                                      num_threads=config.num_threads)
+                                      num_threads=threads)
     pose = None
     if classifier.task == "keypoints" and config.pose_model is not None:
         pose = load_pose(config.pose_model, config.pose_detector)
@@ -116,7 +121,8 @@ def build_pipeline(config: ServeConfig, notifier: SdNotifier | None = None) -> P
                         notifier=notifier, watchdog_s=watchdog_interval(),
                         drop_frames=config.drop_frames)
     pipeline.state.info = {"model": str(config.model), "task": engine.task,
-                           "source": str(spec)}
+                           "source": str(spec), "threads": threads,
+                           "threads_auto": choice.describe() if choice else None}
     return pipeline
 
 
@@ -162,4 +168,5 @@ def run_service(config: ServeConfig,
     latest, _ = pipeline.state.snapshot()
     log.info("stopped (%s) after %d frames", summary.stopped_by, summary.frames_classified)
     return ServeSummary(str(config.model), pipeline.engine.task, config.source,
-                        http.url if http else None, summary, latest.label if latest else None)
+                        http.url if http else None, summary, latest.label if latest else None,
+                        pipeline.state.info.get("threads"))
