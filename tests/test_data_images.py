@@ -18,6 +18,7 @@ from sklearn.datasets import load_digits
 from edgepose.data.images import build_image_splits
 from edgepose.errors import DataError
 from edgepose.runtime.preprocess import load_rgb
+from tests.jpeg_files import camera_like
 
 # Folder name -> which handwritten digit fills it (names chosen so sorting matters).
 CLASSES = {"seven": 7, "four": 4, "one": 1}
@@ -282,15 +283,6 @@ def test_a_file_given_as_the_dataset_is_an_error(tmp_path, photo):
     assert info.value.path == path
 
 
-def noisy_photo(size: tuple[int, int]) -> Image.Image:
-    """Seeded colours upscaled bicubic plus grain: a photo-like JPEG with real AC scans."""
-    rng = np.random.default_rng(0)
-    smooth = np.asarray(Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
-                        .resize(size, Image.Resampling.BICUBIC), dtype=np.float64)
-    return Image.fromarray(np.clip(smooth + rng.normal(0, 6, smooth.shape), 0, 255)
-                           .astype(np.uint8))
-
-
 def test_photos_are_verified_as_the_trainer_decodes_them(tmp_path, digits, monkeypatch):
     """Verification decodes reduced, like image_to_array: a 1.9 MP baseline JPEG under a 1 MP
     cap is usable (the trainer decodes it reduced, 0.1 MP) and kept; a progressive one is
@@ -299,7 +291,7 @@ def test_photos_are_verified_as_the_trainer_decodes_them(tmp_path, digits, monke
 
     monkeypatch.setattr(preprocess, "MAX_IMAGE_PIXELS", 1_000_000)
     root = write_digit_folders(tmp_path / "data", digits, {"seven": 5, "one": 5})
-    big = noisy_photo((1600, 1200))
+    big = camera_like((1600, 1200))
     big.save(root / "seven" / "big.jpg", quality=90)
     big.save(root / "one" / "progressive.jpg", quality=90, progressive=True)
     report = build_image_splits(root)
@@ -315,7 +307,7 @@ def test_a_progressive_photo_cut_inside_the_scans_a_reduced_decode_skips_is_repo
     one: still unreadable (edgepose.runtime.jpeg_scans leaves a file without EOI alone)."""
     root = write_digit_folders(tmp_path / "data", digits, {"seven": 5, "one": 5})
     buffer = io.BytesIO()
-    noisy_photo((2400, 1800)).save(buffer, format="JPEG", quality=90, progressive=True)
+    camera_like((2400, 1800)).save(buffer, format="JPEG", quality=90, progressive=True)
     (root / "one" / "cut.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) * 3 // 4])
     reasons = {p.path: p.reason for p in build_image_splits(root).problems}
     assert set(reasons) == {"one/cut.jpg"}

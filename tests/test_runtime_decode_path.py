@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image
 
 from edgepose.errors import ImageTooLarge
 from edgepose.runtime import preprocess
 from edgepose.runtime.preprocess import ImagePreprocessing, as_rgb_image, image_to_array, load_rgb
 from tests import service_fixtures as fx
+from tests.jpeg_files import libjpeg_decode
 
 PROGRESSIVE_WHY = "(libjpeg holds all of a progressive file in memory at any decode scale)"
 
@@ -31,23 +32,12 @@ def write_jpeg(path: Path, size: tuple[int, int], mode: str = "RGB", progressive
     return path
 
 
-def old_path(path: Path, reduce_to: tuple[int, int]) -> np.ndarray:
-    """The decode before this change: draft, load, ImageOps.exif_transpose (a copy), RGB."""
-    with Image.open(path) as img:
-        width, height = reduce_to
-        if img.getexif().get(0x0112) in (5, 6, 7, 8):
-            width, height = height, width
-        img.draft(None, (width, height))
-        img.load()
-        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
-
-
 @pytest.mark.parametrize("orientation", [None, 1, 2, 3, 4, 5, 6, 7, 8])
 def test_in_place_exif_rotation_gives_the_old_pixels_exactly(tmp_path, orientation):
     path = write_jpeg(tmp_path / "photo.jpg", (960, 720), orientation=orientation)
     new = np.asarray(load_rgb(path, reduce_to=(96, 96)))
     assert new.shape == ((240, 180, 3) if orientation in (5, 6, 7, 8) else (180, 240, 3))
-    assert np.array_equal(new, old_path(path, (96, 96)))
+    assert np.array_equal(new, libjpeg_decode(path, (96, 96)))
 
 
 def test_a_callers_opened_image_is_rotated_into_a_new_image_not_in_place(tmp_path):
@@ -57,13 +47,13 @@ def test_a_callers_opened_image_is_rotated_into_a_new_image_not_in_place(tmp_pat
         assert shown.size == (180, 240)
         assert img.size == (240, 180)  # the caller's object keeps its stored orientation
         assert img.getexif()[0x0112] == 6
-    assert np.array_equal(np.asarray(shown), old_path(path, (96, 96)))
+    assert np.array_equal(np.asarray(shown), libjpeg_decode(path, (96, 96)))
 
 
 def test_the_model_input_is_unchanged_by_the_in_place_rotation(tmp_path):
     path = write_jpeg(tmp_path / "rotated.jpg", (1200, 900), orientation=8)
     spec = ImagePreprocessing(64, 64, crop="center")
-    shown = Image.fromarray(old_path(path, (64, 64)))
+    shown = Image.fromarray(libjpeg_decode(path, (64, 64)))
     assert shown.size == (113, 150)  # 1/8 of 1200x900, then turned by orientation 8
     expected = np.asarray(shown.resize((64, 64), Image.Resampling.BILINEAR,
                                        box=preprocess._center_crop_box(shown.size, 64, 64)))
@@ -180,7 +170,7 @@ def test_a_multi_picture_jpeg_decodes_reduced_like_any_jpeg(tmp_path, progressiv
     with Image.open(path) as img:
         assert img.format == "MPO" and img.n_frames == 2
     assert np.array_equal(np.asarray(load_rgb(path, reduce_to=(96, 96))),
-                          old_path(path, (96, 96)))
+                          libjpeg_decode(path, (96, 96)))
     assert load_rgb(path, reduce_to=(96, 96)).size == (200, 150)  # 1/8 of the first picture
 
 

@@ -9,24 +9,16 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image
 
 from edgepose.errors import DataError
 from edgepose.runtime import jpeg_scans, preprocess
 from edgepose.runtime.jpeg_scans import skip_unused_ac_scans
 from edgepose.runtime.preprocess import ImagePreprocessing, image_to_array, load_rgb
+from tests.jpeg_files import camera_like, libjpeg_decode
 
 # Pillow's ``subsampling``: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0.
 LAYOUTS = [("RGB", 0), ("RGB", 1), ("RGB", 2), ("L", 2), ("CMYK", 0), ("CMYK", 2)]
-
-
-def camera_like(size: tuple[int, int], seed: int = 0) -> Image.Image:
-    """Random colours upscaled bicubic plus seeded grain: AC scans with real content."""
-    rng = np.random.default_rng(seed)
-    small = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
-    smooth = np.asarray(small.resize(size, Image.Resampling.BICUBIC), dtype=np.float64)
-    return Image.fromarray(np.clip(smooth + rng.normal(0, 6, smooth.shape), 0, 255)
-                           .astype(np.uint8))
 
 
 def jpeg_bytes(picture: Image.Image, mode: str = "RGB", subsampling: int = 2,
@@ -35,17 +27,6 @@ def jpeg_bytes(picture: Image.Image, mode: str = "RGB", subsampling: int = 2,
     picture.convert(mode).save(buffer, "JPEG", quality=90, progressive=progressive,
                                subsampling=subsampling, **options)
     return buffer.getvalue()
-
-
-def libjpeg_decode(data: bytes, reduce_to: tuple[int, int]) -> np.ndarray:
-    """The whole file through libjpeg at Pillow's draft scale, EXIF applied: the reference."""
-    with Image.open(io.BytesIO(data)) as img:
-        width, height = reduce_to
-        if img.getexif().get(0x0112) in (5, 6, 7, 8):
-            width, height = height, width
-        img.draft(None, (width, height))
-        img.load()
-        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
 
 
 def spied_load(path, reduce_to) -> tuple[np.ndarray, bool]:
@@ -89,14 +70,18 @@ def test_what_is_skipped_follows_libjpeg_turbos_idct_scaling_of_each_component()
         skip_unused_ac_scans(jpeg_bytes(picture, subsampling=2)))
 
 
-def test_more_blocks_than_one_eobrun_holds_still_decode_exactly(tmp_path):
-    """1600x1400 luma is 200 x 175 = 35,000 blocks: more than the 32,767 one EOB14 covers."""
-    data = jpeg_bytes(camera_like((1600, 1400), seed=3), "L")
+@pytest.mark.parametrize("size, mode, reduce_to", [
+    ((1600, 1400), "L", (200, 175)),  # 200 x 175 = 35,000 luma blocks: more than one EOB14
+    ((4000, 3000), "RGB", (224, 224))])  # 12 MP 4:2:0 like decode_latency's, for 224 px
+def test_big_photos_decode_exactly_and_skip_the_luma_ac_scans(tmp_path, size, mode, reduce_to):
+    data = jpeg_bytes(camera_like(size, seed=3), mode)
+    rewritten = skip_unused_ac_scans(data)
+    assert rewritten is not None and len(rewritten) < len(data) / 2
     path = tmp_path / "big.jpg"
     path.write_bytes(data)
-    picture, called = spied_load(path, (200, 175))
-    assert called and picture.shape == (175, 200, 3)
-    assert np.array_equal(picture, libjpeg_decode(data, (200, 175)))
+    picture, called = spied_load(path, reduce_to)
+    assert called and picture.shape == (size[1] // 8, size[0] // 8, 3)
+    assert np.array_equal(picture, libjpeg_decode(data, reduce_to))
 
 
 def test_the_empty_scan_is_coded_as_eobruns_with_stuffed_bytes():
@@ -206,18 +191,6 @@ def test_a_rewritten_file_that_fails_to_decode_falls_back_to_the_original(tmp_pa
     with mock.patch.object(preprocess, "skip_unused_ac_scans", return_value=broken):
         picture = np.asarray(load_rgb(path, reduce_to=(96, 96)))
     assert np.array_equal(picture, libjpeg_decode(data, (96, 96)))
-
-
-def test_the_recorded_12_megapixel_case_skips_the_luma_ac_scans(tmp_path):
-    """4000x3000 4:2:0 like decode_latency's progressive photo, for a 224x224 model: 1/8."""
-    data = jpeg_bytes(camera_like((4000, 3000), seed=10))
-    rewritten = skip_unused_ac_scans(data)
-    assert rewritten is not None and len(rewritten) < len(data) / 2
-    path = tmp_path / "12mp.jpg"
-    path.write_bytes(data)
-    picture, called = spied_load(path, (224, 224))
-    assert called and picture.shape == (375, 500, 3)
-    assert np.array_equal(picture, libjpeg_decode(data, (224, 224)))
 
 
 def test_each_component_is_counted_in_its_own_blocks():
