@@ -198,6 +198,6 @@ def test_each_component_is_counted_in_its_own_blocks():
     A.2.2), not whole MCUs: 1001x763 at 4:2:0 is 126 x 96 luma blocks, 63 x 48 chroma."""
     data = jpeg_bytes(camera_like((1001, 763)), subsampling=2)
     start = data.index(b"\xff\xc2") + 4
-    frame = jpeg_scans._frame(data[start:])
+    frame = jpeg_scans._frame(data[start:start - 2 + int.from_bytes(data[start - 2:start], "big")])
     assert [(c.ident, c.h, c.v, c.blocks) for c in frame] == [
         (1, 2, 2, 126 * 96), (2, 1, 1, 63 * 48), (3, 1, 1, 63 * 48)]

@@ -48,12 +48,13 @@ from dataclasses import dataclass
 # restart marker RST0-7 (0xD0-0xD7) or another 0xFF fill byte (T.81 B.1.1.2, F.1.2.3).
 _MARKER = re.compile(rb"\xff(?![\x00\xd0-\xd7\xff])")
 
-_SOI, _EOI, _SOS, _DRI, _DNL = 0xD8, 0xD9, 0xDA, 0xDD, 0xDC
+_SOI, _EOI, _SOS, _DRI, _DNL, _DHT = 0xD8, 0xD9, 0xDA, 0xDD, 0xDC, 0xC4
 _PROGRESSIVE_HUFFMAN = 0xC2  # SOF2
 # Other frame types: baseline/extended/lossless/hierarchical/arithmetic (T.81 Table B.1).
 _OTHER_FRAMES = frozenset({0xC0, 0xC1, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
                            0xCF})
 
+_NOT_SENT = -1  # a coefficient's precision before any scan sends it (libjpeg coef_bits)
 _MAX_EOBRUN = 32767  # EOB14 with 14 extra bits: 2**14 + (2**14 - 1) blocks (T.81 G.1.2.2)
 _EOB_TABLE_ID = 0
 # One AC Huffman table holding EOB0..EOB14 (symbols 0x00, 0x10, ..., 0xE0): 15 codes of
@@ -86,16 +87,20 @@ def _uses_dc_only(h: int, v: int, h_max: int, v_max: int) -> bool:
 
 
 def _frame(header: bytes) -> list[_Component] | None:
-    """Parse a SOF2 segment body (after the length): the components, or None if not 8-bit."""
+    """Parse a SOF2 segment body (after the length): the components, or None where it is not
+    an 8-bit frame libjpeg accepts (T.81 B.2.2: 1-4 components of distinct ids, sampling
+    factors 1-4, a length that fits them exactly)."""
     precision, height, width, count = header[0], int.from_bytes(header[1:3], "big"), \
         int.from_bytes(header[3:5], "big"), header[5]
-    if precision != 8 or height == 0 or width == 0 or len(header) < 6 + 3 * count:
+    if precision != 8 or height == 0 or width == 0 or not 1 <= count <= 4 \
+            or len(header) != 6 + 3 * count:
         return None
     factors = [(header[6 + 3 * i], header[7 + 3 * i] >> 4, header[7 + 3 * i] & 15)
                for i in range(count)]
-    h_max, v_max = max(f[1] for f in factors), max(f[2] for f in factors)
-    if min(min(f[1], f[2]) for f in factors) < 1:
+    if len({f[0] for f in factors}) != count or not all(1 <= f[1] <= 4 and 1 <= f[2] <= 4
+                                                       for f in factors):
         return None
+    h_max, v_max = max(f[1] for f in factors), max(f[2] for f in factors)
     # A non-interleaved scan covers exactly the component's own blocks, not whole MCUs
     # (T.81 A.2.2; libjpeg ``width_in_blocks`` = ceil(X * h / (h_max * 8))).
     return [_Component(ident, h, v,
@@ -135,16 +140,27 @@ def skip_unused_ac_scans(data: bytes) -> bytes | None:
     (libjpeg-turbo or plain) 1/8-scale decode turns into exactly the same pixels
     as the original, or ``None`` when the file is not one this applies to (see
     the module docstring) or nothing would be skipped. Never raises on bad
-    input: what does not parse is left to the decoder to report.
+    input: what does not parse, or what libjpeg would refuse, is left to the
+    decoder to report.
 
     Only valid for a decode at 1/8 scale (Pillow ``draft`` choosing 8): at any
     other scale the rewritten file decodes to a blurred picture.
     """
+    try:
+        return _rewrite(data)
+    except (IndexError, ValueError):  # a segment shorter than its own fields
+        return None
+
+
+def _rewrite(data: bytes) -> bytes | None:
+    """:func:`skip_unused_ac_scans` without the guard against short segments."""
     if not data.startswith(b"\xff\xd8"):
         return None
     kept: list[bytes] = [data[:2]]
     components: list[_Component] | None = None
     skippable: set[int] = set()
+    precision: dict[int, list[int]] = {}  # per component: the point transform Al last sent
+    ac_tables: set[int] = set()
     pos, end, skipped = 2, len(data), 0
     while True:
         found = _MARKER.search(data, pos)
@@ -156,35 +172,101 @@ def skip_unused_ac_scans(data: bytes) -> bytes | None:
             break
         if code == _SOI or code in _OTHER_FRAMES or code == _DNL or start + 4 > end:
             return None
-        segment_end = start + 2 + int.from_bytes(data[start + 2:start + 4], "big")
-        if segment_end > end:
-            return None
+        length = int.from_bytes(data[start + 2:start + 4], "big")
+        if length < 2 or start + 2 + length > end:
+            return None  # libjpeg reads a length below 2 its own way: do not guess it
+        segment_end = start + 2 + length
         body = data[start + 4:segment_end]
         if code == _PROGRESSIVE_HUFFMAN:
+            if components is not None:
+                return None
             components = _frame(body)
             if components is None:
                 return None
             h_max, v_max = max(c.h for c in components), max(c.v for c in components)
             skippable = {c.ident for c in components if _uses_dc_only(c.h, c.v, h_max, v_max)}
+            precision = {c.ident: [_NOT_SENT] * 64 for c in components}
         elif code == _DRI and int.from_bytes(body[:2], "big") != 0:
             return None
+        elif code == _DHT:
+            tables = _defined_tables(body)
+            if tables is None:
+                return None
+            ac_tables |= {table & 15 for table in tables if table >> 4}
         if code != _SOS:
             kept.append(data[start:segment_end])
             pos = segment_end
             continue
-        if components is None or len(body) < 1 + 2 * body[0] + 3:
-            return None
+        scan = _scan(body, precision)
+        if scan is None:
+            return None  # libjpeg stops on this scan header: leave that to it
         scan_end_match = _MARKER.search(data, segment_end)
         scan_end = scan_end_match.start() if scan_end_match else end
-        spectral_start = body[1 + 2 * body[0]]
-        if spectral_start > 0 and body[0] == 1 and body[1] in skippable:
+        if scan.first > 0 and scan.components[0] in skippable:
+            if scan.ac_table not in ac_tables:
+                return None  # libjpeg: "Huffman table not defined"
             skipped += 1
         else:
             kept.append(data[start:scan_end])
         pos = scan_end
     if components is None or skipped == 0:
         return None
+    if any(bits[k] != 0 for bits in precision.values() for k in range(1, 64)):
+        # A coefficient the file never sends at full precision switches libjpeg's block
+        # smoothing on, which changes the DC values a 1/8 decode outputs (jdcoefct.c,
+        # decompress_smooth_data); the empty scans would switch it off.
+        return None
     kept.append(_EOB_DHT)
     kept.extend(_eob_scan(c.ident, c.blocks) for c in components if c.ident in skippable)
     kept.append(b"\xff\xd9")
     return b"".join(kept)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """A scan header's fields this rewrite needs."""
+
+    components: list[int]
+    first: int  # Ss: the first coefficient of the band (0: DC)
+    ac_table: int  # Ta of the first component
+
+
+def _scan(body: bytes, precision: dict[int, list[int]]) -> _Scan | None:
+    """Parse and check an SOS segment body as libjpeg does; record what it sends.
+
+    None where libjpeg stops with an error (T.81 G.1.1.1.1, libjpeg-turbo
+    ``jdphuff.c`` ``start_pass_phuff_decoder``): a component count or length that
+    does not match, an unknown or repeated component, a DC band with Se > 0, an AC
+    band out of 1..63 or over several components, a refinement not one bit below
+    the last, Al over 13. ``precision`` (per component, the Al last sent for each
+    coefficient) is updated.
+    """
+    count = body[0]
+    if not 1 <= count <= 4 or len(body) != 1 + 2 * count + 3:
+        return None
+    idents = [body[1 + 2 * i] for i in range(count)]
+    first, last, approximation = body[1 + 2 * count], body[2 + 2 * count], body[3 + 2 * count]
+    high, low = approximation >> 4, approximation & 15
+    if any(i not in precision for i in idents) or len(set(idents)) != count:
+        return None
+    bad_band = last != 0 if first == 0 else (first > last or last > 63 or count != 1)
+    if bad_band or (high != 0 and low != high - 1) or low > 13:
+        return None
+    for ident in idents:
+        precision[ident][first:last + 1] = [low] * (last + 1 - first)
+    return _Scan(idents, first, body[2] & 15)
+
+
+def _defined_tables(body: bytes) -> list[int] | None:
+    """The ``Tc << 4 | Th`` of each Huffman table a DHT segment body defines; None if it
+    does not parse (T.81 B.2.4.2: class and id, 16 code counts, then the symbols)."""
+    tables, i = [], 0
+    while i < len(body):
+        if i + 17 > len(body):
+            return None
+        class_and_id, symbols = body[i], sum(body[i + 1:i + 17])
+        if class_and_id & 0xEC or symbols > 256:
+            return None
+        tables.append(class_and_id)
+        i += 17 + symbols
+    return tables
