@@ -35,8 +35,14 @@ wrong, so plain libjpeg (always 1x1 at 1/8) decodes the result identically too.
 
 Files this does not touch (``None``): anything but a Huffman-coded 8-bit
 progressive frame, files with restart intervals (an empty band would have to
-restart inside), DNL markers, and anything that does not parse to its EOI
-marker (a truncated file must keep failing the way it fails).
+restart inside), DNL markers, anything that does not parse to its EOI marker
+(a truncated file must keep failing the way it fails), any header libjpeg would
+stop on (so a refused file stays refused), and a file that leaves some
+coefficient short of full precision (a progression that skips coefficients, or
+a partial download closed with an EOI): libjpeg smooths those blocks, which at
+1/8 changes their DC output, and the empty scans would switch that off.
+Adversarial cases made with libjpeg-turbo's cjpeg and jpegtran are in
+``tests/test_runtime_jpeg_scans_encoders.py``.
 """
 
 from __future__ import annotations
