@@ -156,7 +156,7 @@ def main() -> None:
 
 
 def to_markdown(results: dict) -> str:
-    from converters.conversion_report import format_points  # never -0.00
+    from edgepose.converters.conversion_report import format_points  # never -0.00
 
     lines = [f"# Conversion matrix ({results['machine']})", "",
              f"Digits demo data, {results['per_class']}/class; backbone weights=None, training "

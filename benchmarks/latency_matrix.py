@@ -368,7 +368,7 @@ def to_markdown(results: dict, folder: Path | None = None) -> str:
     trained end to end, and latency does not depend on the weight values --
     else they are this run's own, marked with a dagger.
     """
-    from converters.conversion_report import format_points  # never -0.00
+    from edgepose.converters.conversion_report import format_points  # never -0.00
     s, peak, device = results["settings"], results["peak"], results["device"]
     device = device if isinstance(device, dict) else vars(device)
     peak_rate = peak.get("fp32_macs_per_s")
