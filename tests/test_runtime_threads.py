@@ -1,10 +1,10 @@
 """``--threads auto``: the thread counts tried, the rule that picks one, and the real timing
-on the session's tiny TFLite models, through predict and serve (edgepose.runtime.threads)."""
+on the session's tiny TFLite models, through predict (edgepose.runtime.threads; serve:
+tests/test_service_threads.py)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from click.testing import CliRunner
@@ -17,7 +17,6 @@ from edgepose.runtime.threads import (
     resolve_threads,
     thread_candidates,
 )
-from tests import service_fixtures as fx
 
 
 @pytest.mark.parametrize("cores, counts", [(1, [1]), (2, [1, 2]), (3, [1, 2, 3]),
@@ -85,21 +84,3 @@ def test_a_bad_thread_count_is_a_usage_error_naming_it(tiny_run, value):
                                        str(tiny_run.data / "one" / "000.png"), "--threads", value])
     assert result.exit_code == 2
     assert f"expected a thread count >= 1 or 'auto', got '{value}'" in result.output
-
-
-def test_serve_with_auto_threads_logs_the_timing_and_reports_the_count(tiny_run, tmp_path):
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for name in ("000.png", "001.png"):
-        (folder / name).write_bytes((tiny_run.data / "one" / name).read_bytes())
-    done = subprocess.run([fx.PYTHON, "-m", "edgepose", "serve", "--model", str(tiny_run.fp32),
-                           "--source", f"dir:{folder}", "--threads", "auto", "--no-http",
-                           "--no-stdout", "--json"], capture_output=True, text=True,
-                          env=fx.python_env(), timeout=120)
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
-    assert summary["frames_classified"] == 2
-    logged = [line for line in done.stderr.splitlines() if "threads auto: 1 -> " in line]
-    assert len(logged) == 1
-    assert logged[0].endswith(f"; {summary['threads']} thread"
-                              + ("s" if summary["threads"] > 1 else ""))

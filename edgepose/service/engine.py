@@ -12,6 +12,7 @@ and ``.score``), so any object with that method works.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ import numpy as np
 
 from edgepose.errors import ConfigError, RuntimeNotAvailable
 from edgepose.runtime.classifier import Classifier
+from edgepose.runtime.threads import resolve_threads
+
+log = logging.getLogger("edgepose.service")
 
 
 class PoseEstimatorLike(Protocol):
@@ -36,9 +40,13 @@ class Inference:
     extra: dict = field(default_factory=dict)
 
 
-def load_pose(landmark_model: str | Path, detector_model: str | Path | None = None
-              ) -> PoseEstimatorLike:
+def load_pose(landmark_model: str | Path, detector_model: str | Path | None = None,
+              threads: int | str | None = None) -> PoseEstimatorLike:
     """Load edgepose's pose estimator (imported only for keypoint models).
+
+    ``threads`` as ``--threads``: a count for both models, or ``"auto"``, which times
+    each model on its own (the landmark model is the heavy one; a detector may
+    want fewer threads) and logs what it chose.
 
     Raises:
         RuntimeNotAvailable: the pose estimator package cannot be imported.
@@ -46,9 +54,22 @@ def load_pose(landmark_model: str | Path, detector_model: str | Path | None = No
     """
     try:
         from edgepose.pose import PoseEstimator
+        from edgepose.pose.detector import PoseDetector
+        from edgepose.pose.landmarks import LandmarkModel
     except ImportError as exc:
         raise RuntimeNotAvailable(f"the pose estimator is not available ({exc})") from None
-    return PoseEstimator.from_files(landmark_model, detector_model)
+    detector = (PoseDetector.from_file(detector_model, _threads_for(detector_model, threads))
+                if detector_model is not None else None)
+    landmarks = LandmarkModel.from_file(landmark_model, _threads_for(landmark_model, threads))
+    return PoseEstimator(landmarks, detector)
+
+
+def _threads_for(model: str | Path, threads: int | str | None) -> int | None:
+    """``threads`` for one model, ``"auto"`` timed and logged under the model's file name."""
+    count, choice = resolve_threads(threads, model)
+    if choice is not None:
+        log.info("threads for %s %s", Path(model).name, choice.describe())
+    return count
 
 
 class Engine:

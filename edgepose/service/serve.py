@@ -104,12 +104,12 @@ def build_pipeline(config: ServeConfig, notifier: SdNotifier | None = None) -> P
     spec = parse_source(config.source)  # fail on a bad --source before loading models
     threads, choice = resolve_threads(config.num_threads, config.model)
     if choice is not None:
-        log.info("threads %s", choice.describe())
+        log.info("threads for %s %s", Path(config.model).name, choice.describe())
     classifier = Classifier.from_file(config.model, labels_path=config.labels,
                                       num_threads=threads)
     pose = None
     if classifier.task == "keypoints" and config.pose_model is not None:
-        pose = load_pose(config.pose_model, config.pose_detector)
+        pose = load_pose(config.pose_model, config.pose_detector, config.num_threads)
     engine = Engine(classifier, pose)
     policy = ResultPolicy(engine.labels, config.smoothing, config.window, config.threshold,
                           config.events_only, config.top_k)
