@@ -119,3 +119,21 @@ def test_models_cli_prints_the_pip_download_command():
     result = CliRunner().invoke(main, ["keypoints", "models"])
     assert result.exit_code == 0
     assert "pip download --no-deps" in result.output and "mediapipe==0.10.18" in result.output
+
+
+def test_extract_with_auto_threads_times_each_pose_model_and_says_so(tmp_path):
+    images = tmp_path / "images" / "people"
+    images.mkdir(parents=True)
+    Image.fromarray(skimage.data.astronaut()).save(images / "astronaut.jpg")
+    args = ["keypoints", "extract", str(tmp_path / "images"), str(tmp_path / "out"),
+            "--landmark-model", str(asset_path("pose_landmark_full.tflite")),
+            "--detector-model", str(asset_path("pose_detection.tflite")), "--threads", "auto"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    choices = json.loads(result.stdout)["threads_auto"]
+    assert sorted(choices) == ["pose_detection.tflite", "pose_landmark_full.tflite"]
+    assert all(c.startswith("auto: 1 -> ") for c in choices.values())
+    table = CliRunner().invoke(main, args)
+    assert "threads for pose_landmark_full.tflite auto: 1 -> " in table.output
+    assert json.loads(CliRunner().invoke(main, [*args[:-2], "--json"]).stdout)[
+        "threads_auto"] == {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from unittest import mock
 
 import pytest
 
@@ -63,7 +62,7 @@ def test_a_thread_count_reaches_both_pose_models(monkeypatch):
                         classmethod(lambda cls, path, n=None: loaded.append((path, n)) or "lm"))
     monkeypatch.setattr(PoseDetector, "from_file",
                         classmethod(lambda cls, path, n=None: loaded.append((path, n)) or "det"))
-    with mock.patch("edgepose.pose.PoseEstimator") as estimator:
-        engine.load_pose("landmark.tflite", "detector.tflite", 3)
+    estimator = engine.load_pose("landmark.tflite", "detector.tflite", 3)
     assert sorted(loaded) == [("detector.tflite", 3), ("landmark.tflite", 3)]
-    estimator.assert_called_once_with("lm", "det")
+    assert (estimator.landmarks, estimator.detector, estimator.thread_choices) == \
+        ("lm", "det", {})

@@ -16,6 +16,7 @@ from edgepose.pose.detector import PoseDetector, Roi
 from edgepose.pose.landmarks import LandmarkModel
 from edgepose.runtime.layouts import VISIBLE, get_layout
 from edgepose.runtime.preprocess import as_rgb_image
+from edgepose.runtime.threads import resolve_threads
 
 PRESENCE_THRESHOLD = 0.5
 
@@ -60,14 +61,32 @@ class PoseEstimator:
     def __init__(self, landmarks: LandmarkModel, detector: PoseDetector | None = None):
         self.landmarks = landmarks
         self.detector = detector
+        # file name -> ThreadChoice.describe(), for each model ``--threads auto`` timed
+        self.thread_choices: dict[str, str] = {}
 
     @classmethod
     def from_files(cls, landmark_model: str | Path, detector_model: str | Path | None = None,
-                   num_threads: int | None = None) -> PoseEstimator:
-        """Load ``pose_landmark_*.tflite`` and optionally ``pose_detection.tflite``."""
-        detector = (PoseDetector.from_file(detector_model, num_threads)
+                   num_threads: int | str | None = None) -> PoseEstimator:
+        """Load ``pose_landmark_*.tflite`` and optionally ``pose_detection.tflite``.
+
+        ``num_threads``: a count for both, None (the runtime's default), or ``"auto"``:
+        each model timed on its own (:func:`edgepose.runtime.threads.choose_threads`;
+        the landmark model is the heavy one), the choices in :attr:`thread_choices`.
+        """
+        choices: dict[str, str] = {}
+
+        def threads_for(path: str | Path) -> int | None:
+            count, choice = resolve_threads(num_threads, path)
+            if choice is not None:
+                choices[Path(path).name] = choice.describe()
+            return count
+
+        detector = (PoseDetector.from_file(detector_model, threads_for(detector_model))
                     if detector_model is not None else None)
-        return cls(LandmarkModel.from_file(landmark_model, num_threads), detector)
+        estimator = cls(LandmarkModel.from_file(landmark_model, threads_for(landmark_model)),
+                        detector)
+        estimator.thread_choices = choices
+        return estimator
 
     def estimate(self, rgb: np.ndarray | Image.Image) -> PoseResult | None:
         """The most confident person in an HxWx3 RGB image, or None when there is nobody."""

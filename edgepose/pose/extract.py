@@ -46,6 +46,7 @@ class ExtractResult:
     seconds: float = 0.0
     mean_ms_per_image: float = 0.0
     report_path: str = ""
+    threads_auto: dict[str, str] = field(default_factory=dict)  # model file -> what auto chose
 
 
 def list_images(root: Path) -> list[Path]:
@@ -70,7 +71,7 @@ def sample_record(result: PoseResult, layout: str, image_rel: str, size: tuple[i
 def extract_keypoints(images_dir: str | Path, out_dir: str | Path, *, layout: str = DEFAULT_LAYOUT,
                       landmark_model: str | Path | None = None,
                       detector_model: str | Path | None = None, no_detector: bool = False,
-                      num_threads: int | None = None,
+                      num_threads: int | str | None = None,
                       estimator: PoseEstimator | None = None) -> ExtractResult:
     """Estimate the pose in every image under ``images_dir``; mirror its folders in ``out_dir``.
 
@@ -91,7 +92,8 @@ def extract_keypoints(images_dir: str | Path, out_dir: str | Path, *, layout: st
                            landmark_model=str(estimator.landmarks.model_path),
                            detector_model=(str(estimator.detector.model_path)
                                            if estimator.detector else None),
-                           crop="detector" if estimator.detector else "centred-square")
+                           crop="detector" if estimator.detector else "centred-square",
+                           threads_auto=dict(getattr(estimator, "thread_choices", {})))
     start = time.perf_counter()
     for path in images:
         rel = path.relative_to(images_dir)

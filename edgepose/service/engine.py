@@ -22,7 +22,6 @@ import numpy as np
 
 from edgepose.errors import ConfigError, RuntimeNotAvailable
 from edgepose.runtime.classifier import Classifier
-from edgepose.runtime.threads import resolve_threads
 
 log = logging.getLogger("edgepose.service")
 
@@ -54,22 +53,12 @@ def load_pose(landmark_model: str | Path, detector_model: str | Path | None = No
     """
     try:
         from edgepose.pose import PoseEstimator
-        from edgepose.pose.detector import PoseDetector
-        from edgepose.pose.landmarks import LandmarkModel
     except ImportError as exc:
         raise RuntimeNotAvailable(f"the pose estimator is not available ({exc})") from None
-    detector = (PoseDetector.from_file(detector_model, _threads_for(detector_model, threads))
-                if detector_model is not None else None)
-    landmarks = LandmarkModel.from_file(landmark_model, _threads_for(landmark_model, threads))
-    return PoseEstimator(landmarks, detector)
-
-
-def _threads_for(model: str | Path, threads: int | str | None) -> int | None:
-    """``threads`` for one model, ``"auto"`` timed and logged under the model's file name."""
-    count, choice = resolve_threads(threads, model)
-    if choice is not None:
-        log.info("threads for %s %s", Path(model).name, choice.describe())
-    return count
+    estimator = PoseEstimator.from_files(landmark_model, detector_model, threads)
+    for name, choice in estimator.thread_choices.items():
+        log.info("threads for %s %s", name, choice)
+    return estimator
 
 
 class Engine:
