@@ -84,3 +84,10 @@ def test_a_bad_thread_count_is_a_usage_error_naming_it(tiny_run, value):
                                        str(tiny_run.data / "one" / "000.png"), "--threads", value])
     assert result.exit_code == 2
     assert f"expected a thread count >= 1 or 'auto', got '{value}'" in result.output
+
+
+def test_auto_is_accepted_in_any_case_as_the_help_shows_it():
+    from edgepose.cli.common import THREADS
+
+    assert THREADS.convert("AUTO", None, None) == THREADS.convert("auto", None, None) == "auto"
+    assert THREADS.convert("3", None, None) == 3

@@ -64,8 +64,10 @@ class ThreadsParam(click.ParamType):
     name = "N|auto"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int) or value == "auto":
+        if isinstance(value, int):
             return value
+        if str(value).lower() == "auto":
+            return "auto"
         try:
             count = int(value)
         except (TypeError, ValueError):

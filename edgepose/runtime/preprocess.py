@@ -21,7 +21,9 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from edgepose.errors import DataError, ImageTooLarge
 from edgepose.runtime.jpeg_scans import skip_unused_ac_scans
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+# .jpe/.jfif: other JPEG names; .mpo: a multi-picture JPEG (decoded as its first picture).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".bmp", ".gif", ".webp",
+                  ".tif", ".tiff", ".ppm", ".pgm")
 
 _RESAMPLE = {
     "bilinear": Image.Resampling.BILINEAR,
