@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -31,3 +32,19 @@ def libjpeg_decode(source: bytes | Path, reduce_to: tuple[int, int]) -> np.ndarr
         img.draft(None, (width, height))
         img.load()
         return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+
+
+def spied_load(path: Path, reduce_to: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """``load_rgb`` with the progressive rewrite watched: (picture, whether a rewritten file
+    was made and decoded)."""
+    from edgepose.runtime import jpeg_scans, preprocess
+
+    made: list[bytes | None] = []
+
+    def rewrite(data: bytes) -> bytes | None:
+        made.append(jpeg_scans.skip_unused_ac_scans(data))
+        return made[-1]
+
+    with mock.patch.object(preprocess, "skip_unused_ac_scans", rewrite):
+        picture = np.asarray(preprocess.load_rgb(path, reduce_to=reduce_to))
+    return picture, len(made) == 1 and made[0] is not None

@@ -15,7 +15,7 @@ from edgepose.errors import DataError
 from edgepose.runtime import jpeg_scans, preprocess
 from edgepose.runtime.jpeg_scans import skip_unused_ac_scans
 from edgepose.runtime.preprocess import ImagePreprocessing, image_to_array, load_rgb
-from tests.jpeg_files import camera_like, libjpeg_decode
+from tests.jpeg_files import camera_like, libjpeg_decode, spied_load
 
 # Pillow's ``subsampling``: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0.
 LAYOUTS = [("RGB", 0), ("RGB", 1), ("RGB", 2), ("L", 2), ("CMYK", 0), ("CMYK", 2)]
@@ -27,19 +27,6 @@ def jpeg_bytes(picture: Image.Image, mode: str = "RGB", subsampling: int = 2,
     picture.convert(mode).save(buffer, "JPEG", quality=90, progressive=progressive,
                                subsampling=subsampling, **options)
     return buffer.getvalue()
-
-
-def spied_load(path, reduce_to) -> tuple[np.ndarray, bool]:
-    """``load_rgb`` with the rewrite watched: (picture, whether a rewritten file was made)."""
-    made: list[bytes | None] = []
-
-    def rewrite(data: bytes) -> bytes | None:
-        made.append(jpeg_scans.skip_unused_ac_scans(data))
-        return made[-1]
-
-    with mock.patch.object(preprocess, "skip_unused_ac_scans", rewrite):
-        picture = np.asarray(load_rgb(path, reduce_to=reduce_to))
-    return picture, len(made) == 1 and made[0] is not None
 
 
 @pytest.mark.parametrize("mode,subsampling", LAYOUTS)

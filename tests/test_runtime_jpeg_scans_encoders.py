@@ -8,17 +8,15 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from edgepose.errors import DataError
-from edgepose.runtime import jpeg_scans, preprocess
 from edgepose.runtime.jpeg_scans import skip_unused_ac_scans
 from edgepose.runtime.preprocess import load_rgb
-from tests.jpeg_files import libjpeg_decode
+from tests.jpeg_files import libjpeg_decode, spied_load
 
 DATA = Path(__file__).parent / "data" / "jpeg_scans"
 
@@ -63,19 +61,6 @@ def outcome(decode) -> np.ndarray | str:
         return decode()
     except Exception as exc:  # any failure: its class is what is compared
         return type(exc).__name__
-
-
-def spied_load(path: Path, reduce_to: tuple[int, int]) -> tuple[np.ndarray, bool]:
-    """``load_rgb`` with the rewrite watched: (picture, whether a rewritten file was made)."""
-    made: list[bytes | None] = []
-
-    def rewrite(data: bytes) -> bytes | None:
-        made.append(jpeg_scans.skip_unused_ac_scans(data))
-        return made[-1]
-
-    with mock.patch.object(preprocess, "skip_unused_ac_scans", rewrite):
-        picture = np.asarray(load_rgb(path, reduce_to=reduce_to))
-    return picture, len(made) == 1 and made[0] is not None
 
 
 def assert_decodes_like_libjpeg(tmp_path: Path, data: bytes, reduce_to: tuple[int, int]) -> None:
