@@ -13,7 +13,9 @@ def print_predictions(result) -> None:
     rows = [[p.input, p.no_person or ", ".join(f"{t.label} {t.score:.3f}" for t in p.top),
              f"{p.latency_ms:.2f}"] for p in result.predictions]
     print_table(f"{result.model} ({result.task})", ["input", "top-k", "ms"], rows)
-    threads = result.threads if result.threads is not None else "default (1)"
+    # Measured for ai-edge-litert (XNNPACK on one thread); other runtimes choose their own.
+    default = "default (1)" if result.runtime.startswith("ai_edge_litert") else "default"
+    threads = result.threads if result.threads is not None else default
     if result.threads_auto:
         threads = f"{threads} ({result.threads_auto})"
     xnnpack = result.delegation if result.xnnpack else "off"
